@@ -1,0 +1,57 @@
+# Fieldvisit: two commands on a fresh Debian machine with python3 and make.
+#   make run   — install, migrate an embedded SQLite database under ./var/, load demo data once, serve :8000
+#   make test  — install what the tests need and run the whole suite (lint, types, tests)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+export FIELDVISIT_DATABASE_URL ?= sqlite:///./var/fieldvisit.db
+export FIELDVISIT_PHOTO_DIR ?= ./var/photos
+
+.PHONY: run test install install-dev lint typecheck pytest bench clean
+
+$(BIN)/activate:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3 -m venv failed; installing Debian's python3-venv"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	@$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	@mkdir -p var
+	$(BIN)/fieldvisit migrate
+	$(BIN)/fieldvisit demo --if-empty
+	@echo ""
+	@echo "Fieldvisit: http://127.0.0.1:8000   API docs: http://127.0.0.1:8000/docs"
+	@echo "Demo logins (password: $${FIELDVISIT_DEMO_PASSWORD:-fieldvisit-demo}):"
+	@echo "  admin, reviewer1, manager1   — 上海分行 (SH01)"
+	@echo "  reviewer2, manager2          — 苏州分行 (SZ01)"
+	@echo ""
+	$(BIN)/fieldvisit serve --host 127.0.0.1 --port 8000
+
+lint: install-dev
+	$(BIN)/ruff check api tests bench migrations
+	$(BIN)/ruff format --check api tests bench migrations
+
+typecheck: install-dev
+	$(BIN)/mypy api
+
+pytest: install-dev
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Fieldvisit: post-loan field inspection (贷后现场检查) service."""

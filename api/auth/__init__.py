@@ -1,0 +1,1 @@
+"""Branches, users, passwords and tokens."""

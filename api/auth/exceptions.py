@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from api.errors import AppError, Unauthorized
+
+
+class BadCredentials(Unauthorized):
+    code = "bad_credentials"
+    title_zh = "用户名或密码错误"
+    title_en = "Wrong username or password"
+
+
+class TokenInvalid(Unauthorized):
+    code = "token_invalid"
+    title_zh = "登录凭证无效或已过期，请重新登录"
+    title_en = "Token invalid or expired; please sign in again"
+
+
+class UsernameTaken(AppError):
+    status = 409
+    code = "username_taken"
+    title_zh = "用户名已存在"
+    title_en = "Username already taken"

@@ -1,0 +1,65 @@
+"""Password hashing (Argon2id) and signed access tokens (HS256 JWT)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from api.config import Settings
+from api.db import utcnow
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as one for a known user.
+_DUMMY_HASH = _hasher.hash("fieldvisit-timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def make_access_token(
+    settings: Settings, *, user_id: uuid.UUID, role: str, branch_id: uuid.UUID
+) -> tuple[str, int]:
+    lifetime = dt.timedelta(minutes=settings.access_token_minutes)
+    now = utcnow()
+    claims = {
+        "sub": str(user_id),
+        "role": role,
+        "branch": str(branch_id),
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+        "typ": "access",
+    }
+    return jwt.encode(claims, settings.secret_key, algorithm="HS256"), int(lifetime.total_seconds())
+
+
+def read_access_token(settings: Settings, token: str) -> dict[str, Any] | None:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, settings.secret_key, algorithms=["HS256"], options={"require": ["sub", "exp", "typ"]}
+        )
+    except jwt.PyJWTError:
+        return None
+    return claims if claims.get("typ") == "access" else None
+
+
+def new_refresh_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def digest_refresh_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()

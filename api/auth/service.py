@@ -1,0 +1,152 @@
+"""Users and sessions: sign-in, rotating refresh tokens, revocation, user creation.
+
+Refresh tokens rotate on every use and belong to a family. A token used a second time outside
+the grace window means it was copied: the whole family is revoked. Inside the window it is a phone
+retrying after losing the answer, and it gets a fresh token, so the manager never retypes anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from api.auth.exceptions import BadCredentials, TokenInvalid, UsernameTaken
+from api.auth.models import Branch, RefreshToken, Role, User
+from api.auth.security import (
+    digest_refresh_secret,
+    hash_password,
+    make_access_token,
+    new_refresh_secret,
+    verify_password,
+)
+from api.config import Settings
+from api.db import new_id, utcnow
+from api.errors import NotFound
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_at: dt.datetime
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    ok = verify_password(password, user.password_hash if user else None)
+    if user is None or not ok or not user.is_active:
+        raise BadCredentials()
+    return user
+
+
+def _issue(session: Session, settings: Settings, *, user: User, family_id: uuid.UUID) -> TokenPair:
+    access, expires_in = make_access_token(
+        settings, user_id=user.id, role=user.role.value, branch_id=user.branch_id
+    )
+    secret = new_refresh_secret()
+    expires_at = utcnow() + dt.timedelta(days=settings.refresh_token_days)
+    session.add(
+        RefreshToken(
+            token_hash=digest_refresh_secret(secret),
+            family_id=family_id,
+            user_id=user.id,
+            expires_at=expires_at,
+        )
+    )
+    session.flush()
+    return TokenPair(access, expires_in, secret, expires_at)
+
+
+def sign_in(session: Session, settings: Settings, *, username: str, password: str) -> tuple[User, TokenPair]:
+    user = authenticate(session, username=username, password=password)
+    return user, _issue(session, settings, user=user, family_id=new_id())
+
+
+def refresh(session: Session, settings: Settings, *, refresh_token: str) -> tuple[User, TokenPair]:
+    token = session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == digest_refresh_secret(refresh_token))
+    )
+    now = utcnow()
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        raise TokenInvalid()
+    if token.rotated_at is not None:
+        if now - token.rotated_at > dt.timedelta(seconds=settings.refresh_reuse_grace_seconds):
+            revoke_family(session, family_id=token.family_id)
+            raise TokenInvalid(
+                "This refresh token was already used; all sessions of this sign-in were revoked.",
+                detail_zh="该刷新凭证已被使用过，本次登录的所有会话均已注销。",
+            )
+    else:
+        token.rotated_at = now
+    user = session.get(User, token.user_id)
+    if user is None or not user.is_active:
+        raise TokenInvalid()
+    return user, _issue(session, settings, user=user, family_id=token.family_id)
+
+
+def revoke_family(session: Session, *, family_id: uuid.UUID) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def revoke(session: Session, *, refresh_token: str) -> RefreshToken | None:
+    """Sign out: revoke the family of this token. Unknown tokens are ignored (signing out twice is fine)."""
+    token = session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == digest_refresh_secret(refresh_token))
+    )
+    if token is not None:
+        revoke_family(session, family_id=token.family_id)
+    return token
+
+
+def revoke_all_for_user(session: Session, *, user_id: uuid.UUID) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def get_branch_by_code(session: Session, *, code: str) -> Branch:
+    branch = session.scalar(select(Branch).where(Branch.code == code))
+    if branch is None:
+        raise NotFound(f"No branch with code {code!r}.", detail_zh=f"分支机构代码 {code!r} 不存在。")
+    return branch
+
+
+def create_branch(session: Session, *, code: str, name: str) -> Branch:
+    branch = Branch(code=code, name=name)
+    session.add(branch)
+    session.flush()
+    return branch
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    branch_id: uuid.UUID,
+    display_name: str | None = None,
+) -> User:
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UsernameTaken(f"Username {username!r} is taken.", detail_zh=f"用户名 {username!r} 已存在。")
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        role=role,
+        branch_id=branch_id,
+    )
+    session.add(user)
+    session.flush()
+    return user

@@ -1,0 +1,170 @@
+"""The shape of a checklist definition, and the API shapes of templates and versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.checklists.models import VersionStatus
+from api.portfolio.models import SubjectType
+
+
+class ItemType(enum.StrEnum):
+    boolean = "boolean"
+    number = "number"
+    choice = "choice"
+    text = "text"
+    photo = "photo"
+    location = "location"
+
+
+class RuleKey(enum.StrEnum):
+    site_distance = "site_distance"
+    photo_location = "photo_location"
+    photo_time = "photo_time"
+    photo_reuse = "photo_reuse"
+    value_tolerance = "value_tolerance"
+    expected_answer = "expected_answer"
+    required_evidence = "required_evidence"
+
+
+class Severity(enum.StrEnum):
+    critical = "critical"
+    major = "major"
+    minor = "minor"
+
+
+Key = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Choice(Strict):
+    value: str = Key
+    label_zh: str = Field(min_length=1, max_length=200)
+    label_en: str = Field(min_length=1, max_length=200)
+
+
+class ItemRule(Strict):
+    key: RuleKey
+    severity: Severity | None = Field(None, description="Defaults to the rule's severity in DESIGN.md.")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "value_tolerance: {mode: absolute|relative, tolerance, sides: both|below|above}; "
+            "expected_answer: {expected}; site_distance: {max_m, max_accuracy_m}; "
+            "photo_location: {max_m}; photo_time: {max_age_hours}."
+        ),
+    )
+
+
+class Item(Strict):
+    key: str = Key
+    type: ItemType
+    label_zh: str = Field(min_length=1, max_length=300)
+    label_en: str = Field(min_length=1, max_length=300)
+    help_zh: str = Field("", max_length=1000)
+    help_en: str = Field("", max_length=1000)
+    required: bool = True
+    unit: str = Field("", max_length=32)
+    min: float | None = None
+    max: float | None = None
+    choices: list[Choice] = Field(default_factory=list)
+    min_photos: int = Field(0, ge=0, le=50)
+    max_photos: int = Field(10, ge=1, le=50)
+    binds_to: str | None = Field(
+        None, description="Declared field this item is compared with.", max_length=64
+    )
+    rule: ItemRule | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Item:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"item {self.key}: min is above max")
+        if self.type == ItemType.choice and len(self.choices) < 2:
+            raise ValueError(f"item {self.key}: a choice item needs at least two choices")
+        if self.type != ItemType.choice and self.choices:
+            raise ValueError(f"item {self.key}: only choice items have choices")
+        if self.type == ItemType.photo and self.min_photos > self.max_photos:
+            raise ValueError(f"item {self.key}: min_photos is above max_photos")
+        if self.rule and self.rule.key == RuleKey.value_tolerance:
+            if self.type != ItemType.number or not self.binds_to:
+                raise ValueError(
+                    f"item {self.key}: value_tolerance needs a number item bound to a declared field"
+                )
+            if "tolerance" not in self.rule.params:
+                raise ValueError(f"item {self.key}: value_tolerance needs params.tolerance")
+        if self.rule and self.rule.key == RuleKey.expected_answer and "expected" not in self.rule.params:
+            raise ValueError(f"item {self.key}: expected_answer needs params.expected")
+        return self
+
+
+class Section(Strict):
+    key: str = Key
+    title_zh: str = Field(min_length=1, max_length=200)
+    title_en: str = Field(min_length=1, max_length=200)
+    items: list[Item] = Field(min_length=1, max_length=200)
+
+
+class Definition(Strict):
+    sections: list[Section] = Field(min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Definition:
+        seen: set[str] = set()
+        for section in self.sections:
+            for item in section.items:
+                if item.key in seen:
+                    raise ValueError(f"item key {item.key!r} is used twice")
+                seen.add(item.key)
+        return self
+
+    def items(self) -> list[Item]:
+        return [item for section in self.sections for item in section.items]
+
+
+class TemplateCreate(Strict):
+    code: str = Key
+    subject_type: SubjectType
+    name_zh: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    definition: Definition
+
+
+class DraftUpdate(Strict):
+    definition: Definition
+
+
+class VersionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    version: int
+    status: VersionStatus
+    created_at: dt.datetime
+    published_at: dt.datetime | None
+    retired_at: dt.datetime | None
+
+
+class TemplateVersionPublic(VersionSummary):
+    template_id: uuid.UUID
+    code: str
+    subject_type: SubjectType
+    name_zh: str
+    name_en: str
+    definition: Definition
+
+
+class TemplatePublic(BaseModel):
+    id: uuid.UUID
+    code: str
+    subject_type: SubjectType
+    name_zh: str
+    name_en: str
+    versions: list[VersionSummary]

@@ -1,0 +1,149 @@
+"""The `fieldvisit` command: serve, migrate, demo, create-user, import, schedule."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from api.config import Settings, get_settings
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        lines = [
+            f"  FIELDVISIT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        ]
+        raise click.ClickException("bad configuration:\n" + "\n".join(lines)) from exc
+
+
+@click.group(help="Fieldvisit: post-loan field inspection (贷后现场检查).")
+def main() -> None:
+    pass
+
+
+@main.command(help="Upgrade the database schema to the newest revision (Alembic).")
+def migrate() -> None:
+    from api.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo("database is at the newest schema revision")
+
+
+@main.command(help="Serve the API and the field app (uvicorn).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Processes; each one is stateless.")
+def serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    _settings()
+    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@main.command(help="Load the demo bank (two branches, users, portfolio, templates, visits) once.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+def demo(if_empty: bool) -> None:
+    from api import demo as demo_data
+    from api.auth.models import User
+    from api.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine)() as session:
+        if if_empty and session.scalar(select(User.id).limit(1)) is not None:
+            click.echo("demo data already loaded")
+            return
+        summary = demo_data.load(session, settings=settings)
+        session.commit()
+    engine.dispose()
+    click.echo(summary)
+
+
+@main.command("create-user", help="Create a user in a branch.")
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(["manager", "reviewer", "admin"]), required=True)
+@click.option("--branch", "branch_code", required=True, help="Branch code.")
+@click.option("--display-name", default=None)
+@click.password_option()
+def create_user(username: str, role: str, branch_code: str, display_name: str | None, password: str) -> None:
+    from api.auth import service
+    from api.auth.models import Role
+    from api.db import make_engine, make_sessionmaker
+    from api.errors import AppError
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine)() as session:
+        try:
+            branch = service.get_branch_by_code(session, code=branch_code)
+            service.create_user(
+                session,
+                username=username,
+                password=password,
+                role=Role(role),
+                branch_id=branch.id,
+                display_name=display_name,
+            )
+        except AppError as exc:
+            raise click.ClickException(exc.detail_en or exc.title_en) from exc
+        session.commit()
+    click.echo(f"created {role} {username} in branch {branch_code}")
+
+
+@main.command(
+    "import",
+    help="Import a CSV file: KIND is borrowers, facilities, collateral, projects, "
+    "milestones or declarations. Any bad row means nothing is imported.",
+)
+@click.argument("kind")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check every row and report; import nothing.")
+def import_(kind: str, file: Path, dry_run: bool) -> None:
+    from api.db import make_engine, make_sessionmaker
+    from api.errors import AppError
+    from api.portfolio import imports
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine)() as session:
+        try:
+            report = imports.import_csv(
+                session, kind=kind, text=imports.decode_csv(file.read_bytes()), dry_run=dry_run
+            )
+        except AppError as exc:
+            raise click.ClickException(exc.detail_en or exc.title_en) from exc
+        for row in report.errors:
+            click.echo(f"line {row.line}: {'; '.join(row.errors)}", err=True)
+        if report.errors:
+            click.echo(f"{len(report.errors)} bad row(s) of {report.rows}; nothing imported", err=True)
+            sys.exit(1)
+        session.commit()
+    verb = "checked" if dry_run else "imported"
+    click.echo(f"{verb} {report.rows} {kind} row(s)" + (" (dry run: nothing imported)" if dry_run else ""))
+
+
+@main.command(help="Issue the visits that are due by risk-grade cadence. Idempotent.")
+def schedule() -> None:
+    from api.db import make_engine, make_sessionmaker
+    from api.visits import service
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine)() as session:
+        report = service.schedule(session, settings=settings)
+        session.commit()
+    click.echo(
+        f"created {report.created}; already open {report.already_open}; "
+        f"not due yet {report.not_due_yet}; without a published template {report.no_template}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Settings: one object, read from the environment (prefix FIELDVISIT_), checked at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A fixed development secret keeps `make run` free of configuration; production refuses it.
+DEVELOPMENT_SECRET = "fieldvisit-development-secret-change-me-0000000000"
+
+
+class RuleThresholds(BaseSettings):
+    """Defaults of DESIGN.md's rules; an item's own rule parameters win over these."""
+
+    model_config = SettingsConfigDict(env_prefix="FIELDVISIT_RULE_", extra="ignore")
+
+    site_distance_m: float = Field(300.0, gt=0)
+    fix_accuracy_m: float = Field(100.0, gt=0)
+    photo_distance_m: float = Field(500.0, gt=0)
+    photo_age_hours: float = Field(24.0, gt=0)
+    photo_phash_distance: int = Field(6, ge=0, le=64)
+    due_days_critical: int = Field(3, ge=1)
+    due_days_major: int = Field(10, ge=1)
+    due_days_minor: int = Field(30, ge=1)
+
+
+class Cadence(BaseSettings):
+    """Visit cadence in days by risk grade (五级分类), and the first visit after disbursement."""
+
+    model_config = SettingsConfigDict(env_prefix="FIELDVISIT_CADENCE_", extra="ignore")
+
+    first_visit_days: int = Field(15, ge=1)
+    normal: int = Field(90, ge=1)
+    special_mention: int = Field(30, ge=1)
+    substandard: int = Field(15, ge=1)
+    doubtful: int = Field(15, ge=1)
+    loss: int = Field(15, ge=1)
+
+    def days_for(self, risk_grade: str) -> int:
+        return int(getattr(self, risk_grade))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIELDVISIT_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./var/fieldvisit.db"
+    photo_dir: Path = Path("./var/photos")
+    secret_key: str = DEVELOPMENT_SECRET
+    access_token_minutes: int = Field(15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(30, ge=1, le=365)
+    # A phone whose refresh answer was lost on a flaky network retries with the old token;
+    # within this window that retry is honoured instead of being treated as token theft.
+    refresh_reuse_grace_seconds: int = Field(120, ge=0, le=3600)
+    max_photo_bytes: int = Field(40 * 1024 * 1024, ge=1024)
+    max_jpeg_pixels: int = Field(210_000_000, ge=1_000_000)
+    max_other_pixels: int = Field(100_000_000, ge=1_000_000)
+    timezone: str = "Asia/Shanghai"
+    demo_password: str = "fieldvisit-demo"
+    background_tick_seconds: int = Field(300, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("FIELDVISIT_DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; spare operators the dialect suffix.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        weak_secret = self.secret_key == DEVELOPMENT_SECRET or len(self.secret_key) < 32
+        if self.environment == "production" and weak_secret:
+            raise ValueError("FIELDVISIT_SECRET_KEY must be set to 32+ random characters in production")
+        return self
+
+    @property
+    def rules(self) -> RuleThresholds:
+        return _rules()
+
+    @property
+    def cadence(self) -> Cadence:
+        return _cadence()
+
+
+@lru_cache
+def _rules() -> RuleThresholds:
+    return RuleThresholds()
+
+
+@lru_cache
+def _cadence() -> Cadence:
+    return Cadence()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,146 @@
+"""Engine, ORM base, column types and the one-transaction-per-request rule.
+
+Routers never commit by hand: `CommitFirstRoute` commits the request's session after the endpoint
+has built its response and before a byte of it is sent, so an acknowledgement never precedes its
+commit. (FastAPI runs the code after `yield` in a dependency only after the response has left.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import JSON, DateTime, Dialect, MetaData, Numeric, String, TypeDecorator, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no offset, so we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Money(TypeDecorator[decimal.Decimal]):
+    """Exact decimals: NUMERIC(20,4) on PostgreSQL, text on SQLite (which has no decimal type)."""
+
+    impl = Numeric(20, 4)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(20, 4))
+
+    def process_bind_param(self, value: decimal.Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> decimal.Decimal | None:
+        if value is None:
+            return None
+        return decimal.Decimal(str(value)).normalize() if dialect.name == "sqlite" else decimal.Decimal(value)
+
+
+# JSON everywhere, JSONB on PostgreSQL.
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+def make_engine(database_url: str, **kwargs: Any) -> Engine:
+    if database_url.startswith("sqlite"):
+        engine = create_engine(
+            database_url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling breaks SAVEPOINT; we emit BEGIN ourselves instead.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.sessionmaker()
+    request.state.db_session = session
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+class CommitFirstRoute(APIRoute):
+    """Commit the request's transaction before the response is sent; a failed commit is a 500."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def commit_then_respond(request: Request) -> Response:
+            response = await handler(request)
+            session: Session | None = getattr(request.state, "db_session", None)
+            if session is not None and response.status_code < 400:
+                await run_in_threadpool(session.commit)
+            return response
+
+        return commit_then_respond

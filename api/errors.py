@@ -1,0 +1,206 @@
+"""Problem details (RFC 9457): every expected failure is an AppError with a stable code.
+
+Titles are bilingual; the request's Accept-Language picks one (zh-CN unless English is preferred).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("fieldvisit.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    """An expected failure. Subclasses fix status, code and the bilingual title."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title_zh: ClassVar[str] = "请求有误"
+    title_en: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail_en: str | None = None,
+        *,
+        detail_zh: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail_en or self.title_en)
+        self.detail_en = detail_en
+        self.detail_zh = detail_zh or detail_en
+        self.extra = extra or {}
+        self.headers = headers
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    title_zh = "记录不存在"
+    title_en = "Not found"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+    title_zh = "未登录或登录已过期"
+    title_en = "Not signed in or session expired"
+
+    def __init__(self, detail_en: str | None = None, *, detail_zh: str | None = None) -> None:
+        super().__init__(detail_en, detail_zh=detail_zh, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    title_zh = "无权执行此操作"
+    title_en = "Not allowed"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+    title_zh = "与现有数据冲突"
+    title_en = "Conflicts with existing data"
+
+
+class InvalidTransition(AppError):
+    status = 409
+    code = "invalid_transition"
+    title_zh = "当前状态下不允许此操作"
+    title_en = "Not allowed in the current state"
+
+
+class Unprocessable(AppError):
+    status = 422
+    code = "unprocessable"
+    title_zh = "内容无法处理"
+    title_en = "Unprocessable content"
+
+
+class ValidationFailed(AppError):
+    status = 422
+    code = "validation_failed"
+    title_zh = "输入校验未通过"
+    title_en = "Validation failed"
+
+
+def prefers_english(request: Request) -> bool:
+    """zh-CN is the default; English only when the client asks for it first."""
+    header = request.headers.get("accept-language", "")
+    first = header.split(",")[0].strip().lower()
+    return first.startswith("en")
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title_zh: str,
+    title_en: str,
+    detail_zh: str | None = None,
+    detail_en: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    english = prefers_english(request)
+    body: dict[str, Any] = {
+        "type": f"https://fieldvisit.dev/problems/{code}",
+        "title": title_en if english else title_zh,
+        "status": status,
+        "code": code,
+        "instance": request.url.path,
+    }
+    detail = detail_en if english else detail_zh
+    if detail:
+        body["detail"] = detail
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    fields = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        fields.append(
+            {"field": ".".join(loc), "message": error.get("msg", ""), "type": error.get("type", "")}
+        )
+    return fields
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title_zh=exc.title_zh,
+        title_en=exc.title_en,
+        detail_zh=exc.detail_zh,
+        detail_en=exc.detail_en,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        request,
+        status=422,
+        code=ValidationFailed.code,
+        title_zh=ValidationFailed.title_zh,
+        title_en=ValidationFailed.title_en,
+        extra={"errors": _field_errors(exc)},
+    )
+
+
+_HTTP_TITLES = {
+    404: ("not_found", "记录不存在", "Not found"),
+    405: ("method_not_allowed", "不支持该请求方法", "Method not allowed"),
+    401: ("unauthorized", "未登录或登录已过期", "Not signed in or session expired"),
+    413: ("too_large", "内容过大", "Content too large"),
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, zh, en = _HTTP_TITLES.get(exc.status_code, ("http_error", "请求失败", "Request failed"))
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in (zh, en) else None
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code,
+        title_zh=zh,
+        title_en=en,
+        detail_en=detail,
+        detail_zh=detail,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        request,
+        status=500,
+        code="internal_error",
+        title_zh="服务器内部错误",
+        title_en="Internal server error",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

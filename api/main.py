@@ -1,0 +1,54 @@
+"""create_app(): settings, database, routers, error handlers and the PWA's static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from api.auth.router import router as auth_router
+from api.checklists.router import router as checklists_router
+from api.config import Settings, get_settings
+from api.db import make_engine, make_sessionmaker
+from api.errors import install_error_handlers
+from api.portfolio.router import router as portfolio_router
+from api.visits.router import router as visits_router
+
+PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
+
+DESCRIPTION = """
+Fieldvisit is a post-loan field inspection service (贷后现场检查).
+
+* Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`;
+  titles are in Chinese unless `Accept-Language` prefers English.
+* Every list answers `{"items": [...], "next_cursor": ...}`; pass `cursor` to get the next page.
+* Times are RFC 3339 with an offset; money is a decimal string with an ISO 4217 currency.
+* Reading another branch's record answers 404, exactly like a missing one.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="Fieldvisit", version="0.1.0", description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    install_error_handlers(app)
+    for router in (auth_router, portfolio_router, checklists_router, visits_router):
+        app.include_router(router)
+
+    @app.get("/api/health", tags=["meta"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    if PWA_DIR.is_dir():
+        index = PWA_DIR / "index.html"
+
+        @app.get("/", include_in_schema=False)
+        def app_shell() -> Response:
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+        app.mount("/app", StaticFiles(directory=PWA_DIR), name="pwa")
+    return app

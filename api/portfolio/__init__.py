@@ -1,0 +1,1 @@
+"""The bank's portfolio: borrowers, facilities, collateral, projects and what the borrower declared."""

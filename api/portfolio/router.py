@@ -1,0 +1,199 @@
+"""Portfolio endpoints: admins create and import; everyone reads within their scope."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from api.auth.dependencies import AdminUser, CurrentUser
+from api.db import CommitFirstRoute, SessionDep
+from api.errors import NotFound
+from api.kit.cursor import Page
+from api.kit.pagination import paginate, text_key, uuid_key
+from api.portfolio import imports, schemas, service
+from api.portfolio.exceptions import ImportRejected
+from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Project
+
+router = APIRouter(prefix="/api/v1", tags=["portfolio"], route_class=CommitFirstRoute)
+
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+@router.post(
+    "/borrowers", response_model=schemas.BorrowerPublic, status_code=201, summary="Create a borrower"
+)
+def create_borrower(body: schemas.BorrowerCreate, admin: AdminUser, session: SessionDep) -> Borrower:
+    return service.create_borrower(session, data=body)
+
+
+@router.get("/borrowers", response_model=Page[schemas.BorrowerPublic], summary="Borrowers (借款企业)")
+def list_borrowers(
+    user: CurrentUser,
+    session: SessionDep,
+    cursor: str | None = Query(None, max_length=500),
+    limit: int = Query(50, ge=1, le=500),
+) -> Page[schemas.BorrowerPublic]:
+    query = service.scope_borrowers(select(Borrower), user)
+    rows, next_cursor = paginate(
+        session,
+        query,
+        kind="borrowers",
+        keys=[text_key(Borrower.name), uuid_key(Borrower.id)],
+        cursor=cursor,
+        limit=limit,
+    )
+    return Page(items=[schemas.BorrowerPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/borrowers/{borrower_id}", response_model=schemas.BorrowerPublic, summary="A borrower")
+def get_borrower(borrower_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Borrower:
+    borrower: Borrower | None = session.scalar(
+        service.scope_borrowers(select(Borrower), user).where(Borrower.id == borrower_id)
+    )
+    if borrower is None:
+        raise NotFound("No such borrower.", detail_zh="借款企业不存在。")
+    return borrower
+
+
+@router.post(
+    "/facilities", response_model=schemas.FacilityPublic, status_code=201, summary="Create a facility"
+)
+def create_facility(body: schemas.FacilityCreate, admin: AdminUser, session: SessionDep) -> Facility:
+    return service.create_facility(session, data=body)
+
+
+@router.get("/facilities", response_model=Page[schemas.FacilityPublic], summary="Facilities (贷款)")
+def list_facilities(
+    user: CurrentUser,
+    session: SessionDep,
+    cursor: str | None = Query(None, max_length=500),
+    limit: int = Query(50, ge=1, le=500),
+) -> Page[schemas.FacilityPublic]:
+    query = service.scope_facilities(select(Facility), user)
+    rows, next_cursor = paginate(
+        session, query, kind="facilities", keys=[text_key(Facility.reference)], cursor=cursor, limit=limit
+    )
+    return Page(items=[schemas.FacilityPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+def _visible_facility(session: SessionDep, user: CurrentUser, facility_id: uuid.UUID) -> Facility:
+    facility: Facility | None = session.scalar(
+        service.scope_facilities(select(Facility), user).where(Facility.id == facility_id)
+    )
+    if facility is None:
+        raise NotFound("No such facility.", detail_zh="贷款不存在。")
+    return facility
+
+
+@router.get("/facilities/{facility_id}", response_model=schemas.FacilityPublic, summary="A facility")
+def get_facility(facility_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Facility:
+    return _visible_facility(session, user, facility_id)
+
+
+@router.get(
+    "/facilities/{facility_id}/collateral",
+    response_model=list[schemas.CollateralPublic],
+    summary="Its collateral",
+)
+def facility_collateral(
+    facility_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> list[schemas.CollateralPublic]:
+    facility = _visible_facility(session, user, facility_id)
+    rows = session.scalars(
+        select(Collateral).where(Collateral.facility_id == facility.id).order_by(Collateral.reference)
+    )
+    return [service.collateral_public(row) for row in rows]
+
+
+@router.get(
+    "/facilities/{facility_id}/projects", response_model=list[schemas.ProjectPublic], summary="Its projects"
+)
+def facility_projects(
+    facility_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> list[schemas.ProjectPublic]:
+    facility = _visible_facility(session, user, facility_id)
+    rows = session.scalars(
+        select(Project).where(Project.facility_id == facility.id).order_by(Project.reference)
+    )
+    return [service.project_public(session, row) for row in rows]
+
+
+@router.get(
+    "/declarations",
+    response_model=Page[schemas.DeclarationPublic],
+    summary="Declared figures of a subject (history)",
+)
+def list_declarations(
+    subject_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    cursor: str | None = Query(None, max_length=500),
+    limit: int = Query(100, ge=1, le=500),
+) -> Page[schemas.DeclarationPublic]:
+    if not service.subject_visible(session, user=user, subject_id=subject_id):
+        raise NotFound("No such subject.", detail_zh="申报对象不存在。")
+    query = select(Declaration).where(Declaration.subject_id == subject_id)
+    rows, next_cursor = paginate(
+        session, query, kind="declarations", keys=[uuid_key(Declaration.id)], cursor=cursor, limit=limit
+    )
+    return Page(items=[schemas.DeclarationPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "/collateral", response_model=schemas.CollateralPublic, status_code=201, summary="Create collateral"
+)
+def create_collateral(
+    body: schemas.CollateralCreate, admin: AdminUser, session: SessionDep
+) -> schemas.CollateralPublic:
+    return service.collateral_public(service.create_collateral(session, data=body))
+
+
+@router.post("/projects", response_model=schemas.ProjectPublic, status_code=201, summary="Create a project")
+def create_project(
+    body: schemas.ProjectCreate, admin: AdminUser, session: SessionDep
+) -> schemas.ProjectPublic:
+    return service.project_public(session, service.create_project(session, data=body))
+
+
+@router.post(
+    "/milestones", response_model=schemas.MilestonePublic, status_code=201, summary="Add a milestone"
+)
+def create_milestone(
+    body: schemas.MilestoneCreate, admin: AdminUser, session: SessionDep
+) -> schemas.MilestonePublic:
+    return schemas.MilestonePublic.model_validate(service.create_milestone(session, data=body))
+
+
+@router.post(
+    "/declarations", response_model=schemas.DeclarationPublic, status_code=201, summary="Record a declaration"
+)
+def create_declaration(body: schemas.DeclarationCreate, admin: AdminUser, session: SessionDep) -> Declaration:
+    return service.create_declaration(session, data=body)
+
+
+@router.post(
+    "/imports/{kind}",
+    response_model=schemas.ImportReport,
+    summary="Import a CSV file (borrowers, facilities, collateral, projects, milestones, declarations)",
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+)
+async def import_csv(
+    kind: str, request: Request, admin: AdminUser, session: SessionDep, dry_run: bool = False
+) -> schemas.ImportReport:
+    """Send the file as the raw body (`Content-Type: text/csv`). Every row is checked; with any bad row
+    nothing is imported and the answer (422) lists each bad row with its line number and reason."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise ImportRejected("The file is larger than 20 MB.", detail_zh="文件超过 20 MB。")
+    text = imports.decode_csv(bytes(raw))
+    report = await run_in_threadpool(imports.import_csv, session, kind=kind, text=text, dry_run=dry_run)
+    if report.errors:
+        raise ImportRejected(extra={"report": report.model_dump(mode="json")})
+    return report

@@ -1,0 +1,320 @@
+"""Portfolio records: creation from validated shapes (API and CSV alike), scoped reads, declared data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from api.auth.models import Branch, Role, User
+from api.kit.geo import to_wgs84
+from api.portfolio import schemas
+from api.portfolio.exceptions import DuplicateReference, UnknownReference
+from api.portfolio.models import (
+    Borrower,
+    Collateral,
+    Declaration,
+    Facility,
+    Milestone,
+    Project,
+    SubjectType,
+)
+
+
+def _unknown(what_en: str, what_zh: str, value: str) -> UnknownReference:
+    return UnknownReference(f"No {what_en} {value!r}.", detail_zh=f"{what_zh} {value!r} 不存在。")
+
+
+def _duplicate(what_en: str, what_zh: str, value: str) -> DuplicateReference:
+    return DuplicateReference(
+        f"{what_en} {value!r} already exists.", detail_zh=f"{what_zh} {value!r} 已存在。"
+    )
+
+
+# ---- scope: the one place that decides which portfolio rows a user may see ----
+
+
+def scope_facilities(query: Select[Any], user: User) -> Select[Any]:
+    if user.role == Role.admin:
+        return query
+    if user.role == Role.reviewer:
+        return query.where(Facility.branch_id == user.branch_id)
+    return query.where(Facility.manager_id == user.id)
+
+
+def scope_borrowers(query: Select[Any], user: User) -> Select[Any]:
+    if user.role == Role.admin:
+        return query
+    if user.role == Role.reviewer:
+        return query.where(Borrower.branch_id == user.branch_id)
+    mine = select(Facility.borrower_id).where(Facility.manager_id == user.id)
+    return query.where(Borrower.id.in_(mine))
+
+
+def visible_facility_ids(user: User) -> Select[Any]:
+    return scope_facilities(select(Facility.id), user)
+
+
+# ---- lookups by natural key ----
+
+
+def branch_by_code(session: Session, code: str) -> Branch | None:
+    return session.scalar(select(Branch).where(Branch.code == code))
+
+
+def borrower_by_code(session: Session, credit_code: str) -> Borrower | None:
+    return session.scalar(select(Borrower).where(Borrower.credit_code == credit_code))
+
+
+def facility_by_reference(session: Session, reference: str) -> Facility | None:
+    return session.scalar(select(Facility).where(Facility.reference == reference))
+
+
+def collateral_by_reference(session: Session, reference: str) -> Collateral | None:
+    return session.scalar(select(Collateral).where(Collateral.reference == reference))
+
+
+def project_by_reference(session: Session, reference: str) -> Project | None:
+    return session.scalar(select(Project).where(Project.reference == reference))
+
+
+def subject_by_reference(session: Session, subject_type: SubjectType, reference: str) -> uuid.UUID | None:
+    query: Select[uuid.UUID]
+    if subject_type == SubjectType.facility:
+        query = select(Facility.id).where(Facility.reference == reference)
+    elif subject_type == SubjectType.collateral:
+        query = select(Collateral.id).where(Collateral.reference == reference)
+    else:
+        query = select(Project.id).where(Project.reference == reference)
+    return session.scalar(query)
+
+
+def subject_visible(session: Session, *, user: User, subject_id: uuid.UUID) -> bool:
+    """Is this facility, collateral or project inside the user's scope?"""
+    facility_ids = visible_facility_ids(user)
+    for query in (
+        select(Facility.id).where(Facility.id == subject_id, Facility.id.in_(facility_ids)),
+        select(Collateral.id).where(Collateral.id == subject_id, Collateral.facility_id.in_(facility_ids)),
+        select(Project.id).where(Project.id == subject_id, Project.facility_id.in_(facility_ids)),
+    ):
+        if session.scalar(query) is not None:
+            return True
+    return False
+
+
+# ---- creation ----
+
+
+def create_borrower(session: Session, *, data: schemas.BorrowerCreate) -> Borrower:
+    branch = branch_by_code(session, data.branch_code)
+    if branch is None:
+        raise _unknown("branch", "分支机构", data.branch_code)
+    if borrower_by_code(session, data.credit_code) is not None:
+        raise _duplicate("Credit code", "统一社会信用代码", data.credit_code)
+    borrower = Borrower(
+        branch_id=branch.id,
+        name=data.name,
+        credit_code=data.credit_code,
+        address=data.address,
+        contact_name=data.contact_name,
+        contact_phone=data.contact_phone,
+    )
+    session.add(borrower)
+    session.flush()
+    return borrower
+
+
+def create_facility(session: Session, *, data: schemas.FacilityCreate) -> Facility:
+    borrower = borrower_by_code(session, data.borrower_credit_code)
+    if borrower is None:
+        raise _unknown("borrower with credit code", "借款企业统一社会信用代码", data.borrower_credit_code)
+    manager = session.scalar(select(User).where(User.username == data.manager_username))
+    if manager is None or manager.role != Role.manager:
+        raise _unknown("manager", "客户经理", data.manager_username)
+    if manager.branch_id != borrower.branch_id:
+        raise UnknownReference(
+            f"Manager {data.manager_username!r} is not in the borrower's branch.",
+            detail_zh=f"客户经理 {data.manager_username!r} 不属于借款企业所在分支机构。",
+        )
+    if facility_by_reference(session, data.reference) is not None:
+        raise _duplicate("Facility", "贷款合同编号", data.reference)
+    facility = Facility(
+        reference=data.reference,
+        borrower_id=borrower.id,
+        branch_id=borrower.branch_id,
+        kind=data.kind,
+        amount=data.amount,
+        currency=data.currency,
+        disbursed_on=data.disbursed_on,
+        matures_on=data.matures_on,
+        risk_grade=data.risk_grade,
+        manager_id=manager.id,
+    )
+    session.add(facility)
+    session.flush()
+    return facility
+
+
+def _facility_for(session: Session, reference: str) -> Facility:
+    facility = facility_by_reference(session, reference)
+    if facility is None:
+        raise _unknown("facility", "贷款合同", reference)
+    return facility
+
+
+def create_collateral(session: Session, *, data: schemas.CollateralCreate) -> Collateral:
+    facility = _facility_for(session, data.facility_reference)
+    if collateral_by_reference(session, data.reference) is not None:
+        raise _duplicate("Collateral", "押品编号", data.reference)
+    collateral = Collateral(
+        reference=data.reference,
+        facility_id=facility.id,
+        kind=data.kind,
+        description=data.description,
+        site_lat=data.site_lat,
+        site_lon=data.site_lon,
+        site_datum=data.site_datum,
+        address=data.address,
+        declared_value=data.declared_value,
+        currency=data.currency,
+        quantity=data.quantity,
+        unit=data.unit,
+        condition=data.condition,
+        identifiers=dict(data.identifiers),
+    )
+    session.add(collateral)
+    session.flush()
+    return collateral
+
+
+def create_project(session: Session, *, data: schemas.ProjectCreate) -> Project:
+    facility = _facility_for(session, data.facility_reference)
+    if facility.kind != "project_finance":
+        raise UnknownReference(
+            f"Facility {data.facility_reference!r} is not project finance.",
+            detail_zh=f"贷款 {data.facility_reference!r} 不是项目融资。",
+        )
+    if project_by_reference(session, data.reference) is not None:
+        raise _duplicate("Project", "项目编号", data.reference)
+    project = Project(
+        reference=data.reference,
+        facility_id=facility.id,
+        name=data.name,
+        site_lat=data.site_lat,
+        site_lon=data.site_lon,
+        site_datum=data.site_datum,
+        address=data.address,
+    )
+    session.add(project)
+    session.flush()
+    return project
+
+
+def create_milestone(session: Session, *, data: schemas.MilestoneCreate) -> Milestone:
+    project = project_by_reference(session, data.project_reference)
+    if project is None:
+        raise _unknown("project", "项目", data.project_reference)
+    exists = session.scalar(
+        select(Milestone.id).where(Milestone.project_id == project.id, Milestone.seq == data.seq)
+    )
+    if exists is not None:
+        raise _duplicate("Milestone", "里程碑", f"{data.project_reference}#{data.seq}")
+    milestone = Milestone(
+        project_id=project.id,
+        seq=data.seq,
+        name=data.name,
+        planned_on=data.planned_on,
+        planned_progress_pct=data.planned_progress_pct,
+    )
+    session.add(milestone)
+    session.flush()
+    return milestone
+
+
+def create_declaration(session: Session, *, data: schemas.DeclarationCreate) -> Declaration:
+    subject_id = subject_by_reference(session, data.subject_type, data.subject_reference)
+    if subject_id is None:
+        raise _unknown(data.subject_type.value, "申报对象", data.subject_reference)
+    declaration = Declaration(
+        subject_type=data.subject_type,
+        subject_id=subject_id,
+        field=data.field,
+        value_number=data.value_number,
+        value_text=data.value_text,
+        unit=data.unit,
+        declared_on=data.declared_on,
+        source=data.source,
+    )
+    session.add(declaration)
+    session.flush()
+    return declaration
+
+
+# ---- reads ----
+
+
+def declared_site(lat: float, lon: float, datum: str, address: str) -> schemas.DeclaredSite:
+    wgs_lat, wgs_lon = to_wgs84(lat, lon, datum)  # type: ignore[arg-type]
+    return schemas.DeclaredSite(
+        lat=lat,
+        lon=lon,
+        datum=datum,
+        wgs84_lat=round(wgs_lat, 7),
+        wgs84_lon=round(wgs_lon, 7),
+        address=address,
+    )
+
+
+def collateral_public(collateral: Collateral) -> schemas.CollateralPublic:
+    return schemas.CollateralPublic(
+        id=collateral.id,
+        reference=collateral.reference,
+        facility_id=collateral.facility_id,
+        kind=collateral.kind,
+        description=collateral.description,
+        declared_site=declared_site(
+            collateral.site_lat, collateral.site_lon, collateral.site_datum, collateral.address
+        ),
+        declared_value=collateral.declared_value,
+        currency=collateral.currency,
+        quantity=collateral.quantity,
+        unit=collateral.unit,
+        condition=collateral.condition,
+        identifiers=collateral.identifiers,
+    )
+
+
+def project_public(session: Session, project: Project) -> schemas.ProjectPublic:
+    milestones = session.scalars(
+        select(Milestone).where(Milestone.project_id == project.id).order_by(Milestone.seq)
+    )
+    return schemas.ProjectPublic(
+        id=project.id,
+        reference=project.reference,
+        facility_id=project.facility_id,
+        name=project.name,
+        declared_site=declared_site(project.site_lat, project.site_lon, project.site_datum, project.address),
+        milestones=[schemas.MilestonePublic.model_validate(m) for m in milestones],
+    )
+
+
+def latest_declarations(
+    session: Session, *, subject_type: SubjectType, subject_id: uuid.UUID, as_of: dt.date
+) -> list[Declaration]:
+    """The newest declaration of each field on or before `as_of` (what a visit compares against)."""
+    rows = session.scalars(
+        select(Declaration)
+        .where(
+            Declaration.subject_type == subject_type,
+            Declaration.subject_id == subject_id,
+            Declaration.declared_on <= as_of,
+        )
+        .order_by(Declaration.field, Declaration.declared_on.desc(), Declaration.recorded_at.desc())
+    )
+    latest: dict[str, Declaration] = {}
+    for row in rows:
+        latest.setdefault(row.field, row)
+    return list(latest.values())

@@ -1,0 +1,127 @@
+"""Test set-up: every test runs against real databases — SQLite always, PostgreSQL when
+FIELDVISIT_TEST_POSTGRES_URL is set — each migrated to head through Alembic, in a database of this
+run's own, emptied after each test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from api.config import Settings
+from api.main import create_app
+from api.migrate import upgrade
+from api.models import Base
+
+POSTGRES_URL = os.environ.get("FIELDVISIT_TEST_POSTGRES_URL", "")
+SKIP_LINE = "PostgreSQL half was skipped: set FIELDVISIT_TEST_POSTGRES_URL to run it."
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if POSTGRES_URL:
+        return
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        (dropped if params and params.params.get("db_kind") == "postgresql" else kept).append(item)
+    items[:] = kept
+    config.hook.pytest_deselected(items=dropped)
+    config.stash[_skipped_pg] = len(dropped)
+
+
+_skipped_pg = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    skipped = config.stash.get(_skipped_pg, 0)
+    if skipped:
+        terminalreporter.write_line(f"{SKIP_LINE} ({skipped} tests)", yellow=True)
+
+
+def _postgres_database() -> Iterator[str]:
+    base = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg")
+    name = f"fieldvisit_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.exit(
+            f"FIELDVISIT_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {exc}", returncode=3
+        )
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def database_url(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if db_kind == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'fieldvisit.db'}"
+        upgrade(url)
+        yield url
+    else:
+        for url in _postgres_database():
+            upgrade(url)
+            yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        photo_dir=Path(tmp_path_factory.mktemp("photos")),
+        background_tick_seconds=0,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Iterator[FastAPI]:
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+def _empty_all_tables(app: FastAPI) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with app.state.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def session(app: FastAPI) -> Iterator[Session]:
+    """A session for arranging and checking data; committed data is removed after the test."""
+    db: Session = app.state.sessionmaker()
+    try:
+        yield db
+    finally:
+        db.close()
+        _empty_all_tables(app)
+
+
+@pytest.fixture
+def client(app: FastAPI, session: Session) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client

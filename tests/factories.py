@@ -1,0 +1,238 @@
+"""Small factories: each builds one record with sensible defaults; keyword overrides change any field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import functools
+import itertools
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from api.auth.models import Branch, Role, User
+from api.auth.security import hash_password
+from api.checklists.models import ChecklistTemplate, TemplateVersion, VersionStatus
+from api.db import utcnow
+from api.demo import COLLATERAL_TEMPLATE, PROJECT_TEMPLATE
+from api.portfolio.credit_code import ALPHABET, complete
+from api.portfolio.models import Borrower, Collateral, Facility, Project, SubjectType
+from api.visits.models import Visit, VisitOrigin, VisitStatus
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+@functools.cache
+def password_hash() -> str:
+    # Argon2 is slow on purpose; hash the shared test password once per run.
+    return hash_password(PASSWORD)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_counter):05d}"
+
+
+def credit_code() -> str:
+    n = next(_counter)
+    body = "".join(ALPHABET[(n // 31**i) % 31] for i in range(6))
+    return complete("91310115MA" + body + "1")
+
+
+def make_branch(session: Session, **overrides: Any) -> Branch:
+    branch = Branch(**{"code": unique("B"), "name": "测试分行", **overrides})
+    session.add(branch)
+    session.flush()
+    return branch
+
+
+def make_user(session: Session, *, branch: Branch, role: Role = Role.manager, **overrides: Any) -> User:
+    user = User(
+        **{
+            "username": unique(role.value),
+            "display_name": "测试用户",
+            "password_hash": password_hash(),
+            "role": role,
+            "branch_id": branch.id,
+            **overrides,
+        }
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def make_borrower(session: Session, *, branch: Branch, **overrides: Any) -> Borrower:
+    borrower = Borrower(
+        **{"branch_id": branch.id, "name": unique("测试企业"), "credit_code": credit_code(), **overrides}
+    )
+    session.add(borrower)
+    session.flush()
+    return borrower
+
+
+def make_facility(session: Session, *, borrower: Borrower, manager: User, **overrides: Any) -> Facility:
+    facility = Facility(
+        **{
+            "reference": unique("LN-"),
+            "borrower_id": borrower.id,
+            "branch_id": borrower.branch_id,
+            "kind": "corporate_loan",
+            "amount": decimal.Decimal("1000000.00"),
+            "currency": "CNY",
+            "disbursed_on": dt.date.today() - dt.timedelta(days=15),
+            "matures_on": dt.date.today() + dt.timedelta(days=700),
+            "risk_grade": "normal",
+            "manager_id": manager.id,
+            **overrides,
+        }
+    )
+    session.add(facility)
+    session.flush()
+    return facility
+
+
+def make_collateral(session: Session, *, facility: Facility, **overrides: Any) -> Collateral:
+    collateral = Collateral(
+        **{
+            "reference": unique("COL-"),
+            "facility_id": facility.id,
+            "kind": "real_estate",
+            "description": "厂房",
+            "site_lat": 31.2304,
+            "site_lon": 121.4737,
+            "site_datum": "WGS84",
+            "address": "上海市黄浦区",
+            "declared_value": decimal.Decimal("5000000"),
+            "currency": "CNY",
+            "identifiers": {},
+            **overrides,
+        }
+    )
+    session.add(collateral)
+    session.flush()
+    return collateral
+
+
+def make_project(session: Session, *, facility: Facility, **overrides: Any) -> Project:
+    project = Project(
+        **{
+            "reference": unique("PRJ-"),
+            "facility_id": facility.id,
+            "name": "综合楼工程",
+            "site_lat": 31.17,
+            "site_lon": 121.46,
+            "site_datum": "GCJ02",
+            "address": "上海市徐汇区",
+            **overrides,
+        }
+    )
+    session.add(project)
+    session.flush()
+    return project
+
+
+def make_published_template(
+    session: Session,
+    *,
+    subject_type: SubjectType = SubjectType.collateral,
+    definition: dict[str, Any] | None = None,
+) -> TemplateVersion:
+    default = COLLATERAL_TEMPLATE if subject_type == SubjectType.collateral else PROJECT_TEMPLATE
+    template = ChecklistTemplate(
+        code=unique("tpl_"), subject_type=subject_type, name_zh="模板", name_en="Template"
+    )
+    session.add(template)
+    session.flush()
+    version = TemplateVersion(
+        template_id=template.id,
+        version=1,
+        status=VersionStatus.published,
+        definition=definition or default,
+        published_at=utcnow(),
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def make_visit(
+    session: Session, *, collateral: Collateral, version: TemplateVersion, **overrides: Any
+) -> Visit:
+    facility = session.get(Facility, collateral.facility_id)
+    assert facility is not None
+    visit = Visit(
+        **{
+            "branch_id": facility.branch_id,
+            "borrower_id": facility.borrower_id,
+            "facility_id": facility.id,
+            "subject_type": SubjectType.collateral,
+            "subject_id": collateral.id,
+            "template_version_id": version.id,
+            "manager_id": facility.manager_id,
+            "due_on": dt.date.today(),
+            "status": VisitStatus.scheduled,
+            "origin": VisitOrigin.manual,
+            **overrides,
+        }
+    )
+    session.add(visit)
+    session.flush()
+    return visit
+
+
+@dataclass
+class BranchWorld:
+    branch: Branch
+    admin: User
+    reviewer: User
+    manager: User
+    other_manager: User
+    borrower: Borrower
+    facility: Facility
+    collateral: Collateral
+    visit: Visit
+
+
+@dataclass
+class Bank:
+    """Two branches, each with its own staff, a borrower, a facility, collateral and a visit."""
+
+    one: BranchWorld
+    two: BranchWorld
+    version: TemplateVersion
+
+
+def make_bank(session: Session) -> Bank:
+    version = make_published_template(session)
+    worlds = []
+    for _ in range(2):
+        branch = make_branch(session)
+        admin = make_user(session, branch=branch, role=Role.admin)
+        reviewer = make_user(session, branch=branch, role=Role.reviewer)
+        manager = make_user(session, branch=branch, role=Role.manager)
+        other_manager = make_user(session, branch=branch, role=Role.manager)
+        borrower = make_borrower(session, branch=branch)
+        facility = make_facility(session, borrower=borrower, manager=manager)
+        collateral = make_collateral(session, facility=facility)
+        visit = make_visit(session, collateral=collateral, version=version)
+        worlds.append(
+            BranchWorld(
+                branch, admin, reviewer, manager, other_manager, borrower, facility, collateral, visit
+            )
+        )
+    session.commit()
+    return Bank(worlds[0], worlds[1], version)
+
+
+def login(client: TestClient, user: User) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", data={"username": user.username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
