@@ -52,17 +52,15 @@ def serve(host: str, port: int, workers: int) -> None:
 def demo(if_empty: bool) -> None:
     from api import demo as demo_data
     from api.auth.models import User
-    from api.db import make_engine, make_sessionmaker
+    from api.db import standalone_session
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
-    with make_sessionmaker(engine)() as session:
+    with standalone_session(settings.database_url) as session:
         if if_empty and session.scalar(select(User.id).limit(1)) is not None:
             click.echo("demo data already loaded")
             return
         summary = demo_data.load(session, settings=settings)
         session.commit()
-    engine.dispose()
     click.echo(summary)
 
 
@@ -75,12 +73,11 @@ def demo(if_empty: bool) -> None:
 def create_user(username: str, role: str, branch_code: str, display_name: str | None, password: str) -> None:
     from api.auth import service
     from api.auth.models import Role
-    from api.db import make_engine, make_sessionmaker
+    from api.db import standalone_session
     from api.errors import AppError
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
-    with make_sessionmaker(engine)() as session:
+    with standalone_session(settings.database_url) as session:
         try:
             branch = service.get_branch_by_code(session, code=branch_code)
             service.create_user(
@@ -106,13 +103,12 @@ def create_user(username: str, role: str, branch_code: str, display_name: str | 
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check every row and report; import nothing.")
 def import_(kind: str, file: Path, dry_run: bool) -> None:
-    from api.db import make_engine, make_sessionmaker
+    from api.db import standalone_session
     from api.errors import AppError
     from api.portfolio import imports
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
-    with make_sessionmaker(engine)() as session:
+    with standalone_session(settings.database_url) as session:
         try:
             report = imports.import_csv(
                 session, kind=kind, text=imports.decode_csv(file.read_bytes()), dry_run=dry_run
@@ -131,12 +127,11 @@ def import_(kind: str, file: Path, dry_run: bool) -> None:
 
 @main.command(help="Issue the visits that are due by risk-grade cadence. Idempotent.")
 def schedule() -> None:
-    from api.db import make_engine, make_sessionmaker
+    from api.db import standalone_session
     from api.visits import service
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
-    with make_sessionmaker(engine)() as session:
+    with standalone_session(settings.database_url) as session:
         report = service.schedule(session, settings=settings)
         session.commit()
     click.echo(

@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
@@ -82,7 +83,14 @@ class Money(TypeDecorator[decimal.Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> decimal.Decimal | None:
         if value is None:
             return None
-        return decimal.Decimal(str(value)).normalize() if dialect.name == "sqlite" else decimal.Decimal(value)
+        return plain_decimal(decimal.Decimal(str(value)))
+
+
+def plain_decimal(value: decimal.Decimal) -> decimal.Decimal:
+    """Drop trailing zeros without switching to exponent form (1500000.5000 → 1500000.5, 5E+6 → 5000000)."""
+    if value == value.to_integral_value():
+        return value.quantize(decimal.Decimal(1))
+    return value.normalize()
 
 
 # JSON everywhere, JSONB on PostgreSQL.
@@ -116,6 +124,17 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def standalone_session(database_url: str) -> Iterator[Session]:
+    """A session outside any request (CLI, jobs): its engine is disposed when the block ends."""
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -20,3 +20,9 @@ class UsernameTaken(AppError):
     code = "username_taken"
     title_zh = "用户名已存在"
     title_en = "Username already taken"
+
+
+class RefreshTokenReplayed(TokenInvalid):
+    """Raised after the token's family was revoked; the revocation must be committed all the same."""
+
+    code = "refresh_token_replayed"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api.auth.exceptions import BadCredentials, TokenInvalid, UsernameTaken
+from api.auth.exceptions import BadCredentials, RefreshTokenReplayed, TokenInvalid, UsernameTaken
 from api.auth.models import Branch, RefreshToken, Role, User
 from api.auth.security import (
     digest_refresh_secret,
@@ -77,7 +77,7 @@ def refresh(session: Session, settings: Settings, *, refresh_token: str) -> tupl
     if token.rotated_at is not None:
         if now - token.rotated_at > dt.timedelta(seconds=settings.refresh_reuse_grace_seconds):
             revoke_family(session, family_id=token.family_id)
-            raise TokenInvalid(
+            raise RefreshTokenReplayed(
                 "This refresh token was already used; all sessions of this sign-in were revoked.",
                 detail_zh="该刷新凭证已被使用过，本次登录的所有会话均已注销。",
             )

@@ -124,9 +124,7 @@ def _today(settings: Settings) -> dt.date:
 def _borrower_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
-    return dict(
-        session.execute(select(Borrower.id, Borrower.name).where(Borrower.id.in_(ids))).tuples().all()
-    )
+    return dict(session.execute(select(Borrower.id, Borrower.name).where(Borrower.id.in_(ids))).all())
 
 
 def is_overdue(visit: Visit, today: dt.date) -> bool:
@@ -312,7 +310,7 @@ def schedule(
             select(model.id, Facility)
             .join(Facility, Facility.id == model.facility_id)
             .where(Facility.disbursed_on.is_not(None), Facility.matures_on >= today)
-        ).tuples()
+        )
         subjects.extend((kind, subject_id, facility) for subject_id, facility in rows)
 
     open_subjects = set(
@@ -323,9 +321,7 @@ def schedule(
             select(Visit.subject_id, func.max(Visit.decided_at))
             .where(Visit.status == VisitStatus.approved)
             .group_by(Visit.subject_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     for kind, subject_id, facility in subjects:
         if subject_id in open_subjects:

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.cli import main
+from api.config import Settings, get_settings
+from api.portfolio.credit_code import complete
+from api.portfolio.models import Borrower, Collateral, Declaration, Facility
+from tests.factories import Bank, login, make_bank
+
+GOOD = complete("91310115MA1H7K3P5")
+OTHER = complete("91310112MA1GBX2L4")
+
+
+def _borrowers_csv(bank: Bank, rows: list[str]) -> str:
+    return "branch_code,name,credit_code,address\n" + "\n".join(rows) + "\n"
+
+
+def _post(client: TestClient, bank: Bank, kind: str, text: str, **params: str) -> dict[str, object]:
+    response = client.post(
+        f"/api/v1/imports/{kind}",
+        content=text.encode(),
+        params=params,
+        headers={**login(client, bank.one.admin), "Content-Type": "text/csv"},
+    )
+    return {"status": response.status_code, **response.json()}
+
+
+def _count(session: Session, model: type) -> int:
+    session.rollback()  # end any open snapshot so rows committed by the API or CLI are seen
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_a_clean_file_imports_every_row(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    code = bank.one.branch.code
+    text = _borrowers_csv(bank, [f"{code},上海甲公司,{GOOD},上海", f"{code},上海乙公司,{OTHER},上海"])
+    answer = _post(client, bank, "borrowers", text)
+    assert answer["status"] == 200
+    assert answer["imported"] == 2
+    assert _count(session, Borrower) == 4
+
+
+def test_one_bad_row_means_nothing_is_imported_and_every_bad_row_is_named(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    code = bank.one.branch.code
+    text = _borrowers_csv(
+        bank,
+        [
+            f"{code},上海甲公司,{GOOD},上海",
+            f"{code},上海乙公司,{GOOD[:-1]}0,上海",  # broken check digit
+            f"NOPE,上海丙公司,{OTHER},上海",  # unknown branch
+            f"{code},上海丁公司,{GOOD},上海",  # same code as line 2
+        ],
+    )
+    answer = _post(client, bank, "borrowers", text)
+    assert answer["status"] == 422
+    assert answer["code"] == "import_rejected"
+    report = answer["report"]
+    assert isinstance(report, dict)
+    lines = {row["line"]: " ".join(row["errors"]) for row in report["errors"]}
+    assert set(lines) == {3, 4, 5}
+    assert "check digit" in lines[3]
+    assert "NOPE" in lines[4]
+    assert "already exists" in lines[5]
+    assert _count(session, Borrower) == 2
+
+
+def test_dry_run_reports_and_imports_nothing(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    text = _borrowers_csv(bank, [f"{bank.one.branch.code},上海甲公司,{GOOD},上海"])
+    answer = _post(client, bank, "borrowers", text, dry_run="true")
+    assert answer["status"] == 200
+    assert answer["dry_run"] is True
+    assert answer["imported"] == 0
+    assert _count(session, Borrower) == 2
+
+
+def test_gb18030_files_from_chinese_excel_are_read(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    text = _borrowers_csv(bank, [f"{bank.one.branch.code},苏州精工机械有限公司,{GOOD},苏州"])
+    response = client.post(
+        "/api/v1/imports/borrowers",
+        content=text.encode("gb18030"),
+        headers={**login(client, bank.one.admin), "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200
+    assert session.scalar(select(Borrower.name).where(Borrower.credit_code == GOOD)) == "苏州精工机械有限公司"
+
+
+def test_facilities_collateral_and_declarations_import_by_reference(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    credit = bank.one.borrower.credit_code
+    manager = bank.one.manager.username
+    facilities = (
+        "reference,borrower_credit_code,kind,amount,currency,disbursed_on,matures_on,risk_grade,manager_username\n"
+        f"LN-IMP-1,{credit},corporate_loan,1500000.50,CNY,2026-01-10,2029-01-10,special_mention,{manager}\n"
+    )
+    assert _post(client, bank, "facilities", facilities)["status"] == 200
+    collateral = (
+        "reference,facility_reference,kind,description,site_lat,site_lon,site_datum,address,declared_value,"
+        "quantity,unit,identifiers\n"
+        "COL-IMP-1,LN-IMP-1,equipment,数控机床,31.2,121.5,GCJ02,上海,800000,4,台,serial=A1;model=DMU\n"
+    )
+    assert _post(client, bank, "collateral", collateral)["status"] == 200
+    declarations = (
+        "subject_type,subject_reference,field,value_number,value_text,unit,declared_on\n"
+        "collateral,COL-IMP-1,quantity,4,,台,2026-02-01\n"
+        "facility,LN-IMP-1,operating_status,,正常经营,,2026-02-01\n"
+    )
+    assert _post(client, bank, "declarations", declarations)["status"] == 200
+    facility = session.scalar(select(Facility).where(Facility.reference == "LN-IMP-1"))
+    assert facility is not None and str(facility.amount) == "1500000.5"
+    item = session.scalar(select(Collateral).where(Collateral.reference == "COL-IMP-1"))
+    assert item is not None and item.identifiers == {"serial": "A1", "model": "DMU"}
+    assert _count(session, Declaration) == 2
+
+
+def test_a_manager_of_another_branch_cannot_be_given_a_facility(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    rows = (
+        "reference,borrower_credit_code,kind,amount,matures_on,manager_username\n"
+        f"LN-X,{bank.one.borrower.credit_code},corporate_loan,100,2030-01-01,{bank.two.manager.username}\n"
+    )
+    answer = _post(client, bank, "facilities", rows)
+    assert answer["status"] == 422
+
+
+def test_garbage_files_are_refused_cleanly(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    assert _post(client, bank, "borrowers", "")["status"] == 422
+    assert _post(client, bank, "nonsense", "a,b\n1,2\n")["status"] == 404
+    response = client.post(
+        "/api/v1/imports/borrowers",
+        content=b"\xff\xfe\x00\x81\x00garbage",
+        headers={**login(client, bank.one.admin), "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 422
+    wide = _borrowers_csv(bank, [f"{bank.one.branch.code},甲,{GOOD},上海,extra,columns"])
+    assert _post(client, bank, "borrowers", wide)["status"] == 422
+    assert _count(session, Borrower) == 2
+
+
+def test_only_admins_import(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    response = client.post(
+        "/api/v1/imports/borrowers", content=b"a\n", headers=login(client, bank.one.reviewer)
+    )
+    assert response.status_code == 403
+
+
+def test_cli_import_and_dry_run(session: Session, settings: Settings, tmp_path: Path) -> None:
+    bank = make_bank(session)
+    good = tmp_path / "good.csv"
+    good.write_text(
+        _borrowers_csv(bank, [f"{bank.one.branch.code},上海甲公司,{GOOD},上海"]), encoding="utf-8"
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text(_borrowers_csv(bank, [f"{bank.one.branch.code},上海乙公司,123,上海"]), encoding="utf-8")
+    env = {"FIELDVISIT_DATABASE_URL": settings.database_url}
+    runner = CliRunner()
+    previous = dict(os.environ)
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        dry = runner.invoke(main, ["import", "borrowers", str(good), "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert "dry run" in dry.output
+        assert _count(session, Borrower) == 2
+        failed = runner.invoke(main, ["import", "borrowers", str(bad)])
+        assert failed.exit_code == 1
+        assert "line 2" in failed.output
+        ok = runner.invoke(main, ["import", "borrowers", str(good)])
+        assert ok.exit_code == 0, ok.output
+        assert _count(session, Borrower) == 3
+    finally:
+        os.environ.clear()
+        os.environ.update(previous)
+        get_settings.cache_clear()
