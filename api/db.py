@@ -22,6 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from api.errors import AppError
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -29,6 +31,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# Execution option marking a transaction that will not write (a GET request): see make_engine.
+READ_ONLY_OPTION = "fieldvisit_read_only"
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Base(DeclarativeBase):
@@ -116,7 +123,11 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
+            # A deferred transaction that reads, then writes, fails at once with "database is locked"
+            # when another writer committed in between (WAL cannot upgrade a stale snapshot). So
+            # transactions take the write lock up front unless marked read-only; readers never wait.
+            read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
@@ -139,6 +150,8 @@ def standalone_session(database_url: str) -> Iterator[Session]:
 
 def get_session(request: Request) -> Iterator[Session]:
     session: Session = request.app.state.sessionmaker()
+    if request.method in READ_ONLY_METHODS:
+        session.connection(execution_options={READ_ONLY_OPTION: True})
     request.state.db_session = session
     try:
         yield session
@@ -156,8 +169,15 @@ class CommitFirstRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def commit_then_respond(request: Request) -> Response:
-            response = await handler(request)
-            session: Session | None = getattr(request.state, "db_session", None)
+            try:
+                response = await handler(request)
+            except AppError as exc:
+                # Some refusals must leave a trace (a burnt token family, a rejected upload removed).
+                session = getattr(request.state, "db_session", None)
+                if exc.commit_anyway and session is not None:
+                    await run_in_threadpool(session.commit)
+                raise
+            session = getattr(request.state, "db_session", None)
             if session is not None and response.status_code < 400:
                 await run_in_threadpool(session.commit)
             return response

@@ -25,6 +25,8 @@ class AppError(Exception):
     code: ClassVar[str] = "bad_request"
     title_zh: ClassVar[str] = "请求有误"
     title_en: ClassVar[str] = "Bad request"
+    # True when what the service flushed before raising must be committed all the same.
+    commit_anyway: ClassVar[bool] = False
 
     def __init__(
         self,

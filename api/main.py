@@ -13,7 +13,10 @@ from api.checklists.router import router as checklists_router
 from api.config import Settings, get_settings
 from api.db import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
+from api.photos.router import router as photos_router
+from api.photos.service import photo_store
 from api.portfolio.router import router as portfolio_router
+from api.sync.router import router as sync_router
 from api.visits.router import router as visits_router
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
@@ -36,8 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     install_error_handlers(app)
-    for router in (auth_router, portfolio_router, checklists_router, visits_router):
+    for router in (
+        auth_router,
+        portfolio_router,
+        checklists_router,
+        visits_router,
+        sync_router,
+        photos_router,
+    ):
         app.include_router(router)
+    photo_store(settings).prepare()
 
     @app.get("/api/health", tags=["meta"], summary="Liveness")
     def health() -> dict[str, str]:

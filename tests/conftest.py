@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from api.config import Settings
+from api.db import READ_ONLY_OPTION
 from api.main import create_app
 from api.migrate import upgrade
 from api.models import Base
@@ -113,7 +114,8 @@ def _empty_all_tables(app: FastAPI) -> None:
 @pytest.fixture
 def session(app: FastAPI) -> Iterator[Session]:
     """A session for arranging and checking data; committed data is removed after the test."""
-    db: Session = app.state.sessionmaker()
+    # Deferred transactions: a test that reads must not hold SQLite's write lock while it calls the API.
+    db: Session = app.state.sessionmaker(bind=app.state.engine.execution_options(**{READ_ONLY_OPTION: True}))
     try:
         yield db
     finally:

@@ -20,7 +20,7 @@ from api.db import utcnow
 from api.demo import COLLATERAL_TEMPLATE, PROJECT_TEMPLATE
 from api.portfolio.credit_code import ALPHABET, complete
 from api.portfolio.models import Borrower, Collateral, Facility, Project, SubjectType
-from api.visits.models import Visit, VisitOrigin, VisitStatus
+from api.visits.models import Visit, VisitAssignment, VisitOrigin, VisitStatus
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -180,6 +180,8 @@ def make_visit(
         }
     )
     session.add(visit)
+    session.flush()
+    session.add(VisitAssignment(visit_id=visit.id, manager_id=visit.manager_id))
     session.flush()
     return visit
 

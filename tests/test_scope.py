@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 
@@ -12,16 +13,49 @@ from sqlalchemy.orm import Session
 
 from api.auth.models import Role
 from tests.factories import Bank, login, make_bank, make_project
+from tests.sync.helpers import capture_photos, put_photo, submission_body
 
 
-def _ids_of_branch_one(session: Session, bank: Bank) -> dict[str, uuid.UUID]:
+def _ids_of_branch_one(session: Session, bank: Bank, client: TestClient) -> dict[str, str]:
     project = make_project(session, facility=bank.one.facility)
     session.commit()
+    manager = login(client, bank.one.manager)
+    photos = capture_photos()
+    submission_id = str(uuid.uuid4())
+    client.put(
+        f"/api/v1/visits/{bank.one.visit.id}/submissions/{submission_id}",
+        json=submission_body(photos),
+        headers=manager,
+    )
+    put_photo(client, manager, bank.one.visit.id, photos[0])
+    pending = photos[1]
+    upload = client.post(
+        "/api/v1/uploads/",
+        headers={
+            **manager,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(len(pending.data)),
+            "Upload-Metadata": ",".join(
+                f"{k} {base64.b64encode(v.encode()).decode()}"
+                for k, v in {
+                    "photo_id": pending.id,
+                    "visit_id": str(bank.one.visit.id),
+                    "item_key": pending.item_key,
+                    "content_type": "image/jpeg",
+                    "sha256": pending.sha256,
+                }.items()
+            ),
+        },
+    )
     return {
-        "visit_id": bank.one.visit.id,
-        "borrower_id": bank.one.borrower.id,
-        "facility_id": bank.one.facility.id,
-        "subject_id": project.id,
+        "visit_id": str(bank.one.visit.id),
+        "borrower_id": str(bank.one.borrower.id),
+        "facility_id": str(bank.one.facility.id),
+        "subject_id": str(project.id),
+        "submission_id": submission_id,
+        "photo_id": photos[0].id,
+        "upload_id": upload.headers["Location"].rsplit("/", 1)[1],
+        "kind": "original",
     }
 
 
@@ -40,7 +74,7 @@ def test_other_branch_records_answer_404_on_every_endpoint(
     app: FastAPI, client: TestClient, session: Session, role: Role
 ) -> None:
     bank = make_bank(session)
-    ids = _ids_of_branch_one(session, bank)
+    ids = _ids_of_branch_one(session, bank, client)
     outsider = bank.two.manager if role == Role.manager else bank.two.reviewer
     headers = login(client, outsider)
     walked = 0
@@ -53,25 +87,27 @@ def test_other_branch_records_answer_404_on_every_endpoint(
         path = template
         for name in params:
             path = path.replace("{" + name + "}", str(ids[name]))
-        answer = client.request(method, path, headers=headers, json={})
+        answer = client.request(method, path, headers={**headers, "Tus-Resumable": "1.0.0"}, json={})
         walked += 1
-        if method == "GET":
+        if method in ("GET", "HEAD"):
             assert answer.status_code == 404, (method, path, answer.status_code)
         else:
             # Writes may fail earlier on role or body, but never succeed or reveal the record.
             assert answer.status_code in (403, 404, 422), (method, path, answer.status_code)
             if answer.status_code == 422:
-                assert str(ids[params[0]]) not in answer.text
+                # Only the client's own path may echo back (as `instance`); no record is described.
+                body = {k: v for k, v in answer.json().items() if k != "instance"}
+                assert ids[params[0]] not in str(body)
     assert walked >= 8
 
 
 def test_subject_query_parameters_are_scoped_too(client: TestClient, session: Session) -> None:
     bank = make_bank(session)
-    ids = _ids_of_branch_one(session, bank)
+    ids = _ids_of_branch_one(session, bank, client)
     headers = login(client, bank.two.reviewer)
     assert (
         client.get(
-            "/api/v1/declarations", params={"subject_id": str(ids["subject_id"])}, headers=headers
+            "/api/v1/declarations", params={"subject_id": ids["subject_id"]}, headers=headers
         ).status_code
         == 404
     )

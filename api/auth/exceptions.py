@@ -26,3 +26,4 @@ class RefreshTokenReplayed(TokenInvalid):
     """Raised after the token's family was revoked; the revocation must be committed all the same."""
 
     code = "refresh_token_replayed"
+    commit_anyway = True

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from api.auth import service
 from api.auth.dependencies import AdminUser, CurrentUser, SettingsDep
-from api.auth.exceptions import RefreshTokenReplayed
 from api.auth.models import Branch, User
 from api.auth.schemas import BranchPublic, RefreshIn, TokenOut, UserCreate, UserPublic
 from api.db import CommitFirstRoute, SessionDep
@@ -40,12 +39,7 @@ def sign_in(
 def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> TokenOut:
     """Rotates the refresh token. A retry with the same token shortly after is honoured (lost answers on
     flaky networks); a token replayed later revokes every token of that sign-in."""
-    try:
-        _user, pair = service.refresh(session, settings, refresh_token=body.refresh_token)
-    except RefreshTokenReplayed:
-        # The refusal goes out, but the revocation of the stolen family must stick.
-        session.commit()
-        raise
+    _user, pair = service.refresh(session, settings, refresh_token=body.refresh_token)
     return _token_out(pair)
 
 

@@ -38,6 +38,7 @@ class Visit(Base):
         Index("ix_visit_branch_due_on_id", "branch_id", "due_on", "id"),
         Index("ix_visit_subject", "subject_type", "subject_id"),
     )
+    __change_entity__ = "visit"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branch.id"))
@@ -64,3 +65,16 @@ class Visit(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    def change_scope(self) -> tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]:
+        return self.branch_id, self.manager_id, self.id
+
+
+class VisitAssignment(Base):
+    """Every manager a visit was ever assigned to: a reassigned manager's offline capture still lands."""
+
+    __tablename__ = "visit_assignment"
+
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), primary_key=True)
+    manager_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    assigned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

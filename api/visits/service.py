@@ -16,14 +16,21 @@ from api.checklists import service as checklist_service
 from api.checklists.models import TemplateVersion, VersionStatus
 from api.config import Settings
 from api.db import utcnow
-from api.errors import InvalidTransition, NotFound
+from api.errors import Forbidden, InvalidTransition, NotFound
 from api.kit.pagination import date_key, paginate, uuid_key
 from api.portfolio import schemas as portfolio_schemas
 from api.portfolio import service as portfolio_service
 from api.portfolio.models import Borrower, Collateral, Facility, Project, SubjectType
 from api.visits import schemas
 from api.visits.exceptions import NoPublishedTemplate, NotAManagerOfBranch, UnknownSubject
-from api.visits.models import AWAITING_MANAGER, OPEN_STATUSES, Visit, VisitOrigin, VisitStatus
+from api.visits.models import (
+    AWAITING_MANAGER,
+    OPEN_STATUSES,
+    Visit,
+    VisitAssignment,
+    VisitOrigin,
+    VisitStatus,
+)
 
 ALLOWED: dict[VisitStatus, frozenset[VisitStatus]] = {
     VisitStatus.scheduled: frozenset({VisitStatus.in_progress, VisitStatus.submitted, VisitStatus.cancelled}),
@@ -63,6 +70,25 @@ def get_visit_for(session: Session, *, user: User, visit_id: uuid.UUID) -> Visit
         # Another branch's visit answers exactly like a missing one.
         raise NotFound("No such visit.", detail_zh="检查任务不存在。")
     return visit
+
+
+def get_visit_for_capture(session: Session, *, user: User, visit_id: uuid.UUID) -> Visit:
+    """The visit a manager captures for: theirs now, or theirs before a reassignment they may not have
+    heard of while offline (that capture is kept and flagged, never dropped)."""
+    if user.role != Role.manager:
+        raise Forbidden("Only managers capture visits.", detail_zh="只有客户经理可以提交现场检查。")
+    visit = session.get(Visit, visit_id)
+    if visit is not None and (
+        visit.manager_id == user.id or session.get(VisitAssignment, (visit.id, user.id)) is not None
+    ):
+        return visit
+    raise NotFound("No such visit.", detail_zh="检查任务不存在。")
+
+
+def record_assignment(session: Session, *, visit: Visit) -> None:
+    if session.get(VisitAssignment, (visit.id, visit.manager_id)) is None:
+        session.add(VisitAssignment(visit_id=visit.id, manager_id=visit.manager_id))
+        session.flush()
 
 
 @dataclass(frozen=True)
@@ -252,6 +278,7 @@ def create_visit(session: Session, *, user: User, data: schemas.VisitCreate) -> 
     )
     session.add(visit)
     session.flush()
+    record_assignment(session, visit=visit)
     return visit
 
 
@@ -265,6 +292,7 @@ def reassign(session: Session, *, visit: Visit, manager_id: uuid.UUID) -> Visit:
     visit.manager_id = manager_id
     visit.updated_at = utcnow()
     session.flush()
+    record_assignment(session, visit=visit)
     return visit
 
 
@@ -342,22 +370,22 @@ def schedule(
             continue
         savepoint = session.begin_nested()
         try:
-            session.add(
-                Visit(
-                    branch_id=facility.branch_id,
-                    borrower_id=facility.borrower_id,
-                    facility_id=facility.id,
-                    subject_type=kind,
-                    subject_id=subject_id,
-                    template_version_id=version.id,
-                    manager_id=facility.manager_id,
-                    due_on=due_on,
-                    status=VisitStatus.scheduled,
-                    origin=VisitOrigin.scheduled,
-                    schedule_key=f"{kind.value}:{subject_id}:{due_on.isoformat()}",
-                )
+            visit = Visit(
+                branch_id=facility.branch_id,
+                borrower_id=facility.borrower_id,
+                facility_id=facility.id,
+                subject_type=kind,
+                subject_id=subject_id,
+                template_version_id=version.id,
+                manager_id=facility.manager_id,
+                due_on=due_on,
+                status=VisitStatus.scheduled,
+                origin=VisitOrigin.scheduled,
+                schedule_key=f"{kind.value}:{subject_id}:{due_on.isoformat()}",
             )
+            session.add(visit)
             session.flush()
+            record_assignment(session, visit=visit)
             savepoint.commit()
             created += 1
         except IntegrityError:

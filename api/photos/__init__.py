@@ -1,0 +1,1 @@
+"""Photos: resumable upload (tus), checksum, validation, EXIF, derivatives, perceptual hash, serving."""

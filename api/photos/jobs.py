@@ -1,0 +1,81 @@
+"""Making derivatives after the photo was acknowledged: preview, thumbnail, perceptual hash.
+
+Each photo is claimed with a conditional UPDATE, so any number of API processes (and `fieldvisit
+process-photos`) can work the same queue without processing a photo twice. A claim older than
+`STALE_CLAIM` is taken over: its process died. Jobs own their transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import utcnow
+from api.photos import inspection
+from api.photos.models import Photo, PhotoState
+from api.photos.storage import PhotoStore, sha256_of
+
+logger = logging.getLogger("fieldvisit.photos")
+STALE_CLAIM = dt.timedelta(minutes=5)
+
+
+def _claimable() -> object:
+    return or_(
+        Photo.state == PhotoState.received,
+        (Photo.state == PhotoState.processing) & (Photo.claimed_at < utcnow() - STALE_CLAIM),
+    )
+
+
+def process_one(make_session: sessionmaker[Session], store: PhotoStore, photo_id: uuid.UUID) -> bool:
+    """Process one photo if nobody else has it. True when this call made its derivatives."""
+    with make_session() as session:
+        claimed = session.execute(
+            update(Photo)
+            .where(Photo.id == photo_id, _claimable())  # type: ignore[arg-type]
+            .values(state=PhotoState.processing, claimed_at=utcnow())
+            .returning(Photo.sha256)
+        ).scalar_one_or_none()
+        session.commit()
+        if claimed is None:
+            return False
+        try:
+            derived = inspection.derive(store.original_path(claimed))
+            thumb = store.write_derived(claimed, "thumbnail", derived.thumbnail)
+            preview = store.write_derived(claimed, "preview", derived.preview)
+        except Exception as exc:  # a photo that passed validation but fails here is kept as evidence
+            logger.exception("processing photo %s failed", photo_id)
+            session.execute(
+                update(Photo)
+                .where(Photo.id == photo_id)
+                .values(state=PhotoState.failed, processing_error=str(exc)[:500])
+            )
+            session.commit()
+            return False
+        photo = session.get(Photo, photo_id)
+        assert photo is not None
+        photo.phash = derived.phash
+        photo.thumbnail_sha256 = sha256_of(thumb)
+        photo.preview_sha256 = sha256_of(preview)
+        photo.state = PhotoState.processed
+        photo.processed_at = utcnow()
+        session.flush()
+        after_processing(session, photo=photo)
+        session.commit()
+        return True
+
+
+def after_processing(session: Session, *, photo: Photo) -> None:
+    """Hook for what needs the derivatives (the photo rules of the discrepancy engine)."""
+
+
+def process_pending(make_session: sessionmaker[Session], store: PhotoStore, *, limit: int = 100) -> int:
+    """Work through photos waiting for derivatives (a sweep after crashes or restarts)."""
+    with make_session() as session:
+        waiting = list(
+            session.scalars(select(Photo.id).where(_claimable()).order_by(Photo.received_at).limit(limit))  # type: ignore[arg-type]
+        )
+    return sum(process_one(make_session, store, photo_id) for photo_id in waiting)

@@ -1,0 +1,417 @@
+"""Photo transfer: tus 1.0 (core, creation, checksum) under /api/v1/uploads/, a plain PUT for small
+photos, the photo record, and its original, preview and thumbnail."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from api.auth.dependencies import CurrentUser, SettingsDep
+from api.db import CommitFirstRoute, SessionDep
+from api.errors import AppError
+from api.photos import jobs, service, transfer
+from api.photos.exceptions import BadUploadRequest, PhotoNotReady, UploadOffsetMismatch
+from api.photos.models import Photo, PhotoState
+from api.photos.schemas import PhotoPublic
+
+router = APIRouter(prefix="/api/v1", tags=["photos"], route_class=CommitFirstRoute)
+
+TUS_VERSION = "1.0.0"
+TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
+IMMUTABLE = "private, max-age=31536000, immutable"
+FORMAT_MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "HEIF": "image/heic",
+}
+
+
+class ClientGone(AppError):
+    status = 400
+    code = "client_disconnected"
+    title_zh = "连接中断，上传未完成"
+    title_en = "The connection dropped before the photo was complete"
+
+
+class TusVersionUnsupported(AppError):
+    status = 412
+    code = "tus_version_unsupported"
+    title_zh = "不支持的 tus 协议版本"
+    title_en = "Unsupported tus version"
+
+    def __init__(self) -> None:
+        super().__init__("Send Tus-Resumable: 1.0.0.", detail_zh="请发送 Tus-Resumable: 1.0.0。")
+        self.headers = {"Tus-Version": TUS_VERSION}
+
+
+class UnsupportedMedia(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    title_zh = "不支持的内容类型"
+    title_en = "Unsupported content type"
+
+
+def _require_tus(version: str | None) -> None:
+    if version != TUS_VERSION:
+        raise TusVersionUnsupported()
+
+
+def _parse_metadata(raw: str | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in (raw or "").split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, _, encoded = pair.partition(" ")
+        try:
+            values[key] = base64.b64decode(encoded, validate=True).decode("utf-8") if encoded else ""
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise BadUploadRequest(f"Upload-Metadata value of {key!r} is not base64 UTF-8.") from exc
+    return values
+
+
+def _claim(
+    *,
+    photo_id: str | None,
+    visit_id: str | None,
+    item_key: str | None,
+    content_type: str | None,
+    sha256: str | None,
+    size: int | None,
+    fix_lat: str | None = None,
+    fix_lon: str | None = None,
+    fix_accuracy: str | None = None,
+    taken_at: str | None = None,
+) -> service.PhotoClaim:
+    missing = [
+        name
+        for name, value in (
+            ("photo_id", photo_id),
+            ("visit_id", visit_id),
+            ("item_key", item_key),
+            ("content_type", content_type),
+            ("sha256", sha256),
+        )
+        if not value
+    ]
+    if missing:
+        raise BadUploadRequest(f"Missing: {', '.join(missing)}.", detail_zh=f"缺少：{', '.join(missing)}。")
+    try:
+        photo_uuid, visit_uuid = uuid.UUID(str(photo_id)), uuid.UUID(str(visit_id))
+    except ValueError as exc:
+        raise BadUploadRequest(
+            "photo_id and visit_id must be UUIDs.", detail_zh="photo_id 与 visit_id 须为 UUID。"
+        ) from exc
+    digest = str(sha256).lower()
+    if not service.SHA256_HEX.match(digest):
+        raise BadUploadRequest("sha256 must be 64 hex digits.", detail_zh="sha256 须为 64 位十六进制。")
+    device_fix = None
+    try:
+        if fix_lat and fix_lon:
+            lat, lon = float(fix_lat), float(fix_lon)
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValueError("out of range")
+            device_fix = {"lat": lat, "lon": lon, "accuracy_m": float(fix_accuracy) if fix_accuracy else None}
+        device_taken_at = dt.datetime.fromisoformat(taken_at) if taken_at else None
+        if device_taken_at is not None and device_taken_at.tzinfo is None:
+            raise ValueError("taken_at needs an offset")
+    except ValueError as exc:
+        raise BadUploadRequest(
+            f"Bad device fix or time: {exc}", detail_zh=f"设备定位或时间无效：{exc}"
+        ) from exc
+    return service.PhotoClaim(
+        photo_id=photo_uuid,
+        visit_id=visit_uuid,
+        item_key=str(item_key),
+        declared_type=str(content_type)[:64],
+        sha256=digest,
+        size=size,
+        device_fix=device_fix,
+        device_taken_at=device_taken_at,
+    )
+
+
+def _photo_answer(photo: Photo, status: int) -> JSONResponse:
+    return JSONResponse(
+        service.public(photo).model_dump(mode="json"),
+        status_code=status,
+        headers={
+            **TUS_HEADERS,
+            "Location": f"/api/v1/photos/{photo.id}",
+            "Fieldvisit-Photo-Id": str(photo.id),
+        },
+    )
+
+
+def _process_later(background: BackgroundTasks, request: Request, settings: Any, photo: Photo) -> None:
+    if photo.state == PhotoState.received:
+        background.add_task(
+            jobs.process_one, request.app.state.sessionmaker, service.photo_store(settings), photo.id
+        )
+
+
+@router.options("/uploads/", include_in_schema=False)
+@router.options("/uploads/{upload_id}", include_in_schema=False)
+def tus_options(settings: SettingsDep) -> Response:
+    return Response(
+        status_code=204,
+        headers={
+            **TUS_HEADERS,
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": "creation,checksum",
+            "Tus-Checksum-Algorithm": "sha256",
+            "Tus-Max-Size": str(settings.max_photo_bytes),
+        },
+    )
+
+
+@router.post("/uploads/", status_code=201, summary="tus: create an upload", response_model=None)
+def tus_create(
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    tus_resumable: Annotated[str | None, Header()] = None,
+    upload_length: Annotated[int | None, Header(ge=0)] = None,
+    upload_metadata: Annotated[str | None, Header()] = None,
+) -> Response:
+    """`Upload-Metadata` carries `photo_id`, `visit_id`, `item_key`, `content_type` (or `filetype`) and
+    `sha256` (hex, computed on the device), and optionally `fix_lat`, `fix_lon`, `fix_accuracy` and
+    `taken_at`. When a photo with this UUID and hash is already kept, the answer is 200 with the photo
+    record instead of a new upload; with another hash, 409."""
+    _require_tus(tus_resumable)
+    if upload_length is None:
+        raise BadUploadRequest("Upload-Length is required.", detail_zh="缺少 Upload-Length。")
+    meta = _parse_metadata(upload_metadata)
+    claim = _claim(
+        photo_id=meta.get("photo_id"),
+        visit_id=meta.get("visit_id"),
+        item_key=meta.get("item_key"),
+        content_type=meta.get("content_type") or meta.get("filetype"),
+        sha256=meta.get("sha256"),
+        size=upload_length,
+        fix_lat=meta.get("fix_lat"),
+        fix_lon=meta.get("fix_lon"),
+        fix_accuracy=meta.get("fix_accuracy"),
+        taken_at=meta.get("taken_at"),
+    )
+    extra: dict[str, Any] = {}
+    if claim.device_fix:
+        extra["device_fix"] = claim.device_fix
+    if claim.device_taken_at:
+        extra["device_taken_at"] = claim.device_taken_at.isoformat()
+    outcome = service.create_upload(session, settings=settings, user=user, claim=claim, extra=extra)
+    if isinstance(outcome, Photo):
+        return _photo_answer(outcome, 200)
+    return Response(
+        status_code=201,
+        headers={
+            **TUS_HEADERS,
+            "Location": f"/api/v1/uploads/{outcome.id}",
+            "Upload-Offset": str(outcome.offset),
+        },
+    )
+
+
+@router.head("/uploads/{upload_id}", summary="tus: how much has arrived")
+def tus_head(
+    upload_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    tus_resumable: Annotated[str | None, Header()] = None,
+) -> Response:
+    _require_tus(tus_resumable)
+    upload = service.get_upload_for(session, user=user, upload_id=upload_id)
+    return Response(
+        status_code=200,
+        headers={
+            **TUS_HEADERS,
+            "Upload-Offset": str(upload.offset),
+            "Upload-Length": str(upload.length),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.patch("/uploads/{upload_id}", status_code=204, summary="tus: send bytes from Upload-Offset")
+async def tus_patch(
+    upload_id: uuid.UUID,
+    request: Request,
+    background: BackgroundTasks,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    tus_resumable: Annotated[str | None, Header()] = None,
+    upload_offset: Annotated[int | None, Header(ge=0)] = None,
+    upload_checksum: Annotated[str | None, Header()] = None,
+    content_type: Annotated[str | None, Header()] = None,
+) -> Response:
+    """`Content-Type: application/offset+octet-stream`. With `Upload-Checksum: sha256 <base64>` the
+    chunk is all or nothing (460 on mismatch). When the last byte arrives, the whole photo's SHA-256 is
+    checked against the device's (422 and nothing kept on mismatch) and the image is validated; the
+    answer then carries `Fieldvisit-Photo-Id`."""
+    _require_tus(tus_resumable)
+    upload = await run_in_threadpool(service.get_upload_for, session, user=user, upload_id=upload_id)
+    if content_type != "application/offset+octet-stream":
+        raise UnsupportedMedia(
+            "Send Content-Type: application/offset+octet-stream.",
+            detail_zh="请使用 Content-Type: application/offset+octet-stream。",
+        )
+    if upload_offset is None or upload_offset != upload.offset:
+        raise UploadOffsetMismatch(
+            f"The server has {upload.offset} bytes.",
+            detail_zh=f"服务器已收到 {upload.offset} 字节。",
+            extra={"upload_offset": upload.offset},
+            headers={**TUS_HEADERS, "Upload-Offset": str(upload.offset)},
+        )
+    chunk_digest = _parse_checksum(upload_checksum)
+    path = service.photo_store(settings).upload_path(upload.id)
+    appended = await transfer.append(
+        path, request.stream(), start=upload.offset, length=upload.length, chunk_sha256=chunk_digest
+    )
+    await run_in_threadpool(service.record_offset, session, upload=upload, offset=appended.offset)
+    headers = {**TUS_HEADERS, "Upload-Offset": str(appended.offset)}
+    if appended.offset == upload.length and not appended.disconnected:
+        photo = await run_in_threadpool(
+            service.finish_upload, session, settings=settings, user=user, upload=upload
+        )
+        headers["Fieldvisit-Photo-Id"] = str(photo.id)
+        _process_later(background, request, settings, photo)
+    return Response(status_code=204, headers=headers, background=background)
+
+
+def _parse_checksum(header: str | None) -> bytes | None:
+    if header is None:
+        return None
+    algorithm, _, encoded = header.strip().partition(" ")
+    if algorithm.lower() != "sha256":
+        raise BadUploadRequest("Only sha256 checksums are supported.", detail_zh="仅支持 sha256 校验。")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except binascii.Error as exc:
+        raise BadUploadRequest(
+            "Upload-Checksum is not base64.", detail_zh="Upload-Checksum 不是 base64。"
+        ) from exc
+
+
+@router.delete("/uploads/{upload_id}", status_code=204, summary="tus: abandon an upload")
+def tus_delete(
+    upload_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> Response:
+    upload = service.get_upload_for(session, user=user, upload_id=upload_id)
+    service.discard_upload(session, settings=settings, upload=upload)
+    return Response(status_code=204, headers=TUS_HEADERS)
+
+
+@router.put(
+    "/photos/{photo_id}",
+    response_model=PhotoPublic,
+    status_code=201,
+    summary="Upload a small photo in one request",
+    openapi_extra={
+        "requestBody": {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
+async def put_photo(
+    photo_id: uuid.UUID,
+    request: Request,
+    background: BackgroundTasks,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    visit_id: uuid.UUID,
+    item_key: Annotated[str, Query(max_length=64)],
+    sha256: Annotated[str, Query(description="Hex SHA-256 computed on the device.")],
+    fix_lat: float | None = None,
+    fix_lon: float | None = None,
+    fix_accuracy: float | None = None,
+    taken_at: str | None = None,
+    content_type: Annotated[str | None, Header()] = None,
+    content_length: Annotated[int | None, Header()] = None,
+) -> Response:
+    """The same rules as a tus upload: the same UUID with the same hash answers 200 with the existing
+    photo, with another hash 409; a checksum mismatch or a bad file is refused with nothing kept."""
+    claim = _claim(
+        photo_id=str(photo_id),
+        visit_id=str(visit_id),
+        item_key=item_key,
+        content_type=content_type,
+        sha256=sha256,
+        size=content_length,
+        fix_lat=None if fix_lat is None else str(fix_lat),
+        fix_lon=None if fix_lon is None else str(fix_lon),
+        fix_accuracy=None if fix_accuracy is None else str(fix_accuracy),
+        taken_at=taken_at,
+    )
+    visit = await run_in_threadpool(service.check_claim, session, settings=settings, user=user, claim=claim)
+    already = await run_in_threadpool(
+        service.existing_photo, session, photo_id=claim.photo_id, sha256=claim.sha256
+    )
+    if already is not None:
+        return _photo_answer(already, 200)
+    temp = service.photo_store(settings).temp_path()
+    try:
+        _size, digest = await transfer.receive_whole(
+            temp, request.stream(), max_bytes=settings.max_photo_bytes
+        )
+    except ClientDisconnect as exc:
+        raise ClientGone() from exc
+    photo = await run_in_threadpool(
+        service.accept_file,
+        session,
+        settings=settings,
+        user=user,
+        visit=visit,
+        claim=claim,
+        path=temp,
+        known_sha256=digest,
+    )
+    _process_later(background, request, settings, photo)
+    answer = _photo_answer(photo, 201)
+    answer.background = background
+    return answer
+
+
+@router.get("/photos/{photo_id}", response_model=PhotoPublic, summary="A photo's record")
+def get_photo(photo_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> PhotoPublic:
+    return service.public(service.get_photo_for(session, user=user, photo_id=photo_id))
+
+
+@router.get(
+    "/photos/{photo_id}/{kind}",
+    summary="The original (Range requests welcome), the 1600 px preview or the 320 px thumbnail",
+    response_class=FileResponse,
+)
+def get_photo_bytes(
+    photo_id: uuid.UUID,
+    kind: Literal["original", "preview", "thumbnail"],
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    photo = service.get_photo_for(session, user=user, photo_id=photo_id)
+    store = service.photo_store(settings)
+    digest: str | None
+    if kind == "original":
+        digest, path = photo.sha256, store.original_path(photo.sha256)
+        media = FORMAT_MEDIA_TYPES.get(photo.format, "application/octet-stream")
+    else:
+        digest = photo.thumbnail_sha256 if kind == "thumbnail" else photo.preview_sha256
+        path, media = store.derived_path(photo.sha256, kind), "image/jpeg"
+    if digest is None:
+        raise PhotoNotReady(headers={"Retry-After": "5"})
+    etag = f'"{digest}"'
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
+    if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, media_type=media, headers=headers)

@@ -1,0 +1,295 @@
+"""Photos: accepting verified bytes (from tus or a plain PUT), refusing bad ones, reading them back.
+
+Every path that ends a transfer goes through `accept_file`: checksum against the device's SHA-256,
+idempotency on the photo UUID, image validation, then the original is kept by content and the row
+is written in state `received`. Derivatives are made afterwards (jobs.py), so the phone is answered
+as soon as the evidence is safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.auth.models import User
+from api.checklists.models import TemplateVersion
+from api.checklists.schemas import Definition, ItemType
+from api.config import Settings
+from api.db import utcnow
+from api.errors import NotFound
+from api.photos import inspection
+from api.photos.exceptions import (
+    ChecksumMismatch,
+    EmptyPhoto,
+    NotAPhotoItem,
+    PhotoIdConflict,
+    PhotoTooLarge,
+)
+from api.photos.models import Photo, PhotoState, Upload
+from api.photos.schemas import PhotoLinks, PhotoPublic, phash_hex
+from api.photos.storage import PhotoStore, sha256_of
+from api.visits import service as visit_service
+from api.visits.models import Visit
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def photo_store(settings: Settings) -> PhotoStore:
+    return PhotoStore(settings.photo_dir)
+
+
+@dataclass(frozen=True)
+class PhotoClaim:
+    """What the device says about a photo before its bytes are checked."""
+
+    photo_id: uuid.UUID
+    visit_id: uuid.UUID
+    item_key: str
+    declared_type: str
+    sha256: str
+    size: int | None
+    device_fix: dict[str, Any] | None = None
+    device_taken_at: dt.datetime | None = None
+
+
+def check_claim(session: Session, *, settings: Settings, user: User, claim: PhotoClaim) -> Visit:
+    """Refuse what can be refused before a byte is received. Returns the visit the photo belongs to."""
+    visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
+    version = session.get(TemplateVersion, visit.template_version_id)
+    assert version is not None
+    items = {item.key: item for item in Definition.model_validate(version.definition).items()}
+    item = items.get(claim.item_key)
+    if item is None or item.type != ItemType.photo:
+        raise NotAPhotoItem(
+            f"{claim.item_key!r} is not a photo item of this visit's checklist.",
+            detail_zh=f"{claim.item_key!r} 不是本次检查清单中的拍照项。",
+        )
+    if claim.size is not None:
+        if claim.size > settings.max_photo_bytes:
+            raise PhotoTooLarge(
+                f"{claim.size:,} bytes is over the limit of {settings.max_photo_bytes:,}.",
+                detail_zh=f"{claim.size:,} 字节超过上限 {settings.max_photo_bytes:,}。",
+            )
+        if claim.size == 0:
+            raise EmptyPhoto()
+    return visit
+
+
+def existing_photo(session: Session, *, photo_id: uuid.UUID, sha256: str) -> Photo | None:
+    """The photo already kept under this UUID; a different hash under the same UUID is a conflict."""
+    photo = session.get(Photo, photo_id)
+    if photo is None:
+        return None
+    if photo.sha256 != sha256:
+        raise PhotoIdConflict(
+            f"Photo {photo_id} was received with SHA-256 {photo.sha256}.",
+            detail_zh=f"照片 {photo_id} 已以另一校验值 {photo.sha256} 保存。",
+        )
+    return photo
+
+
+def accept_file(
+    session: Session,
+    *,
+    settings: Settings,
+    user: User,
+    visit: Visit,
+    claim: PhotoClaim,
+    path: Path,
+    known_sha256: str | None = None,
+) -> Photo:
+    """Verify the received file at `path` and keep it. The file is consumed either way.
+
+    `known_sha256` is the hash computed while the bytes streamed in, when there was one."""
+    store = photo_store(settings)
+    try:
+        actual = known_sha256 or sha256_of(path)
+        if actual != claim.sha256:
+            raise ChecksumMismatch(
+                f"The device said {claim.sha256}, the bytes hash to {actual}.",
+                detail_zh=f"设备提供的校验值为 {claim.sha256}，实际为 {actual}。",
+            )
+        size = path.stat().st_size
+        if size == 0:
+            raise EmptyPhoto()
+        already = existing_photo(session, photo_id=claim.photo_id, sha256=actual)
+        if already is not None:
+            path.unlink(missing_ok=True)
+            return already
+        facts = inspection.inspect(
+            path,
+            declared_type=claim.declared_type,
+            limits=inspection.Limits(settings.max_jpeg_pixels, settings.max_other_pixels),
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    store.keep_original(path, actual)
+    photo = Photo(
+        id=claim.photo_id,
+        visit_id=visit.id,
+        branch_id=visit.branch_id,
+        item_key=claim.item_key,
+        uploaded_by_id=user.id,
+        sha256=actual,
+        size=size,
+        declared_type=claim.declared_type,
+        format=facts.format,
+        width=facts.width,
+        height=facts.height,
+        exif=facts.exif_json(),
+        gps_lat=facts.gps_lat,
+        gps_lon=facts.gps_lon,
+        taken_at=facts.taken_at,
+        device_fix=claim.device_fix,
+        device_taken_at=claim.device_taken_at,
+        state=PhotoState.received,
+    )
+    savepoint = session.begin_nested()
+    try:
+        session.add(photo)
+        session.flush()
+        savepoint.commit()
+    except IntegrityError:
+        # The same photo arrived through another request a moment ago.
+        savepoint.rollback()
+        winner = existing_photo(session, photo_id=claim.photo_id, sha256=actual)
+        assert winner is not None
+        return winner
+    from api.sync import service as sync_service  # the manifest lives with submissions
+
+    sync_service.photo_arrived(session, photo=photo)
+    return photo
+
+
+# ---- reading ----
+
+
+def get_photo_for(session: Session, *, user: User, photo_id: uuid.UUID) -> Photo:
+    photo = session.get(Photo, photo_id)
+    if photo is not None:
+        if photo.uploaded_by_id == user.id:
+            return photo
+        visible = session.scalar(
+            visit_service.scope_visits(select(Visit.id), user).where(Visit.id == photo.visit_id)
+        )
+        if visible is not None:
+            return photo
+    raise NotFound("No such photo.", detail_zh="照片不存在。")
+
+
+def public(photo: Photo) -> PhotoPublic:
+    base = f"/api/v1/photos/{photo.id}"
+    return PhotoPublic(
+        id=photo.id,
+        visit_id=photo.visit_id,
+        item_key=photo.item_key,
+        sha256=photo.sha256,
+        size=photo.size,
+        content_type=photo.declared_type,
+        format=photo.format,
+        width=photo.width,
+        height=photo.height,
+        phash=phash_hex(photo.phash),
+        exif=photo.exif,
+        device_fix=photo.device_fix,
+        device_taken_at=photo.device_taken_at,
+        state=photo.state,
+        received_at=photo.received_at,
+        processed_at=photo.processed_at,
+        links=PhotoLinks(
+            original=f"{base}/original", preview=f"{base}/preview", thumbnail=f"{base}/thumbnail"
+        ),
+    )
+
+
+# ---- tus uploads ----
+
+
+def create_upload(
+    session: Session, *, settings: Settings, user: User, claim: PhotoClaim, extra: dict[str, str]
+) -> Upload | Photo:
+    """Start a resumable upload, or answer with the photo when these bytes are already here."""
+    visit = check_claim(session, settings=settings, user=user, claim=claim)
+    already = existing_photo(session, photo_id=claim.photo_id, sha256=claim.sha256)
+    if already is not None:
+        return already
+    # A phone that lost the creation answer asks again: hand back the upload it already has.
+    upload = session.scalar(
+        select(Upload).where(
+            Upload.photo_id == claim.photo_id, Upload.sha256 == claim.sha256, Upload.created_by_id == user.id
+        )
+    )
+    if upload is not None:
+        return upload
+    assert claim.size is not None
+    upload = Upload(
+        photo_id=claim.photo_id,
+        visit_id=visit.id,
+        item_key=claim.item_key,
+        declared_type=claim.declared_type,
+        sha256=claim.sha256,
+        length=claim.size,
+        offset=0,
+        metadata_extra=extra,
+        created_by_id=user.id,
+    )
+    session.add(upload)
+    session.flush()
+    store = photo_store(settings)
+    store.upload_path(upload.id).touch()
+    return upload
+
+
+def get_upload_for(session: Session, *, user: User, upload_id: uuid.UUID) -> Upload:
+    upload = session.get(Upload, upload_id)
+    if upload is None or upload.created_by_id != user.id:
+        raise NotFound("No such upload.", detail_zh="上传不存在或已结束。")
+    return upload
+
+
+def claim_of(upload: Upload) -> PhotoClaim:
+    extra = upload.metadata_extra or {}
+    return PhotoClaim(
+        photo_id=upload.photo_id,
+        visit_id=upload.visit_id,
+        item_key=upload.item_key,
+        declared_type=upload.declared_type,
+        sha256=upload.sha256,
+        size=upload.length,
+        device_fix=extra.get("device_fix"),
+        device_taken_at=dt.datetime.fromisoformat(extra["device_taken_at"])
+        if extra.get("device_taken_at")
+        else None,
+    )
+
+
+def finish_upload(session: Session, *, settings: Settings, user: User, upload: Upload) -> Photo:
+    """All bytes are in: verify and keep the photo; the upload ends whatever the verdict."""
+    store = photo_store(settings)
+    path = store.upload_path(upload.id)
+    claim = claim_of(upload)
+    session.delete(upload)
+    session.flush()
+    visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
+    return accept_file(session, settings=settings, user=user, visit=visit, claim=claim, path=path)
+
+
+def discard_upload(session: Session, *, settings: Settings, upload: Upload) -> None:
+    photo_store(settings).upload_path(upload.id).unlink(missing_ok=True)
+    session.delete(upload)
+    session.flush()
+
+
+def record_offset(session: Session, *, upload: Upload, offset: int) -> None:
+    upload.offset = offset
+    upload.updated_at = utcnow()
+    session.flush()

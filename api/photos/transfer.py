@@ -1,0 +1,83 @@
+"""Bytes from the network to disk, a chunk at a time: the server never holds a whole photo in memory."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import ClientDisconnect
+
+from api.photos.exceptions import ChunkChecksumMismatch, PhotoTooLarge, UploadBusy
+
+
+@dataclass(frozen=True)
+class Appended:
+    offset: int
+    disconnected: bool
+
+
+async def append(
+    path: Path, chunks: AsyncIterator[bytes], *, start: int, length: int, chunk_sha256: bytes | None
+) -> Appended:
+    """Write the request body at `start` of the partial file; keep what arrived if the client vanished.
+
+    A PATCH carrying a chunk checksum is all or nothing. An OS-level lock on the file keeps two
+    requests (perhaps in two processes) from writing one upload at once.
+    """
+    with open(path, "r+b") as out:
+        try:
+            fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise UploadBusy() from exc
+        # Bytes past the confirmed offset came from a request that died before confirming them.
+        out.truncate(start)
+        out.seek(start)
+        digest = hashlib.sha256() if chunk_sha256 is not None else None
+        written = 0
+        disconnected = False
+        try:
+            async for chunk in chunks:
+                if start + written + len(chunk) > length:
+                    out.truncate(start)
+                    raise PhotoTooLarge(
+                        "The body runs past Upload-Length.", detail_zh="上传内容超过声明的 Upload-Length。"
+                    )
+                out.write(chunk)
+                written += len(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+        except ClientDisconnect:
+            disconnected = True
+        if digest is not None and (disconnected or digest.digest() != chunk_sha256):
+            out.truncate(start)
+            if not disconnected:
+                raise ChunkChecksumMismatch()
+            written = 0
+        out.flush()
+        os.fsync(out.fileno())
+    return Appended(start + written, disconnected)
+
+
+async def receive_whole(path: Path, chunks: AsyncIterator[bytes], *, max_bytes: int) -> tuple[int, str]:
+    """Stream a whole body to `path` with its SHA-256; over `max_bytes` the file is removed (413)."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PhotoTooLarge(
+                        f"The photo is over the limit of {max_bytes:,} bytes.",
+                        detail_zh=f"照片超过 {max_bytes:,} 字节上限。",
+                    )
+                out.write(chunk)
+                digest.update(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return size, digest.hexdigest()

@@ -1,0 +1,411 @@
+"""Submissions from the field: validated against the pinned checklist, stored at once (even before
+their photos), idempotent on the device's UUID, and flagged — never dropped — when the visit changed
+while the phone was offline. Also the manager's offline work package."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.auth.models import User
+from api.checklists.models import TemplateVersion, VersionStatus
+from api.checklists.schemas import Definition, Item, ItemType
+from api.config import Settings
+from api.db import utcnow
+from api.photos.models import Photo
+from api.sync import schemas
+from api.sync.exceptions import SubmissionIdConflict, SubmissionInvalid
+from api.sync.models import ManifestPhoto, Submission, SubmissionState
+from api.visits import service as visit_service
+from api.visits.models import AWAITING_MANAGER, Visit, VisitStatus
+
+
+@dataclass(frozen=True)
+class ItemProblem:
+    item: str
+    en: str
+    zh: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"item": self.item, "message": self.en, "message_zh": self.zh}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.SubmissionIn) -> list[ItemProblem]:
+    key = item.key
+    value = answer.value if answer else None
+    photos = answer.photos if answer else []
+    problems: list[ItemProblem] = []
+
+    def problem(en: str, zh: str) -> None:
+        problems.append(ItemProblem(key, en, zh))
+
+    if item.type != ItemType.photo and photos:
+        problem("this item takes no photos", "该检查项不接受照片")
+    if item.type == ItemType.photo:
+        needed = max(item.min_photos, 1) if item.required else 0
+        if value is not None:
+            problem("a photo item's answer is its photos", "拍照项只需提交照片")
+        if len(photos) < needed and not (not item.required and not photos):
+            problem(
+                f"needs at least {needed} photo(s), got {len(photos)}",
+                f"至少需要 {needed} 张照片，实际 {len(photos)} 张",
+            )
+        if len(photos) > item.max_photos:
+            problem(f"takes at most {item.max_photos} photo(s)", f"最多 {item.max_photos} 张照片")
+        return problems
+    if item.type == ItemType.location:
+        if value is None:
+            if item.required and body.check_in is None:
+                problem("needs a location (or a check-in fix)", "需要定位（或签到定位）")
+            return problems
+        try:
+            schemas.Fix.model_validate(
+                {"fixed_at": body.check_in.fixed_at if body.check_in else utcnow(), **value}
+            )
+        except (ValueError, TypeError):
+            problem("must be {lat, lon, accuracy_m} in WGS-84", "须为 WGS-84 的 {lat, lon, accuracy_m}")
+        return problems
+    if value is None or value == "":
+        if item.required:
+            problem("is required", "为必填项")
+        return problems
+    if item.type == ItemType.boolean and not isinstance(value, bool):
+        problem("must be true or false", "须为是或否")
+    elif item.type == ItemType.number:
+        number = _number(value)
+        if number is None:
+            problem("must be a number", "须为数字")
+        elif item.min is not None and number < item.min:
+            problem(f"must be at least {item.min:g}", f"不能小于 {item.min:g}")
+        elif item.max is not None and number > item.max:
+            problem(f"must be at most {item.max:g}", f"不能大于 {item.max:g}")
+    elif item.type == ItemType.choice:
+        allowed = [choice.value for choice in item.choices]
+        if value not in allowed:
+            problem(f"must be one of {', '.join(allowed)}", f"须为以下之一：{', '.join(allowed)}")
+    elif item.type == ItemType.text and (not isinstance(value, str) or len(value) > 4000):
+        problem("must be text of at most 4,000 characters", "须为不超过 4000 字的文字")
+    return problems
+
+
+def validate(definition: Definition, body: schemas.SubmissionIn, settings: Settings) -> dict[uuid.UUID, str]:
+    """Check the answers against the checklist; returns the item of each photo. Raises SubmissionInvalid."""
+    items = {item.key: item for item in definition.items()}
+    problems: list[ItemProblem] = [
+        ItemProblem(key, "not an item of this checklist", "不是本检查清单的检查项")
+        for key in body.answers
+        if key not in items
+    ]
+    for item in items.values():
+        problems.extend(_check_item(item, body.answers.get(item.key), body))
+    manifest = {entry.id: entry for entry in body.photos}
+    if len(manifest) != len(body.photos):
+        problems.append(ItemProblem("photos", "a photo is listed twice", "照片清单中有重复"))
+    photo_items: dict[uuid.UUID, str] = {}
+    for key, answer in body.answers.items():
+        for photo_id in answer.photos:
+            if photo_id in photo_items:
+                problems.append(
+                    ItemProblem(key, f"photo {photo_id} is used twice", f"照片 {photo_id} 被重复使用")
+                )
+            elif photo_id not in manifest:
+                problems.append(
+                    ItemProblem(
+                        key, f"photo {photo_id} is not in the manifest", f"照片 {photo_id} 不在照片清单中"
+                    )
+                )
+            photo_items[photo_id] = key
+    for entry in body.photos:
+        if entry.id not in photo_items:
+            problems.append(
+                ItemProblem(
+                    "photos",
+                    f"photo {entry.id} is not attached to any item",
+                    f"照片 {entry.id} 未关联任何检查项",
+                )
+            )
+        if entry.size > settings.max_photo_bytes:
+            problems.append(
+                ItemProblem(
+                    "photos", f"photo {entry.id} is over the size limit", f"照片 {entry.id} 超过大小上限"
+                )
+            )
+    if problems:
+        raise SubmissionInvalid(
+            f"{len(problems)} problem(s) with the answers.",
+            detail_zh=f"检查结果有 {len(problems)} 处问题。",
+            extra={"items": [p.as_json() for p in problems]},
+        )
+    return photo_items
+
+
+def body_digest(body: schemas.SubmissionIn) -> str:
+    canonical = json.dumps(
+        body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _conflicts(visit: Visit, version: TemplateVersion, user: User) -> list[str]:
+    reasons = []
+    if visit.status == VisitStatus.cancelled:
+        reasons.append("visit_cancelled")
+    if visit.status == VisitStatus.approved:
+        reasons.append("visit_approved")
+    if visit.status == VisitStatus.submitted:
+        reasons.append("visit_already_submitted")
+    if visit.manager_id != user.id:
+        reasons.append("visit_reassigned")
+    if version.status == VersionStatus.retired:
+        reasons.append("template_retired")
+    return reasons
+
+
+def _same_or_conflict(existing: Submission, visit_id: uuid.UUID, digest: str) -> Submission:
+    if existing.visit_id != visit_id or existing.body_sha256 != digest:
+        raise SubmissionIdConflict(
+            "The first submission with this UUID had a different body; it is kept as it was.",
+            detail_zh="此编号的首次提交内容不同，已按首次提交保存。",
+        )
+    return existing
+
+
+def submit(
+    session: Session,
+    *,
+    settings: Settings,
+    user: User,
+    visit_id: uuid.UUID,
+    submission_id: uuid.UUID,
+    body: schemas.SubmissionIn,
+) -> Submission:
+    """Store a submission. A retry gets the first result; the same UUID with another body is a 409."""
+    visit = visit_service.get_visit_for_capture(session, user=user, visit_id=visit_id)
+    digest = body_digest(body)
+    existing = session.get(Submission, submission_id)
+    if existing is not None:
+        return _same_or_conflict(existing, visit_id, digest)
+    version = session.get(TemplateVersion, visit.template_version_id)
+    assert version is not None
+    photo_items = validate(Definition.model_validate(version.definition), body, settings)
+    reasons = _conflicts(visit, version, user)
+    submission = Submission(
+        id=submission_id,
+        visit_id=visit.id,
+        branch_id=visit.branch_id,
+        submitted_by_id=user.id,
+        template_version_id=version.id,
+        body_sha256=digest,
+        body=body.model_dump(mode="json"),
+        state=SubmissionState.incomplete,
+        conflict=bool(reasons),
+        conflict_reasons=reasons,
+        visit_status_after=visit.status.value,
+    )
+    savepoint = session.begin_nested()
+    try:
+        session.add(submission)
+        session.flush()
+        savepoint.commit()
+    except IntegrityError:
+        # An identical request (another process, a retry) stored it first: answer with that one.
+        savepoint.rollback()
+        winner = session.get(Submission, submission_id, populate_existing=True)
+        assert winner is not None
+        return _same_or_conflict(winner, visit_id, digest)
+    for entry in body.photos:
+        session.add(
+            ManifestPhoto(
+                submission_id=submission.id,
+                photo_id=entry.id,
+                sha256=entry.sha256,
+                size=entry.size,
+                item_key=photo_items[entry.id],
+            )
+        )
+    session.flush()
+    _match_arrived_photos(session, submission=submission)
+    if visit.status in AWAITING_MANAGER:
+        visit_service.transition(visit, VisitStatus.submitted)
+        visit.submitted_at = utcnow()
+    submission.visit_status_after = visit.status.value
+    session.flush()
+    return submission
+
+
+def _match_arrived_photos(session: Session, *, submission: Submission) -> None:
+    rows = list(session.scalars(select(ManifestPhoto).where(ManifestPhoto.submission_id == submission.id)))
+    photos = {
+        photo.id: photo
+        for photo in session.scalars(select(Photo).where(Photo.id.in_([row.photo_id for row in rows])))
+    }
+    for row in rows:
+        photo = photos.get(row.photo_id)
+        if photo is not None:
+            _mark(row, photo, submission.visit_id)
+    _recompute_state(session, submission=submission, rows=rows)
+
+
+def _mark(row: ManifestPhoto, photo: Photo, visit_id: uuid.UUID) -> None:
+    if photo.sha256 != row.sha256 or photo.size != row.size:
+        row.mismatch = "sha256_mismatch"
+        row.arrived = False
+    elif photo.visit_id != visit_id:
+        row.mismatch = "other_visit"
+        row.arrived = False
+    else:
+        row.arrived, row.mismatch = True, None
+
+
+def _recompute_state(session: Session, *, submission: Submission, rows: list[ManifestPhoto]) -> None:
+    if all(row.arrived for row in rows) and submission.state != SubmissionState.complete:
+        submission.state = SubmissionState.complete
+        submission.completed_at = utcnow()
+    session.flush()
+
+
+def photo_arrived(session: Session, *, photo: Photo) -> list[Submission]:
+    """A photo was kept: tick it off every manifest that waits for it. Returns the submissions touched."""
+    rows = list(session.scalars(select(ManifestPhoto).where(ManifestPhoto.photo_id == photo.id)))
+    touched = []
+    for row in rows:
+        submission = session.get(Submission, row.submission_id)
+        assert submission is not None
+        _mark(row, photo, submission.visit_id)
+        siblings = list(
+            session.scalars(select(ManifestPhoto).where(ManifestPhoto.submission_id == submission.id))
+        )
+        _recompute_state(session, submission=submission, rows=siblings)
+        touched.append(submission)
+    return touched
+
+
+def out(session: Session, submission: Submission) -> schemas.SubmissionOut:
+    rows = session.scalars(
+        select(ManifestPhoto).where(
+            ManifestPhoto.submission_id == submission.id, ManifestPhoto.arrived.is_(False)
+        )
+    )
+    return schemas.SubmissionOut(
+        id=submission.id,
+        visit_id=submission.visit_id,
+        state=submission.state,
+        missing_photos=[
+            schemas.MissingPhoto(
+                id=row.photo_id, item_key=row.item_key, reason=row.mismatch or "not_received"
+            )
+            for row in rows
+        ],
+        conflict=submission.conflict,
+        conflict_reasons=list(submission.conflict_reasons),
+        visit_status=submission.visit_status_after,
+        received_at=submission.received_at,
+        completed_at=submission.completed_at,
+    )
+
+
+def record(session: Session, submission: Submission) -> schemas.SubmissionRecord:
+    base = out(session, submission)
+    return schemas.SubmissionRecord(
+        **base.model_dump(),
+        submitted_by_id=submission.submitted_by_id,
+        body=schemas.SubmissionIn.model_validate(submission.body),
+    )
+
+
+def get_submission_for(session: Session, *, user: User, submission_id: uuid.UUID) -> Submission:
+    from api.errors import NotFound
+
+    submission = session.get(Submission, submission_id)
+    if submission is not None:
+        if submission.submitted_by_id == user.id:
+            return submission
+        visible = session.scalar(
+            visit_service.scope_visits(select(Visit.id), user).where(Visit.id == submission.visit_id)
+        )
+        if visible is not None:
+            return submission
+    raise NotFound("No such submission.", detail_zh="提交记录不存在。")
+
+
+def submissions_of(session: Session, *, visit: Visit) -> list[Submission]:
+    return list(
+        session.scalars(
+            select(Submission).where(Submission.visit_id == visit.id).order_by(Submission.received_at)
+        )
+    )
+
+
+# ---- the offline work package ----
+
+
+def work_package(session: Session, *, settings: Settings, user: User) -> schemas.WorkPackage:
+    visits = session.scalars(
+        select(Visit)
+        .where(Visit.manager_id == user.id, Visit.status.in_(AWAITING_MANAGER))
+        .order_by(Visit.due_on, Visit.id)
+    )
+    entries = []
+    for visit in visits:
+        entries.append(
+            schemas.PackageVisit(
+                visit=visit_service.detail(session, visit=visit, settings=settings),
+                previous_visit=previous_visit(session, visit=visit),
+                review_comment=review_comment(session, visit=visit),
+            )
+        )
+    return schemas.WorkPackage(manager_id=user.id, visits=entries)
+
+
+def review_comment(session: Session, *, visit: Visit) -> str | None:
+    """The reviewer's comment on a returned visit (the review domain fills this in)."""
+    return None
+
+
+def previous_visit(session: Session, *, visit: Visit) -> schemas.PreviousVisit | None:
+    earlier = session.scalar(
+        select(Visit)
+        .where(
+            Visit.subject_id == visit.subject_id,
+            Visit.status == VisitStatus.approved,
+            Visit.id != visit.id,
+        )
+        .order_by(Visit.decided_at.desc())
+        .limit(1)
+    )
+    if earlier is None:
+        return None
+    manager = session.get(User, earlier.manager_id)
+    last = session.scalar(
+        select(Submission)
+        .where(Submission.visit_id == earlier.id)
+        .order_by(Submission.received_at.desc())
+        .limit(1)
+    )
+    notes = str(last.body.get("notes", "")) if last else ""
+    return schemas.PreviousVisit(
+        visit_id=earlier.id,
+        approved_at=earlier.decided_at,
+        submitted_at=earlier.submitted_at,
+        manager_name=manager.display_name if manager else "",
+        notes=notes[:500],
+    )
+
+
+def package_etag(package: schemas.WorkPackage) -> str:
+    return '"' + hashlib.sha256(package.model_dump_json().encode()).hexdigest()[:32] + '"'

@@ -1,0 +1,95 @@
+"""A real server, a real socket cut halfway through a PATCH: the bytes that arrived are kept and the
+upload resumes from there."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx2 as httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from tests.factories import PASSWORD, make_bank
+from tests.photos.images import jpeg, sha256
+
+
+@pytest.fixture
+def live_server(app: FastAPI, session: Session) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the test server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_patch_cut_halfway_keeps_what_arrived_and_resumes(live_server: str, session: Session) -> None:
+    bank = make_bank(session)
+    data = jpeg(2400, 1800, seed=11)  # a few hundred KB
+    photo_id = "0b6a6b1e-5a0c-4d7e-8f3e-000000000001"
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        token = http.post(
+            "/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
+        )
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}", "Tus-Resumable": "1.0.0"}
+        meta = {
+            "photo_id": photo_id,
+            "visit_id": str(bank.one.visit.id),
+            "item_key": "photo_overview",
+            "content_type": "image/jpeg",
+            "sha256": sha256(data),
+        }
+        encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
+        created = http.post(
+            "/api/v1/uploads/", headers={**auth, "Upload-Length": str(len(data)), "Upload-Metadata": encoded}
+        )
+        location = created.headers["Location"]
+
+        # Send the headers and half the body on a raw socket, then vanish like a phone in a lift.
+        half = len(data) // 2
+        host, port = live_server.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as raw:
+            head = (
+                f"PATCH {location} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: {auth['Authorization']}\r\nTus-Resumable: 1.0.0\r\n"
+                f"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n"
+            )
+            raw.sendall(head.encode() + data[:half])
+            time.sleep(0.3)
+        offset = 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            offset = int(http.head(location, headers=auth).headers["Upload-Offset"])
+            if offset:
+                break
+            time.sleep(0.05)
+        assert 0 < offset <= half, offset
+
+        rest = http.patch(
+            location,
+            content=data[offset:],
+            headers={**auth, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+        )
+        assert rest.status_code == 204, rest.text
+        assert rest.headers["Fieldvisit-Photo-Id"] == photo_id
+        original = http.get(f"/api/v1/photos/{photo_id}/original", headers=auth)
+        assert hashlib.sha256(original.content).hexdigest() == sha256(data)

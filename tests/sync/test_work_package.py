@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from api.visits.models import VisitStatus
+from tests.factories import login, make_bank, make_visit
+
+
+def test_the_package_holds_open_visits_with_what_offline_work_needs(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    make_visit(session, collateral=bank.one.collateral, version=bank.version, status=VisitStatus.approved)
+    returned = make_visit(
+        session, collateral=bank.one.collateral, version=bank.version, status=VisitStatus.returned
+    )
+    session.commit()
+    package = client.get("/api/v1/me/work-package", headers=login(client, bank.one.manager))
+    assert package.status_code == 200
+    visits = package.json()["visits"]
+    assert {v["visit"]["id"] for v in visits} == {str(bank.one.visit.id), str(returned.id)}
+    entry = visits[0]
+    assert entry["visit"]["template_version"]["definition"]["sections"]
+    assert entry["visit"]["collateral"]["declared_site"]["address"]
+
+
+def test_etag_answers_304_until_something_changes(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    headers = login(client, bank.one.manager)
+    first = client.get("/api/v1/me/work-package", headers=headers)
+    etag = first.headers["etag"]
+    assert (
+        client.get("/api/v1/me/work-package", headers={**headers, "If-None-Match": etag}).status_code == 304
+    )
+    started = client.post(f"/api/v1/visits/{bank.one.visit.id}/start", headers=headers)
+    assert started.json()["status"] == "in_progress"
+    changed = client.get("/api/v1/me/work-package", headers={**headers, "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert changed.json()["visits"][0]["visit"]["status"] == "in_progress"
+
+
+def test_the_package_is_for_managers(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    assert client.get("/api/v1/me/work-package", headers=login(client, bank.one.reviewer)).status_code == 403
