@@ -41,10 +41,10 @@ def migrate() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes; each one is stateless.")
 def serve(host: str, port: int, workers: int) -> None:
-    import uvicorn
+    from api.serving import serve as run
 
     _settings()
-    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    run(host, port, workers)
 
 
 @main.command(help="Load the demo bank (two branches, users, portfolio, templates, visits) once.")
@@ -138,6 +138,23 @@ def schedule() -> None:
         f"created {report.created}; already open {report.already_open}; "
         f"not due yet {report.not_due_yet}; without a published template {report.no_template}"
     )
+
+
+@main.command(
+    help="Run the periodic work once: photos waiting for derivatives, change-feed numbering "
+    "(and, with the review domain, overdue visits). Idempotent; cron-friendly."
+)
+def tick() -> None:
+    from api import ticks
+    from api.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        report = ticks.tick(make_sessionmaker(engine), settings)
+    finally:
+        engine.dispose()
+    click.echo(str(report))
 
 
 if __name__ == "__main__":

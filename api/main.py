@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from api.auth.router import router as auth_router
 from api.checklists.router import router as checklists_router
 from api.config import Settings, get_settings
-from api.db import make_engine, make_sessionmaker
+from api.db import READ_ONLY_OPTION, make_engine, make_sessionmaker
 from api.errors import install_error_handlers
 from api.photos.router import router as photos_router
 from api.photos.service import photo_store
@@ -19,6 +24,7 @@ from api.portfolio.router import router as portfolio_router
 from api.sync.router import router as sync_router
 from api.visits.router import router as visits_router
 
+logger = logging.getLogger("fieldvisit")
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 
 DESCRIPTION = """
@@ -32,12 +38,42 @@ Fieldvisit is a post-loan field inspection service (贷后现场检查).
 """
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    loop_task = None
+    if settings.background_tick_seconds > 0:
+        loop_task = asyncio.create_task(_background_loop(app, settings.background_tick_seconds))
+    try:
+        yield
+    finally:
+        if loop_task is not None:
+            loop_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await loop_task
+
+
+async def _background_loop(app: FastAPI, every: int) -> None:
+    """Periodic work inside `serve` (switch off with FIELDVISIT_BACKGROUND_TICK_SECONDS=0)."""
+    from api import ticks
+
+    while True:
+        try:
+            await run_in_threadpool(ticks.tick, app.state.sessionmaker, app.state.settings)
+        except Exception:  # the loop must outlive one bad round; the error is logged
+            logger.exception("background tick failed")
+        await asyncio.sleep(every)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="Fieldvisit", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(title="Fieldvisit", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.read_sessionmaker = make_sessionmaker(
+        app.state.engine.execution_options(**{READ_ONLY_OPTION: True})
+    )
     install_error_handlers(app)
     for router in (
         auth_router,

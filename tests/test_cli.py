@@ -15,7 +15,7 @@ from api.db import make_engine, make_sessionmaker
 from api.main import create_app
 from api.visits.models import Visit
 
-COMMANDS = ["serve", "migrate", "demo", "create-user", "import", "schedule"]
+COMMANDS = ["serve", "migrate", "demo", "create-user", "import", "schedule", "tick"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -116,6 +116,21 @@ def retire(session: Session, *, version_id: uuid.UUID) -> TemplateVersion:
     return version
 
 
+_PUBLISHED_DEFINITIONS: dict[uuid.UUID, Definition] = {}
+
+
+def pinned_definition(session: Session, *, version_id: uuid.UUID) -> Definition:
+    """The checklist a visit pinned. Published versions never change, so each process parses one once."""
+    cached = _PUBLISHED_DEFINITIONS.get(version_id)
+    if cached is not None:
+        return cached
+    version = get_version(session, version_id)
+    definition = Definition.model_validate(version.definition)
+    if version.status != VersionStatus.draft and len(_PUBLISHED_DEFINITIONS) < 10_000:
+        _PUBLISHED_DEFINITIONS[version_id] = definition
+    return definition
+
+
 def current_version_for(session: Session, *, subject_type: SubjectType) -> TemplateVersion | None:
     """The newest published version of the first template for this subject type (what scheduling issues)."""
     return session.scalar(

@@ -2,14 +2,17 @@
 
 Only the allowed formats are ever handed to a decoder (`formats=`), so an EPS never reaches
 Ghostscript. A decompression bomb is refused from the header's size before any pixel is decoded, and
-Pillow's own bomb warning is an error. `verify()` proves nothing for JPEG, so validation decodes the
-whole stream — at the smallest DCT scale, which still reads every byte — and a truncated file fails.
+Pillow's own bomb warning is an error. `verify()` proves nothing for JPEG: a JPEG is proven whole by
+walking its markers to the end-of-image marker (jpeg_structure), other formats by decoding them. A
+JPEG that is whole but whose scan data is corrupt is kept as evidence and marked `failed` when the
+derivatives cannot be made.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from typing import Any, cast
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from api.errors import AppError
+from api.photos import jpeg_structure
 
 try:  # iPhones' HEIC/HEIF; the wheel ships libheif.
     from pillow_heif import register_heif_opener
@@ -283,9 +287,15 @@ def inspect(path: Path, *, declared_type: str | None, limits: Limits) -> PhotoFa
                 raise AppendedArchive()
             facts = PhotoFacts(format=fmt, width=width, height=height)
             _read_exif(image, facts)
+            if fmt in ("JPEG", "MPO"):
+                # Whole-stream check without decoding; the one full decode is the derivatives'.
+                if not jpeg_structure.complete(path):
+                    raise Damaged(
+                        "The JPEG ends before its end-of-image marker (truncated).",
+                        detail_zh="JPEG 文件在结束标记之前中断（文件不完整）。",
+                    )
+                return facts
             try:
-                if fmt in ("JPEG", "MPO"):
-                    image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
                 image.load()
             except Image.DecompressionBombError as exc:
                 raise TooManyPixels(str(exc)) from exc
@@ -299,31 +309,36 @@ def inspect(path: Path, *, declared_type: str | None, limits: Limits) -> PhotoFa
 @dataclass(frozen=True)
 class Derivatives:
     thumbnail: bytes
-    preview: bytes
+    preview: bytes | None  # None: the original is an upright JPEG no larger than a preview; it serves as one
     phash: int
 
 
 def derive(path: Path) -> Derivatives:
-    """Preview (1600 px) and thumbnail (320 px), orientation applied, and the 64-bit perceptual hash."""
+    """Preview (1600 px) and thumbnail (320 px), orientation applied, and the 64-bit perceptual hash.
+
+    Each is decoded at the smallest JPEG scale that still covers it (draft mode with a box of the
+    photo's own aspect ratio), and an upright JPEG already within 1600 px is not re-encoded at all."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path, formats=ALLOWED_FORMATS) as image:
             # pillow-heif has already turned HEIF pixels upright.
             orientation = 1 if image.format == "HEIF" else _orientation(image)
-            if image.format in ("JPEG", "MPO"):
-                image.draft("RGB", _box(*image.size, PREVIEW_PX))
+            is_jpeg = image.format in ("JPEG", "MPO")
+            original_fits = is_jpeg and orientation == 1 and max(image.size) <= PREVIEW_PX
+            if is_jpeg:
+                image.draft("RGB", _box(*image.size, THUMBNAIL_PX if original_fits else PREVIEW_PX))
             image.load()
-            preview = image.convert("RGB")
-    preview.thumbnail((PREVIEW_PX, PREVIEW_PX), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            # No copy when the pixels are RGB already: the decoded image is the largest thing we hold.
+            working = image if image.mode == "RGB" else image.convert("RGB")
+            if not original_fits:
+                working.thumbnail((PREVIEW_PX, PREVIEW_PX), Image.Resampling.BILINEAR, reducing_gap=2.0)
     # Turning the small image upright costs almost nothing; turning the original would copy it whole.
     method = _TRANSPOSE.get(orientation)
     if method is not None:
-        preview = preview.transpose(method)
-    thumbnail = preview.copy()
-    thumbnail.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.BICUBIC)
-    return Derivatives(
-        thumbnail=_jpeg(thumbnail, 80), preview=_jpeg(preview, 85), phash=perceptual_hash(thumbnail)
-    )
+        working = working.transpose(method)
+    preview = None if original_fits else _jpeg(working, 85)
+    working.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.BICUBIC)
+    return Derivatives(thumbnail=_jpeg(working, 80), preview=preview, phash=perceptual_hash(working))
 
 
 _TRANSPOSE = {
@@ -359,13 +374,15 @@ _COS: list[list[float]] = [[math.cos((2 * x + 1) * u * math.pi / 64) for x in ra
 def perceptual_hash(image: Image.Image) -> int:
     """pHash: DCT of a 32 × 32 greyscale, the 8 × 8 lowest frequencies against their median.
 
-    Returned as a signed 64-bit integer so that it fits a BIGINT column."""
+    Returned as a signed 64-bit integer so that it fits a BIGINT column. The products run through
+    `map(operator.mul, …)`, which keeps the inner loops in C (no numpy needed)."""
     grey = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
     pixels = cast(list[float], list(grey.get_flattened_data()))
     rows = [pixels[i * 32 : (i + 1) * 32] for i in range(32)]
     # Separable DCT-II restricted to the 8 lowest frequencies in each direction.
-    partial = [[sum(c * v for c, v in zip(_COS[u], row, strict=True)) for u in range(8)] for row in rows]
-    coefficients = [sum(_COS[v][y] * partial[y][u] for y in range(32)) for v in range(8) for u in range(8)]
+    by_row = [[sum(map(operator.mul, cosines, row)) for cosines in _COS] for row in rows]
+    columns = [[by_row[y][u] for y in range(32)] for u in range(8)]
+    coefficients = [sum(map(operator.mul, _COS[v], columns[u])) for v in range(8) for u in range(8)]
     ordered = sorted(coefficients[1:])
     median = (ordered[31] + ordered[32]) / 2
     bits = 0

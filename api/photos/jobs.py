@@ -8,6 +8,7 @@ process-photos`) can work the same queue without processing a photo twice. A cla
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import uuid
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db import utcnow
 from api.photos import inspection
 from api.photos.models import Photo, PhotoState
-from api.photos.storage import PhotoStore, sha256_of
+from api.photos.storage import PhotoStore
 
 logger = logging.getLogger("fieldvisit.photos")
 STALE_CLAIM = dt.timedelta(minutes=5)
@@ -44,8 +45,12 @@ def process_one(make_session: sessionmaker[Session], store: PhotoStore, photo_id
             return False
         try:
             derived = inspection.derive(store.original_path(claimed))
-            thumb = store.write_derived(claimed, "thumbnail", derived.thumbnail)
-            preview = store.write_derived(claimed, "preview", derived.preview)
+            thumbnail_sha = hashlib.sha256(derived.thumbnail).hexdigest()
+            store.write_derived(claimed, "thumbnail", derived.thumbnail)
+            preview_sha = claimed  # the original serves as its own preview
+            if derived.preview is not None:
+                preview_sha = hashlib.sha256(derived.preview).hexdigest()
+                store.write_derived(claimed, "preview", derived.preview)
         except Exception as exc:  # a photo that passed validation but fails here is kept as evidence
             logger.exception("processing photo %s failed", photo_id)
             session.execute(
@@ -58,8 +63,8 @@ def process_one(make_session: sessionmaker[Session], store: PhotoStore, photo_id
         photo = session.get(Photo, photo_id)
         assert photo is not None
         photo.phash = derived.phash
-        photo.thumbnail_sha256 = sha256_of(thumb)
-        photo.preview_sha256 = sha256_of(preview)
+        photo.thumbnail_sha256 = thumbnail_sha
+        photo.preview_sha256 = preview_sha
         photo.state = PhotoState.processed
         photo.processed_at = utcnow()
         session.flush()

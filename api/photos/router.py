@@ -352,9 +352,8 @@ async def put_photo(
         fix_accuracy=None if fix_accuracy is None else str(fix_accuracy),
         taken_at=taken_at,
     )
-    visit = await run_in_threadpool(service.check_claim, session, settings=settings, user=user, claim=claim)
-    already = await run_in_threadpool(
-        service.existing_photo, session, photo_id=claim.photo_id, sha256=claim.sha256
+    visit, already = await run_in_threadpool(
+        service.check_new_photo, session, settings=settings, user=user, claim=claim
     )
     if already is not None:
         return _photo_answer(already, 200)
@@ -374,6 +373,7 @@ async def put_photo(
         claim=claim,
         path=temp,
         known_sha256=digest,
+        known_new=True,
     )
     _process_later(background, request, settings, photo)
     answer = _photo_answer(photo, 201)
@@ -408,6 +408,8 @@ def get_photo_bytes(
     else:
         digest = photo.thumbnail_sha256 if kind == "thumbnail" else photo.preview_sha256
         path, media = store.derived_path(photo.sha256, kind), "image/jpeg"
+        if digest == photo.sha256:  # an upright JPEG within 1600 px is its own preview
+            path = store.original_path(photo.sha256)
     if digest is None:
         raise PhotoNotReady(headers={"Retry-After": "5"})
     etag = f'"{digest}"'

@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth.models import User
-from api.checklists.models import TemplateVersion
-from api.checklists.schemas import Definition, ItemType
+from api.checklists import service as checklist_service
+from api.checklists.schemas import ItemType
 from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
@@ -63,10 +63,8 @@ class PhotoClaim:
 def check_claim(session: Session, *, settings: Settings, user: User, claim: PhotoClaim) -> Visit:
     """Refuse what can be refused before a byte is received. Returns the visit the photo belongs to."""
     visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
-    version = session.get(TemplateVersion, visit.template_version_id)
-    assert version is not None
-    items = {item.key: item for item in Definition.model_validate(version.definition).items()}
-    item = items.get(claim.item_key)
+    definition = checklist_service.pinned_definition(session, version_id=visit.template_version_id)
+    item = next((item for item in definition.items() if item.key == claim.item_key), None)
     if item is None or item.type != ItemType.photo:
         raise NotAPhotoItem(
             f"{claim.item_key!r} is not a photo item of this visit's checklist.",
@@ -81,6 +79,14 @@ def check_claim(session: Session, *, settings: Settings, user: User, claim: Phot
         if claim.size == 0:
             raise EmptyPhoto()
     return visit
+
+
+def check_new_photo(
+    session: Session, *, settings: Settings, user: User, claim: PhotoClaim
+) -> tuple[Visit, Photo | None]:
+    """`check_claim`, and the photo already kept under this UUID if any (one trip to the threadpool)."""
+    visit = check_claim(session, settings=settings, user=user, claim=claim)
+    return visit, existing_photo(session, photo_id=claim.photo_id, sha256=claim.sha256)
 
 
 def existing_photo(session: Session, *, photo_id: uuid.UUID, sha256: str) -> Photo | None:
@@ -105,10 +111,12 @@ def accept_file(
     claim: PhotoClaim,
     path: Path,
     known_sha256: str | None = None,
+    known_new: bool = False,
 ) -> Photo:
     """Verify the received file at `path` and keep it. The file is consumed either way.
 
-    `known_sha256` is the hash computed while the bytes streamed in, when there was one."""
+    `known_sha256` is the hash computed while the bytes streamed in, when there was one; `known_new`
+    says the caller has just looked for this photo UUID (a race is still caught by the primary key)."""
     store = photo_store(settings)
     try:
         actual = known_sha256 or sha256_of(path)
@@ -120,7 +128,7 @@ def accept_file(
         size = path.stat().st_size
         if size == 0:
             raise EmptyPhoto()
-        already = existing_photo(session, photo_id=claim.photo_id, sha256=actual)
+        already = None if known_new else existing_photo(session, photo_id=claim.photo_id, sha256=actual)
         if already is not None:
             path.unlink(missing_ok=True)
             return already

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth.models import User
+from api.checklists import service as checklist_service
 from api.checklists.models import TemplateVersion, VersionStatus
 from api.checklists.schemas import Definition, Item, ItemType
 from api.config import Settings
@@ -202,7 +203,8 @@ def submit(
         return _same_or_conflict(existing, visit_id, digest)
     version = session.get(TemplateVersion, visit.template_version_id)
     assert version is not None
-    photo_items = validate(Definition.model_validate(version.definition), body, settings)
+    definition = checklist_service.pinned_definition(session, version_id=version.id)
+    photo_items = validate(definition, body, settings)
     reasons = _conflicts(visit, version, user)
     submission = Submission(
         id=submission_id,
@@ -228,18 +230,19 @@ def submit(
         winner = session.get(Submission, submission_id, populate_existing=True)
         assert winner is not None
         return _same_or_conflict(winner, visit_id, digest)
-    for entry in body.photos:
-        session.add(
-            ManifestPhoto(
-                submission_id=submission.id,
-                photo_id=entry.id,
-                sha256=entry.sha256,
-                size=entry.size,
-                item_key=photo_items[entry.id],
-            )
+    manifest = [
+        ManifestPhoto(
+            submission_id=submission.id,
+            photo_id=entry.id,
+            sha256=entry.sha256,
+            size=entry.size,
+            item_key=photo_items[entry.id],
+            arrived=False,
         )
-    session.flush()
-    _match_arrived_photos(session, submission=submission)
+        for entry in body.photos
+    ]
+    session.add_all(manifest)
+    _match_arrived_photos(session, submission=submission, rows=manifest)
     if visit.status in AWAITING_MANAGER:
         visit_service.transition(visit, VisitStatus.submitted)
         visit.submitted_at = utcnow()
@@ -248,8 +251,10 @@ def submit(
     return submission
 
 
-def _match_arrived_photos(session: Session, *, submission: Submission) -> None:
-    rows = list(session.scalars(select(ManifestPhoto).where(ManifestPhoto.submission_id == submission.id)))
+def _match_arrived_photos(session: Session, *, submission: Submission, rows: list[ManifestPhoto]) -> None:
+    if not rows:
+        _recompute_state(session, submission=submission, rows=rows)
+        return
     photos = {
         photo.id: photo
         for photo in session.scalars(select(Photo).where(Photo.id.in_([row.photo_id for row in rows])))

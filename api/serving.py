@@ -1,0 +1,52 @@
+"""Serving on several cores: one process per worker, each with its own SO_REUSEPORT socket.
+
+uvicorn's own `--workers` shares one listening socket, and on these machines the kernel then often
+hands every keep-alive connection to the same worker; separate SO_REUSEPORT sockets spread them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import socket
+from types import FrameType
+
+import uvicorn
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(host: str, port: int, log_level: str) -> None:
+    sock = _listening_socket(host, port)
+    config = uvicorn.Config("api.asgi:app", log_level=log_level, loop="auto", http="auto")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve(host: str, port: int, workers: int, log_level: str = "info") -> None:
+    if workers <= 1:
+        uvicorn.run("api.asgi:app", host=host, port=port, log_level=log_level)
+        return
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker, args=(host, port, log_level), daemon=False) for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for process in processes:
+        process.join()
