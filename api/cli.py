@@ -157,5 +157,32 @@ def tick() -> None:
     click.echo(str(report))
 
 
+@main.group(help="The tamper-evident audit trail.")
+def audit() -> None:
+    pass
+
+
+@audit.command(
+    "verify",
+    help="Seal pending events, then walk the hash chain; exit 1 naming the first event "
+    "that was changed, removed or reordered.",
+)
+def audit_verify() -> None:
+    from api.audit import service
+    from api.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        service.seal(engine)
+        with make_sessionmaker(engine)() as session:
+            verdict = service.verify(session)
+    finally:
+        engine.dispose()
+    click.echo(str(verdict))
+    if not verdict.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

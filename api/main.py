@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
 from api.checklists.router import router as checklists_router
 from api.config import Settings, get_settings
@@ -21,7 +22,9 @@ from api.errors import install_error_handlers
 from api.photos.router import router as photos_router
 from api.photos.service import photo_store
 from api.portfolio.router import router as portfolio_router
+from api.review.router import router as review_router
 from api.sync.router import router as sync_router
+from api.tasks.router import router as tasks_router
 from api.visits.router import router as visits_router
 
 logger = logging.getLogger("fieldvisit")
@@ -82,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         visits_router,
         sync_router,
         photos_router,
+        review_router,
+        tasks_router,
+        audit_router,
     ):
         app.include_router(router)
     photo_store(settings).prepare()

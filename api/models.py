@@ -1,14 +1,19 @@
 """Every domain's tables, gathered so that Alembic and the tests see one complete metadata."""
 
+from api.audit.models import AuditEvent
 from api.auth.models import Branch, RefreshToken, User
 from api.checklists.models import ChecklistTemplate, TemplateVersion
 from api.db import Base
 from api.photos.models import Photo, Upload
 from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Milestone, Project
+from api.review.models import VisitReview
+from api.rules.models import Discrepancy
 from api.sync.models import ChangeLog, ManifestPhoto, Submission
+from api.tasks.models import FollowUpTask, TaskComment, TaskWatcher
 from api.visits.models import Visit, VisitAssignment
 
 __all__ = [
+    "AuditEvent",
     "Base",
     "Borrower",
     "Branch",
@@ -16,16 +21,21 @@ __all__ = [
     "ChecklistTemplate",
     "Collateral",
     "Declaration",
+    "Discrepancy",
     "Facility",
+    "FollowUpTask",
     "ManifestPhoto",
     "Milestone",
     "Photo",
     "Project",
     "RefreshToken",
     "Submission",
+    "TaskComment",
+    "TaskWatcher",
     "TemplateVersion",
     "Upload",
     "User",
     "Visit",
     "VisitAssignment",
+    "VisitReview",
 ]

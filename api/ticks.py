@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.audit import service as audit
 from api.config import Settings
 from api.photos import jobs as photo_jobs
-from api.photos.service import photo_store
 from api.sync import changes
 
 logger = logging.getLogger("fieldvisit.ticks")
@@ -21,14 +21,27 @@ logger = logging.getLogger("fieldvisit.ticks")
 @dataclass(frozen=True)
 class TickReport:
     photos_processed: int
+    overdue_opened: int
     changes_numbered: int
+    audit_sealed: int
 
     def __str__(self) -> str:
-        return f"photos processed {self.photos_processed}; changes numbered {self.changes_numbered}"
+        return (
+            f"photos processed {self.photos_processed}; overdue visits flagged {self.overdue_opened}; "
+            f"changes numbered {self.changes_numbered}; audit events sealed {self.audit_sealed}"
+        )
 
 
 def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
-    processed = photo_jobs.process_pending(make_session, photo_store(settings), limit=500)
+    from api import flows
+
+    processed = photo_jobs.process_pending(make_session, settings, limit=500)
+    with make_session() as session:
+        overdue = flows.tick_overdue(session, settings=settings)
+        session.commit()
     engine = make_session.kw["bind"]
     numbered = changes.publish(engine)
-    return TickReport(photos_processed=processed, changes_numbered=numbered)
+    sealed = audit.seal(engine)
+    return TickReport(
+        photos_processed=processed, overdue_opened=overdue, changes_numbered=numbered, audit_sealed=sealed
+    )

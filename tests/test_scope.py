@@ -47,7 +47,15 @@ def _ids_of_branch_one(session: Session, bank: Bank, client: TestClient) -> dict
             ),
         },
     )
+    # A finding and its task: a check-in far from the site.
+    far = submission_body(
+        capture_photos(seed=5),
+        check_in={"lat": 31.30, "lon": 121.60, "accuracy_m": 10, "fixed_at": "2026-11-29T10:00:00+08:00"},
+    )
+    client.put(f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=far, headers=manager)
+    task_id = client.get("/api/v1/tasks", headers=manager).json()["items"][0]["id"]
     return {
+        "task_id": task_id,
         "visit_id": str(bank.one.visit.id),
         "borrower_id": str(bank.one.borrower.id),
         "facility_id": str(bank.one.facility.id),

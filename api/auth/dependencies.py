@@ -42,6 +42,7 @@ def current_user(
     user = session.get(User, user_id)
     if user is None or not user.is_active:
         raise TokenInvalid()
+    session.info["actor_id"] = user.id  # the audit trail's "who"
     return user
 
 

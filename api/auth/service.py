@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from api.audit import service as audit
 from api.auth.exceptions import BadCredentials, RefreshTokenReplayed, TokenInvalid, UsernameTaken
 from api.auth.models import Branch, RefreshToken, Role, User
 from api.auth.security import (
@@ -64,7 +65,16 @@ def _issue(session: Session, settings: Settings, *, user: User, family_id: uuid.
 
 def sign_in(session: Session, settings: Settings, *, username: str, password: str) -> tuple[User, TokenPair]:
     user = authenticate(session, username=username, password=password)
-    return user, _issue(session, settings, user=user, family_id=new_id())
+    family = new_id()
+    audit.record(
+        session,
+        action="login",
+        entity_type="app_user",
+        entity_id=user.id,
+        actor_id=user.id,
+        after={"family_id": family},
+    )
+    return user, _issue(session, settings, user=user, family_id=family)
 
 
 def refresh(session: Session, settings: Settings, *, refresh_token: str) -> tuple[User, TokenPair]:
@@ -77,6 +87,14 @@ def refresh(session: Session, settings: Settings, *, refresh_token: str) -> tupl
     if token.rotated_at is not None:
         if now - token.rotated_at > dt.timedelta(seconds=settings.refresh_reuse_grace_seconds):
             revoke_family(session, family_id=token.family_id)
+            audit.record(
+                session,
+                action="token_family_revoked",
+                entity_type="app_user",
+                entity_id=token.user_id,
+                actor_id=token.user_id,
+                after={"family_id": token.family_id, "reason": "refresh token replayed"},
+            )
             raise RefreshTokenReplayed(
                 "This refresh token was already used; all sessions of this sign-in were revoked.",
                 detail_zh="该刷新凭证已被使用过，本次登录的所有会话均已注销。",
@@ -104,6 +122,14 @@ def revoke(session: Session, *, refresh_token: str) -> RefreshToken | None:
     )
     if token is not None:
         revoke_family(session, family_id=token.family_id)
+        audit.record(
+            session,
+            action="token_revoked",
+            entity_type="app_user",
+            entity_id=token.user_id,
+            actor_id=token.user_id,
+            after={"family_id": token.family_id},
+        )
     return token
 
 

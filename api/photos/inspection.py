@@ -311,6 +311,7 @@ class Derivatives:
     thumbnail: bytes
     preview: bytes | None  # None: the original is an upright JPEG no larger than a preview; it serves as one
     phash: int
+    phash_variants: list[int]
 
 
 def derive(path: Path) -> Derivatives:
@@ -338,7 +339,10 @@ def derive(path: Path) -> Derivatives:
         working = working.transpose(method)
     preview = None if original_fits else _jpeg(working, 85)
     working.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.BICUBIC)
-    return Derivatives(thumbnail=_jpeg(working, 80), preview=preview, phash=perceptual_hash(working))
+    variants = perceptual_hash_variants(working)
+    return Derivatives(
+        thumbnail=_jpeg(working, 80), preview=preview, phash=variants[0], phash_variants=variants
+    )
 
 
 _TRANSPOSE = {
@@ -371,24 +375,49 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
 _COS: list[list[float]] = [[math.cos((2 * x + 1) * u * math.pi / 64) for x in range(32)] for u in range(8)]
 
 
-def perceptual_hash(image: Image.Image) -> int:
-    """pHash: DCT of a 32 × 32 greyscale, the 8 × 8 lowest frequencies against their median.
-
-    Returned as a signed 64-bit integer so that it fits a BIGINT column. The products run through
-    `map(operator.mul, …)`, which keeps the inner loops in C (no numpy needed)."""
+def _dct_low(image: Image.Image) -> list[list[float]]:
+    """The 8 × 8 lowest-frequency DCT-II coefficients of the image's 32 × 32 greyscale, [v][u]."""
     grey = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
     pixels = cast(list[float], list(grey.get_flattened_data()))
     rows = [pixels[i * 32 : (i + 1) * 32] for i in range(32)]
-    # Separable DCT-II restricted to the 8 lowest frequencies in each direction.
+    # Separable; `map(operator.mul, …)` keeps the inner loops in C (no numpy needed).
     by_row = [[sum(map(operator.mul, cosines, row)) for cosines in _COS] for row in rows]
     columns = [[by_row[y][u] for y in range(32)] for u in range(8)]
-    coefficients = [sum(map(operator.mul, _COS[v], columns[u])) for v in range(8) for u in range(8)]
+    return [[sum(map(operator.mul, _COS[v], columns[u])) for u in range(8)] for v in range(8)]
+
+
+def _bits(matrix: list[list[float]]) -> int:
+    coefficients = [value for row in matrix for value in row]
     ordered = sorted(coefficients[1:])
     median = (ordered[31] + ordered[32]) / 2
     bits = 0
     for coefficient in coefficients:
         bits = (bits << 1) | (1 if coefficient > median else 0)
     return bits - (1 << 64) if bits >= 1 << 63 else bits
+
+
+def perceptual_hash(image: Image.Image) -> int:
+    """pHash: DCT of a 32 × 32 greyscale, the 8 × 8 lowest frequencies against their median, as a
+    signed 64-bit integer (it fits a BIGINT column)."""
+    return _bits(_dct_low(image))
+
+
+def perceptual_hash_variants(image: Image.Image) -> list[int]:
+    """The hash of the image and of its seven rotations and mirror images, from one DCT.
+
+    Mirroring the image multiplies coefficient (v, u) by (-1)^u (or (-1)^v); transposing it swaps u and v.
+    The eight compositions are the eight ways a photo can be turned or flipped. Identity first."""
+    base = _dct_low(image)
+    variants = []
+    for transpose in (False, True):
+        matrix = [[base[u][v] for u in range(8)] for v in range(8)] if transpose else base
+        for flip_u, flip_v in ((0, 0), (1, 0), (0, 1), (1, 1)):
+            signed = [
+                [matrix[v][u] * (-1 if (flip_u and u % 2) != (flip_v and v % 2) else 1) for u in range(8)]
+                for v in range(8)
+            ]
+            variants.append(_bits(signed))
+    return variants
 
 
 def hamming(a: int, b: int) -> int:

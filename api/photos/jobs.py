@@ -15,6 +15,7 @@ import uuid
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.config import Settings
 from api.db import utcnow
 from api.photos import inspection
 from api.photos.models import Photo, PhotoState
@@ -31,8 +32,9 @@ def _claimable() -> object:
     )
 
 
-def process_one(make_session: sessionmaker[Session], store: PhotoStore, photo_id: uuid.UUID) -> bool:
+def process_one(make_session: sessionmaker[Session], settings: Settings, photo_id: uuid.UUID) -> bool:
     """Process one photo if nobody else has it. True when this call made its derivatives."""
+    store = PhotoStore(settings.photo_dir)
     with make_session() as session:
         claimed = session.execute(
             update(Photo)
@@ -53,34 +55,50 @@ def process_one(make_session: sessionmaker[Session], store: PhotoStore, photo_id
                 store.write_derived(claimed, "preview", derived.preview)
         except Exception as exc:  # a photo that passed validation but fails here is kept as evidence
             logger.exception("processing photo %s failed", photo_id)
-            session.execute(
-                update(Photo)
-                .where(Photo.id == photo_id)
-                .values(state=PhotoState.failed, processing_error=str(exc)[:500])
-            )
+            failed = session.get(Photo, photo_id)
+            assert failed is not None
+            failed.state = PhotoState.failed
+            failed.processing_error = str(exc)[:500]
+            session.flush()
+            after_processing(session, settings=settings, photo=failed)
             session.commit()
             return False
         photo = session.get(Photo, photo_id)
         assert photo is not None
         photo.phash = derived.phash
+        photo.phash_variants = derived.phash_variants
+        photo.phash_b0, photo.phash_b1, photo.phash_b2, photo.phash_b3 = hash_bands(derived.phash)
         photo.thumbnail_sha256 = thumbnail_sha
         photo.preview_sha256 = preview_sha
         photo.state = PhotoState.processed
         photo.processed_at = utcnow()
         session.flush()
-        after_processing(session, photo=photo)
+        after_processing(session, settings=settings, photo=photo)
         session.commit()
         return True
 
 
-def after_processing(session: Session, *, photo: Photo) -> None:
-    """Hook for what needs the derivatives (the photo rules of the discrepancy engine)."""
+def hash_bands(value: int) -> tuple[int, int, int, int]:
+    unsigned = value & 0xFFFFFFFFFFFFFFFF
+    return (
+        unsigned & 0xFFFF,
+        (unsigned >> 16) & 0xFFFF,
+        (unsigned >> 32) & 0xFFFF,
+        (unsigned >> 48) & 0xFFFF,
+    )
 
 
-def process_pending(make_session: sessionmaker[Session], store: PhotoStore, *, limit: int = 100) -> int:
+def after_processing(session: Session, *, settings: Settings, photo: Photo) -> None:
+    """The photo rules (location, time, reuse) run again for every submission that lists this photo."""
+    from api import flows  # flows chain several domains; imported late to keep this module light
+
+    flows.photo_ready(session, settings=settings, photo=photo)
+
+
+def process_pending(make_session: sessionmaker[Session], settings: Settings, *, limit: int = 100) -> int:
     """Work through photos waiting for derivatives (a sweep after crashes or restarts)."""
     with make_session() as session:
         waiting = list(
             session.scalars(select(Photo.id).where(_claimable()).order_by(Photo.received_at).limit(limit))  # type: ignore[arg-type]
         )
-    return sum(process_one(make_session, store, photo_id) for photo_id in waiting)
+    return sum(process_one(make_session, settings, photo_id) for photo_id in waiting)

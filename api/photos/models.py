@@ -45,7 +45,14 @@ class Photo(Base):
     # Where the phone was and what time it said when the photo was taken: Android browsers strip EXIF GPS.
     device_fix: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
     device_taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    phash: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    phash: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The hash's four 16-bit bands, each indexed: the photo-reuse lookup (rules/engine.similar_photos).
+    phash_b0: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    phash_b1: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    phash_b2: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    phash_b3: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # Hashes of the photo turned and mirrored (identity first): a rotated copy is still a copy.
+    phash_variants: Mapped[list[int] | None] = mapped_column(JSONDoc, nullable=True)
     state: Mapped[PhotoState] = mapped_column(Enum(PhotoState, native_enum=False, length=16))
     thumbnail_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     preview_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -155,9 +155,7 @@ def _photo_answer(photo: Photo, status: int) -> JSONResponse:
 
 def _process_later(background: BackgroundTasks, request: Request, settings: Any, photo: Photo) -> None:
     if photo.state == PhotoState.received:
-        background.add_task(
-            jobs.process_one, request.app.state.sessionmaker, service.photo_store(settings), photo.id
-        )
+        background.add_task(jobs.process_one, request.app.state.sessionmaker, settings, photo.id)
 
 
 @router.options("/uploads/", include_in_schema=False)

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from api import flows
 from api.auth.dependencies import CurrentUser, SettingsDep
 from api.auth.models import Role
 from api.db import CommitFirstRoute, SessionDep
 from api.errors import Forbidden
 from api.sync import changes, schemas, service
-from api.sync.models import Submission
 from api.visits.dependencies import VisitDep
 
 router = APIRouter(prefix="/api/v1", tags=["sync"], route_class=CommitFirstRoute)
@@ -37,13 +37,13 @@ def put_submission(
     """Stored at once, even before its photos arrive: it stays `incomplete`, listing the photos still
     missing, until every photo of the manifest has arrived with its SHA-256. Sending it again returns
     the first result; the same UUID with a different body answers 409. A submission for a visit that
-    was reassigned, cancelled or approved while the phone was offline is stored and flagged `conflict`."""
-    known = session.get(Submission, submission_id)
-    submission = service.submit(
+    was reassigned, cancelled or approved while the phone was offline is stored and flagged `conflict`.
+    The answer lists the discrepancies the rules found (photo rules run again as photos arrive)."""
+    submission, new = flows.accept_submission(
         session, settings=settings, user=user, visit_id=visit_id, submission_id=submission_id, body=body
     )
     answer = service.out(session, submission)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=200 if known is not None else 201)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=201 if new else 200)
 
 
 @router.get(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.rules.schemas import DiscrepancyPublic
 from api.sync.models import SubmissionState
 from api.visits.schemas import VisitDetail
 
@@ -71,7 +72,9 @@ class SubmissionOut(BaseModel):
     visit_status: str = Field(description="The visit's state right after this submission was accepted.")
     received_at: dt.datetime
     completed_at: dt.datetime | None
-    discrepancies: list[dict[str, Any]] = Field(default_factory=list)
+    discrepancies: list[DiscrepancyPublic] = Field(
+        default_factory=list, description="What the rules found so far."
+    )
 
 
 class SubmissionRecord(SubmissionOut):

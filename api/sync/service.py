@@ -301,6 +301,10 @@ def photo_arrived(session: Session, *, photo: Photo) -> list[Submission]:
 
 
 def out(session: Session, submission: Submission) -> schemas.SubmissionOut:
+    from api.rules import service as rules_service
+    from api.rules.schemas import DiscrepancyPublic
+
+    findings = rules_service.of_submission(session, submission_id=submission.id)
     rows = session.scalars(
         select(ManifestPhoto).where(
             ManifestPhoto.submission_id == submission.id, ManifestPhoto.arrived.is_(False)
@@ -321,6 +325,7 @@ def out(session: Session, submission: Submission) -> schemas.SubmissionOut:
         visit_status=submission.visit_status_after,
         received_at=submission.received_at,
         completed_at=submission.completed_at,
+        discrepancies=[DiscrepancyPublic.model_validate(f) for f in findings],
     )
 
 
@@ -378,8 +383,10 @@ def work_package(session: Session, *, settings: Settings, user: User) -> schemas
 
 
 def review_comment(session: Session, *, visit: Visit) -> str | None:
-    """The reviewer's comment on a returned visit (the review domain fills this in)."""
-    return None
+    """The reviewer's comment on a returned visit."""
+    from api.review import service as review_service
+
+    return review_service.return_comment(session, visit=visit)
 
 
 def previous_visit(session: Session, *, visit: Visit) -> schemas.PreviousVisit | None:

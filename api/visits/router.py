@@ -13,9 +13,10 @@ from api.auth.models import Role
 from api.db import CommitFirstRoute, SessionDep
 from api.errors import Forbidden
 from api.kit.cursor import Page
-from api.visits import schemas, service
+from api.visits import record, schemas, service
 from api.visits.dependencies import VisitDep
 from api.visits.models import VisitStatus
+from api.visits.record import VisitRecord
 
 router = APIRouter(prefix="/api/v1", tags=["visits"], route_class=CommitFirstRoute)
 
@@ -67,11 +68,11 @@ def create_visit(
     return service.detail(session, visit=visit, settings=settings)
 
 
-@router.get("/visits/{visit_id}", response_model=schemas.VisitDetail, summary="The whole visit record")
-def get_visit(visit: VisitDep, session: SessionDep, settings: SettingsDep) -> schemas.VisitDetail:
-    """With the borrower, facility, subject and its declared site, the latest declared data and the
-    pinned checklist version."""
-    return service.detail(session, visit=visit, settings=settings)
+@router.get("/visits/{visit_id}", response_model=VisitRecord, summary="The whole inspection record")
+def get_visit(visit: VisitDep, session: SessionDep, settings: SettingsDep) -> VisitRecord:
+    """With the borrower, facility, subject and its declared site, the latest declared data, the pinned
+    checklist version, and what came back: submissions, photo links, discrepancies, tasks and reviews."""
+    return record.build(session, visit=visit, settings=settings)
 
 
 @router.post(

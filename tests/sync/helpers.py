@@ -26,12 +26,20 @@ class CapturedPhoto:
         return {"id": self.id, "sha256": self.sha256, "size": len(self.data)}
 
 
+def now_in_shanghai_exif() -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).strftime("%Y:%m:%d %H:%M:%S")
+
+
 def capture_photos(
-    seed: int = 1, gps: tuple[float, float] | None = (31.2304, 121.4737)
+    seed: int = 1, gps: tuple[float, float] | None = (31.2304, 121.4737), taken: str | None = None
 ) -> list[CapturedPhoto]:
+    """Three photos as the collateral checklist wants them, taken now (Shanghai time) at `gps`."""
     keys = ["photo_overview", "photo_overview", "photo_identifier"]
+    when = taken or now_in_shanghai_exif()
     return [
-        CapturedPhoto(str(uuid.uuid4()), key, jpeg(320, 240, seed=seed * 10 + n, gps=gps, offset="+08:00"))
+        CapturedPhoto(
+            str(uuid.uuid4()), key, jpeg(320, 240, seed=seed * 10 + n, gps=gps, taken=when, offset="+08:00")
+        )
         for n, key in enumerate(keys)
     ]
 

@@ -43,7 +43,7 @@ def test_following_the_feed_sees_every_change_once_in_order(client: TestClient, 
     seqs = [int(item["seq"]) for item in seen]  # type: ignore[call-overload]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
     kinds = {item["entity_type"] for item in seen}
-    assert kinds == {"visit", "submission", "photo"}
+    assert kinds == {"visit", "submission", "photo"}  # photos taken now, on site: no findings, no tasks
     assert {item["entity_id"] for item in seen if item["entity_type"] == "photo"} == {p.id for p in photos}
     # Nothing new: the position stays.
     assert _follow(client, admin, after=last) == ([], last)

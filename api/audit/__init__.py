@@ -1,0 +1,1 @@
+"""The audit trail: every state change, append-only, hash-chained so that tampering is detectable."""

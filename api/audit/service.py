@@ -1,0 +1,271 @@
+"""Recording, sealing and verifying the audit trail.
+
+Recording is automatic: a `before_flush` hook writes one event per created, changed or deleted row of
+an audited table, with the changed fields before and after, and the actor the request put in
+`session.info["actor_id"]`. Explicit events (sign-ins, revocations, reviews) go through `record`.
+
+Sealing gives events their place in the chain in commit order, under the same kind of serialised step
+as the change feed: `chain = SHA-256(prev_chain + content_sha256)`. `verify` walks the chain and names
+the first event whose content was changed, that was removed, or that was moved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, func, inspect, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from api.audit.models import AuditEvent
+from api.db import utcnow
+
+GENESIS = "0" * 64
+AUDIT_LOCK_KEY = 0x46564155  # "FVAU"
+# Tables whose rows are evidence or decisions. Bookkeeping tables (change log, uploads in flight,
+# manifests, refresh tokens, the audit table itself) are left out.
+AUDITED = {
+    "visit",
+    "visit_assignment",
+    "submission",
+    "photo",
+    "follow_up_task",
+    "task_comment",
+    "visit_review",
+    "discrepancy",
+    "borrower",
+    "facility",
+    "collateral",
+    "project",
+    "milestone",
+    "declaration",
+    "checklist_template",
+    "template_version",
+    "app_user",
+    "branch",
+}
+# Never copied into the trail.
+SECRET_FIELDS = {"password_hash", "token_hash"}
+# Fields that change on every touch and say nothing.
+NOISE_FIELDS = {"updated_at", "claimed_at"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def canonical(content: dict[str, Any]) -> bytes:
+    return json.dumps(_plain(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_of(event_row: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": str(event_row.id),
+        "recorded_at": event_row.recorded_at,
+        "actor_id": event_row.actor_id,
+        "action": event_row.action,
+        "entity_type": event_row.entity_type,
+        "entity_id": event_row.entity_id,
+        "before": event_row.before,
+        "after": event_row.after,
+    }
+
+
+def record(
+    session: Session,
+    *,
+    action: str,
+    entity_type: str,
+    entity_id: Any,
+    actor_id: uuid.UUID | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    row = AuditEvent(
+        id=uuid.uuid4(),
+        recorded_at=utcnow(),
+        actor_id=actor_id if actor_id is not None else session.info.get("actor_id"),
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        before=_plain(before) if before is not None else None,
+        after=_plain(after) if after is not None else None,
+    )
+    row.content_sha256 = hashlib.sha256(canonical(content_of(row))).hexdigest()
+    session.add(row)
+    return row
+
+
+def _columns(obj: Any) -> dict[str, Any]:
+    state = inspect(obj)
+    return {
+        attr.key: attr.value
+        for attr in state.attrs
+        if attr.key not in SECRET_FIELDS and attr.key in state.mapper.columns.keys()  # noqa: SIM118
+    }
+
+
+def _apply_defaults(obj: Any) -> None:
+    """Fill Python-side column defaults now, so a created row's event shows its real id and times."""
+    mapper = inspect(obj).mapper
+    for column_attr in mapper.column_attrs:
+        column = column_attr.columns[0]
+        default = column.default
+        if default is None or getattr(obj, column_attr.key) is not None:
+            continue
+        if default.is_callable:
+            setattr(obj, column_attr.key, default.arg(None))
+        elif default.is_scalar:
+            setattr(obj, column_attr.key, default.arg)
+
+
+@event.listens_for(Session, "before_flush")
+def _audit_changes(session: Session, _context: Any, _instances: Any) -> None:
+    for obj in list(session.new):
+        table = getattr(obj, "__tablename__", None)
+        if table in AUDITED:
+            _apply_defaults(obj)
+            values = _columns(obj)
+            record(
+                session,
+                action="created",
+                entity_type=table,
+                entity_id=values.get("id") or _key(obj),
+                after=values,
+            )
+    for obj in list(session.dirty):
+        table = getattr(obj, "__tablename__", None)
+        if table not in AUDITED or not session.is_modified(obj, include_collections=False):
+            continue
+        state = inspect(obj)
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for attr in state.attrs:
+            if attr.key in NOISE_FIELDS or attr.key not in state.mapper.columns.keys():  # noqa: SIM118
+                continue
+            history = attr.history
+            if history.has_changes():
+                before[attr.key] = (
+                    "[secret]"
+                    if attr.key in SECRET_FIELDS
+                    else (history.deleted[0] if history.deleted else None)
+                )
+                after[attr.key] = (
+                    "[secret]" if attr.key in SECRET_FIELDS else (history.added[0] if history.added else None)
+                )
+        if after:
+            record(
+                session, action="updated", entity_type=table, entity_id=_key(obj), before=before, after=after
+            )
+    for obj in list(session.deleted):
+        table = getattr(obj, "__tablename__", None)
+        if table in AUDITED:
+            record(session, action="deleted", entity_type=table, entity_id=_key(obj), before=_columns(obj))
+
+
+def _key(obj: Any) -> str:
+    identity = inspect(obj).identity
+    if identity is None:
+        return str(getattr(obj, "id", ""))
+    return ":".join(str(part) for part in identity)
+
+
+# ---- sealing and verification ----
+
+
+def seal(engine: Engine, *, batch: int = 5000) -> int:
+    """Chain every committed, unsealed event, in one serialised step. Returns how many were sealed."""
+    sealed = 0
+    with Session(engine) as session:
+        if engine.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+        last = session.execute(
+            select(AuditEvent.seq, AuditEvent.chain_sha256)
+            .where(AuditEvent.seq.is_not(None))
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        ).first()
+        seq, chain = (int(last[0] or 0), str(last[1])) if last else (0, GENESIS)
+        pending = session.execute(
+            select(AuditEvent.id, AuditEvent.content_sha256)
+            .where(AuditEvent.seq.is_(None))
+            .order_by(AuditEvent.recorded_at, AuditEvent.id)
+            .limit(batch)
+        ).all()
+        for event_id, content_sha in pending:
+            seq += 1
+            previous = chain
+            chain = hashlib.sha256((previous + content_sha).encode()).hexdigest()
+            session.execute(
+                update(AuditEvent)
+                .where(AuditEvent.id == event_id)
+                .values(seq=seq, prev_sha256=previous, chain_sha256=chain)
+            )
+            sealed += 1
+        session.commit()
+    return sealed
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    first_bad_id: str | None = None
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.checked} events verified"
+        return f"audit chain BROKEN at event #{self.first_bad_seq} ({self.first_bad_id}): {self.problem}"
+
+
+def verify(session: Session) -> Verdict:
+    """Walk the sealed chain in order; name the first event that was changed, removed or reordered."""
+    expected_seq = 1
+    chain = GENESIS
+    checked = 0
+    rows = session.execute(
+        select(AuditEvent).where(AuditEvent.seq.is_not(None)).order_by(AuditEvent.seq)
+    ).scalars()
+    for row in rows:
+        if row.seq != expected_seq:
+            return Verdict(False, checked, expected_seq, None, f"event #{expected_seq} is missing (removed)")
+        if row.prev_sha256 != chain:
+            return Verdict(
+                False,
+                checked,
+                row.seq,
+                str(row.id),
+                "does not follow the previous event (removed or reordered)",
+            )
+        if hashlib.sha256(canonical(content_of(row))).hexdigest() != row.content_sha256:
+            return Verdict(False, checked, row.seq, str(row.id), "its content was changed")
+        link = hashlib.sha256((chain + row.content_sha256).encode()).hexdigest()
+        if link != row.chain_sha256:
+            return Verdict(False, checked, row.seq, str(row.id), "its chain hash was changed")
+        chain = link
+        expected_seq += 1
+        checked += 1
+    return Verdict(True, checked)
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)

@@ -1,0 +1,132 @@
+"""Chains across domains: a submission → rules → discrepancies → tasks; a photo ready → its rules again;
+a review → the visit's state, tasks resolved by a passing visit; the overdue tick.
+
+Every function flushes, none commits: the request (or job) that calls it owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from api.auth.models import User
+from api.checklists import service as checklist_service
+from api.checklists.schemas import Severity
+from api.config import Settings
+from api.kit.clock import today_in
+from api.photos.models import Photo
+from api.review import service as review_service
+from api.review.models import Decision, VisitReview
+from api.rules import engine
+from api.rules import service as rules_service
+from api.rules.models import Discrepancy
+from api.sync import schemas as sync_schemas
+from api.sync import service as sync_service
+from api.sync.models import ManifestPhoto, Submission
+from api.tasks import service as task_service
+from api.visits.models import AWAITING_MANAGER, Visit
+
+
+def evaluate_submission(
+    session: Session, *, settings: Settings, visit: Visit, submission: Submission
+) -> engine.Evaluation:
+    """Run every rule on the submission; keep new findings and open or extend their tasks."""
+    definition = checklist_service.pinned_definition(session, version_id=submission.template_version_id)
+    evaluation = engine.evaluate(
+        session, settings=settings, visit=visit, submission=submission, definition=definition
+    )
+    for finding in evaluation.findings:
+        kept = rules_service.keep(session, visit=visit, submission_id=submission.id, finding=finding)
+        if kept is not None:
+            task = task_service.open_or_add(session, settings=settings, finding=kept, visit=visit)
+            kept.task_id = task.id
+    session.flush()
+    return evaluation
+
+
+def accept_submission(
+    session: Session,
+    *,
+    settings: Settings,
+    user: User,
+    visit_id: uuid.UUID,
+    submission_id: uuid.UUID,
+    body: sync_schemas.SubmissionIn,
+) -> tuple[Submission, bool]:
+    """Store the submission (idempotently) and, the first time, run the rules. Returns it and whether
+    it was new."""
+    new = session.get(Submission, submission_id) is None
+    submission = sync_service.submit(
+        session, settings=settings, user=user, visit_id=visit_id, submission_id=submission_id, body=body
+    )
+    if new and submission.visit_id == visit_id:
+        visit = session.get(Visit, visit_id)
+        assert visit is not None
+        evaluate_submission(session, settings=settings, visit=visit, submission=submission)
+    return submission, new
+
+
+def photo_ready(session: Session, *, settings: Settings, photo: Photo) -> None:
+    """A photo's derivatives exist (or failed): judge it in every submission that lists it."""
+    submission_ids = session.scalars(
+        select(ManifestPhoto.submission_id).where(ManifestPhoto.photo_id == photo.id)
+    )
+    for submission_id in list(submission_ids):
+        submission = session.get(Submission, submission_id)
+        visit = session.get(Visit, submission.visit_id) if submission else None
+        if submission is not None and visit is not None:
+            evaluate_submission(session, settings=settings, visit=visit, submission=submission)
+
+
+def review(
+    session: Session, *, settings: Settings, user: User, visit: Visit, decision: Decision, comment: str
+) -> VisitReview:
+    """Approve or return. An approval resolves the subject's open tasks whose rule this visit passed."""
+    submission = review_service.check_decision(
+        session, user=user, visit=visit, decision=decision, comment=comment
+    )
+    decided = review_service.record_decision(
+        session, user=user, visit=visit, submission=submission, decision=decision, comment=comment
+    )
+    if decision == Decision.approve:
+        evaluation = evaluate_submission(session, settings=settings, visit=visit, submission=submission)
+        failed = {(f.rule_key, f.item_key) for f in evaluation.findings}
+        passed = {pair for pair in evaluation.passed if pair not in failed}
+        passed.add(("visit_overdue", ""))  # the visit happened
+        task_service.resolve_passed(session, visit=visit, passed=passed)
+    return decided
+
+
+def tick_overdue(session: Session, *, settings: Settings, today: dt.date | None = None) -> int:
+    """Open a `visit_overdue` finding and task for every visit past its due date with no submission.
+    Idempotent: a visit holds that finding once, and the task is one per subject."""
+    today = today or today_in(settings.timezone)
+    overdue = session.scalars(
+        select(Visit).where(
+            Visit.status.in_(AWAITING_MANAGER),
+            Visit.due_on < today,
+            ~exists().where(Submission.visit_id == Visit.id),
+            ~exists().where(Discrepancy.visit_id == Visit.id, Discrepancy.rule_key == "visit_overdue"),
+        )
+    )
+    opened = 0
+    for visit in list(overdue):
+        days = (today - visit.due_on).days
+        finding = engine.Finding(
+            "visit_overdue",
+            "",
+            Severity.major,
+            {"due_on": visit.due_on.isoformat()},
+            {"days_overdue": days},
+            f"现场检查已逾期 {days} 天（应于 {visit.due_on.isoformat()} 前完成）",
+            f"visit overdue by {days} days (due {visit.due_on.isoformat()})",
+        )
+        kept = rules_service.keep(session, visit=visit, submission_id=None, finding=finding)
+        if kept is not None:
+            kept.task_id = task_service.open_or_add(session, settings=settings, finding=kept, visit=visit).id
+            opened += 1
+    session.flush()
+    return opened

@@ -1,0 +1,1 @@
+"""Back-office review: the queue, approve or return (four-eyes)."""
