@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
@@ -68,6 +69,24 @@ async def _background_loop(app: FastAPI, every: int) -> None:
         await asyncio.sleep(every)
 
 
+def _build_routes_now(app: FastAPI) -> None:
+    """FastAPI (0.16x) builds an included router's routes on the first request that reaches it. Two
+    first requests on two threads could then build pydantic adapters for the same models at once, which
+    pydantic does not survive (seen as a 500 on a fresh process under load). Build them here, once."""
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            candidates = getattr(route, "effective_candidates", None)
+            if callable(candidates):
+                walk(candidates())
+            low = getattr(route, "effective_low_priority_routes", None)
+            if callable(low):
+                low()
+
+    walk(list(app.router.routes))
+    app.openapi()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Fieldvisit", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
@@ -90,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
     ):
         app.include_router(router)
+    _build_routes_now(app)
     photo_store(settings).prepare()
 
     @app.get("/api/health", tags=["meta"], summary="Liveness")

@@ -1,0 +1,80 @@
+"""The band index finds exactly what a linear scan finds."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from api.db import utcnow
+from api.photos.inspection import hamming
+from api.photos.jobs import hash_bands
+from api.photos.models import Photo
+from api.rules.engine import similar_photos
+from tests.factories import make_bank, make_visit
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def test_index_lookup_agrees_with_a_linear_scan(session: Session) -> None:
+    bank = make_bank(session)
+    other_visit = make_visit(session, collateral=bank.one.collateral, version=bank.version)
+    session.commit()
+    rng = random.Random(42)
+    stored: dict[uuid.UUID, int] = {}
+    rows = []
+    for _ in range(2000):
+        value = _signed(rng.getrandbits(64))
+        photo_id = uuid.uuid4()
+        stored[photo_id] = value
+        b0, b1, b2, b3 = hash_bands(value)
+        rows.append(
+            {
+                "id": photo_id,
+                "visit_id": other_visit.id,
+                "branch_id": bank.one.branch.id,
+                "item_key": "p",
+                "uploaded_by_id": bank.one.manager.id,
+                "sha256": f"{rng.getrandbits(256):064x}",
+                "size": 1,
+                "declared_type": "image/jpeg",
+                "format": "JPEG",
+                "width": 1,
+                "height": 1,
+                "exif": {},
+                "phash": value,
+                "phash_b0": b0,
+                "phash_b1": b1,
+                "phash_b2": b2,
+                "phash_b3": b3,
+                "state": "processed",
+                "received_at": utcnow(),
+                "updated_at": utcnow(),
+            }
+        )
+    session.execute(insert(Photo), rows)
+    session.commit()
+    values = list(stored.values())
+    queries = []
+    for n in range(60):
+        base = values[rng.randrange(len(values))]
+        flipped = base & 0xFFFFFFFFFFFFFFFF
+        for bit in rng.sample(range(64), n % 9):  # 0..8 bits away: inside and outside the threshold
+            flipped ^= 1 << bit
+        queries.append(_signed(flipped))
+    queries += [_signed(rng.getrandbits(64)) for _ in range(20)]
+    for query in queries:
+        expected = {pid for pid, value in stored.items() if hamming(value, query) <= 6}
+        found = {
+            photo.id
+            for photo, _distance in similar_photos(
+                session, hashes=[query], max_distance=6, exclude_visit=bank.one.visit.id, limit=10_000
+            )
+        }
+        assert found == expected
+    # Photos of the visit itself never count as reuse.
+    assert similar_photos(session, hashes=values[:1], max_distance=6, exclude_visit=other_visit.id) == []
