@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -87,6 +88,54 @@ def _build_routes_now(app: FastAPI) -> None:
     app.openapi()
 
 
+def shell_version() -> str:
+    """A digest of every file of the app shell: a changed file means a new service worker, a new
+    versioned cache and the "new version" banner on the phones."""
+    digest = hashlib.sha256()
+    for path in sorted(PWA_DIR.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(PWA_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class ShellFiles(StaticFiles):
+    """The shell's files; the service worker decides what is cached, so the browser revalidates."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def _serve_pwa(app: FastAPI) -> None:
+    index = PWA_DIR / "index.html"
+    worker = (PWA_DIR / "sw.js").read_text(encoding="utf-8").replace("__SHELL_VERSION__", shell_version())
+    security = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+
+    @app.get("/", include_in_schema=False)
+    def app_shell() -> Response:
+        return FileResponse(index, headers={"Cache-Control": "no-cache", **security})
+
+    @app.get("/sw.js", include_in_schema=False)
+    def service_worker() -> Response:
+        return Response(
+            worker,
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/", **security},
+        )
+
+    @app.get("/manifest.webmanifest", include_in_schema=False)
+    def manifest() -> Response:
+        return FileResponse(
+            PWA_DIR / "manifest.webmanifest",
+            media_type="application/manifest+json",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    app.mount("/app", ShellFiles(directory=PWA_DIR), name="pwa")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Fieldvisit", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
@@ -117,11 +166,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     if PWA_DIR.is_dir():
-        index = PWA_DIR / "index.html"
-
-        @app.get("/", include_in_schema=False)
-        def app_shell() -> Response:
-            return FileResponse(index, headers={"Cache-Control": "no-cache"})
-
-        app.mount("/app", StaticFiles(directory=PWA_DIR), name="pwa")
+        _serve_pwa(app)
     return app

@@ -1,0 +1,264 @@
+"""The manager's journey offline and online, an upload cut by a failing server, and the review loop,
+in Debian's Chromium. Screenshots of the main screens land in docs/screenshots/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx2 as httpx
+from PIL import Image
+from sqlalchemy import select
+
+from api.photos.models import Photo
+from tests.browser.conftest import SCREENSHOTS
+from tests.photos.images import encode, exif_block, picture
+
+PASSWORD = "fieldvisit-demo"
+PLANT = "上海华锦精密机械有限公司"
+
+
+def _photo(
+    seed: int, lat: float, lon: float, size: tuple[int, int] = (800, 600), noisy: bool = False
+) -> bytes:
+    image = picture(*size, seed=seed)
+    if noisy:
+        image = Image.blend(image, Image.effect_noise(size, 60).convert("RGB"), 0.5)
+    taken = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).strftime("%Y:%m:%d %H:%M:%S")
+    return encode(image, "JPEG", exif_block(gps=(lat, lon), taken=taken, offset="+08:00"), quality=92)
+
+
+def _file(name: str, data: bytes) -> dict[str, Any]:
+    return {"name": name, "mimeType": "image/jpeg", "buffer": data}
+
+
+@contextmanager
+def _api(live: dict[str, Any], username: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=str(live["url"]), timeout=20) as client:
+        token = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
+        client.headers["Authorization"] = f"Bearer {token['access_token']}"
+        yield client
+
+
+def _plant_visit(live: dict[str, Any]) -> dict[str, Any]:
+    with _api(live, "manager1") as api:
+        for item in api.get("/api/v1/visits", params={"status": ["scheduled", "returned"]}).json()["items"]:
+            if item["borrower_name"] == PLANT:
+                record: dict[str, Any] = api.get(f"/api/v1/visits/{item['id']}").json()
+                if record["collateral"]["kind"] == "real_estate":
+                    return record
+    raise AssertionError("the demo plant visit is missing")
+
+
+def _context(
+    browser: Any,
+    live: dict[str, Any],
+    *,
+    phone: bool,
+    lat: float = 0,
+    lon: float = 0,
+    background_sync: bool = True,
+) -> Any:
+    return browser.new_context(
+        viewport={"width": 360, "height": 740} if phone else {"width": 1280, "height": 860},
+        geolocation={"latitude": lat, "longitude": lon, "accuracy": 12},
+        permissions=["geolocation", "background-sync"] if background_sync else ["geolocation"],
+        locale="en-US",
+        base_url=str(live["url"]),
+    )
+
+
+def _shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _sign_in(page: Any, username: str, english: bool = True) -> None:
+    page.goto("/")
+    page.wait_for_function(
+        "navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15000
+    )
+    if english:
+        page.get_by_label("Language").select_option("en")
+    page.get_by_label("Username" if english else "用户名").fill(username)
+    page.get_by_label("Password" if english else "密码").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in" if english else "登录").click()
+
+
+def _fill_checklist(page: Any, photos: list[bytes]) -> None:
+    page.get_by_role("button", name="Check in").click()
+    page.get_by_text(re.compile("Checked in")).wait_for()
+    page.get_by_label("Collateral present").select_option("true")
+    page.get_by_label("Condition of the collateral").select_option("good")
+    page.get_by_label("Seizure notice posted").select_option("false")
+    page.get_by_label("Occupied by a third party").select_option("false")
+    page.get_by_label("Business operating normally").select_option("true")
+    page.get_by_label("Observed quantity").fill("18650")
+    page.get_by_label("Overview of the collateral photo").set_input_files(
+        [_file("a.jpg", photos[0]), _file("b.jpg", photos[1])]
+    )
+    page.get_by_text("2 added").wait_for()
+    page.get_by_label("Nameplate or title document photo").set_input_files([_file("c.jpg", photos[2])])
+    page.get_by_text("1 added").wait_for()
+    page.get_by_label("Notes").fill("厂房外观完好，生产正常。")
+
+
+def _wait_all_done(page: Any, count: int) -> None:
+    page.wait_for_function(f"document.querySelectorAll('[data-state=done]').length >= {count}", timeout=30000)
+
+
+def _server_hashes(live: dict[str, Any]) -> set[str]:
+    with live["app"].state.sessionmaker() as session:  # type: ignore[union-attr]
+        return set(session.scalars(select(Photo.sha256)))
+
+
+def test_offline_capture_sync_and_the_review_loop(browser: Any, live: dict[str, Any]) -> None:
+    visit = _plant_visit(live)
+    site = visit["collateral"]["declared_site"]
+    lat, lon = site["wgs84_lat"], site["wgs84_lon"]
+    far = lat + 0.019  # about 2.1 km north: the wrong place
+
+    context = _context(browser, live, phone=True, lat=far, lon=lon)
+    page = context.new_page()
+    page.goto("/")
+    page.wait_for_function(
+        "navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15000
+    )
+    page.get_by_label("用户名").wait_for()
+    _shot(page, "manager-sign-in-zh")
+    _sign_in(page, "manager1")
+    page.get_by_role("link", name=re.compile(PLANT)).first.wait_for()
+    _shot(page, "manager-visits")
+
+    # The basement: no network. The app and the downloaded visits are still there.
+    context.set_offline(True)
+    page.reload()
+    page.get_by_role("link", name=re.compile(PLANT)).first.wait_for()
+    page.goto(f"/#/visit/{visit['id']}")
+    page.get_by_role("button", name="Check in").wait_for()
+    photos = [_photo(n, lat, lon) for n in (1, 2, 3)]
+    _fill_checklist(page, photos)
+    page.get_by_role("button", name="Save draft").click()
+    _shot(page, "manager-visit")
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile("#/outbox"))
+    page.locator("[data-state=waiting]").first.wait_for()
+    assert page.locator("[data-outbox]").count() == 4  # the submission and three photos
+    _shot(page, "manager-outbox")
+
+    # The app is closed and opened again, still offline: the outbox is intact.
+    page.close()
+    page = context.new_page()
+    page.goto("/#/outbox")
+    page.locator("[data-state=waiting]").first.wait_for()
+    assert page.locator("[data-state=waiting]").count() == 4
+
+    # Back online: everything syncs, and the server holds the very bytes.
+    context.set_offline(False)
+    page.get_by_role("button", name="Sync now").click()
+    _wait_all_done(page, 4)
+    page.get_by_text(re.compile("2.1 km from the declared site")).wait_for()
+    assert {hashlib.sha256(p).hexdigest() for p in photos} <= _server_hashes(live)
+    context.close()
+
+    # The reviewer sees the discrepancy and returns the visit.
+    desk = _context(browser, live, phone=False)
+    review = desk.new_page()
+    _sign_in(review, "reviewer1")
+    review.get_by_role("link", name=re.compile(PLANT)).first.click()
+    review.get_by_text(re.compile("check-in 2.1 km from the declared site")).first.wait_for()
+    review.wait_for_timeout(300)
+    _shot(review, "reviewer-visit")
+    review.get_by_label("Comment").fill("签到位置偏离厂区 2 公里，请到现场重新检查")
+    review.get_by_role("button", name="Return").click()
+    review.wait_for_url(re.compile("#/review$"))
+
+    # The manager sees the comment, goes to the right place and submits again.
+    context = _context(browser, live, phone=True, lat=lat + 0.0001, lon=lon)
+    page = context.new_page()
+    _sign_in(page, "manager1")
+    page.get_by_text(re.compile("Reviewer's comment: 签到位置偏离厂区")).first.wait_for()
+    page.goto(f"/#/visit/{visit['id']}")
+    page.get_by_role("button", name="Check in").wait_for()
+    _fill_checklist(page, [_photo(n, lat, lon) for n in (4, 5, 6)])
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile("#/outbox"))
+    _wait_all_done(page, 4)
+    context.close()
+
+    # The reviewer approves; the task the wrong check-in opened resolves.
+    review.goto(f"/#/review/{visit['id']}")
+    review.get_by_role("button", name="Approve").click()
+    review.wait_for_url(re.compile("#/review$"))
+    review.goto("/#/tasks")
+    review.locator(".badge.resolved").first.wait_for()
+    _shot(review, "reviewer-tasks")
+    desk.close()
+    with _api(live, "reviewer1") as api:
+        assert api.get(f"/api/v1/visits/{visit['id']}").json()["status"] == "approved"
+        tasks = api.get("/api/v1/tasks", params={"subject_id": visit["subject_id"]}).json()["items"]
+        assert [t["state"] for t in tasks if t["rule_key"] == "site_distance"] == ["resolved"]
+
+
+def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str, Any]) -> None:
+    with _api(live, "manager2") as api:
+        visit = next(v for v in api.get("/api/v1/visits").json()["items"] if v["status"] == "scheduled")
+        record = api.get(f"/api/v1/visits/{visit['id']}").json()
+    site = record["collateral"]["declared_site"]
+    # Without Background Sync (as on Safari), so the page's own uploader meets the failing server.
+    context = _context(
+        browser, live, phone=True, lat=site["wgs84_lat"], lon=site["wgs84_lon"], background_sync=False
+    )
+    page = context.new_page()
+    _sign_in(page, "manager2")
+    page.locator("a.visit").first.wait_for()
+    context.set_offline(True)
+    page.goto(f"/#/visit/{visit['id']}")
+    big = _photo(7, site["wgs84_lat"], site["wgs84_lon"], size=(1400, 1050), noisy=True)
+    assert len(big) > 3 * 256 * 1024  # several tus chunks
+    _fill_checklist(
+        page,
+        [
+            big,
+            _photo(8, site["wgs84_lat"], site["wgs84_lon"]),
+            _photo(9, site["wgs84_lat"], site["wgs84_lon"]),
+        ],
+    )
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile("#/outbox"))
+
+    # The server falls over in the middle of the big photo: its first chunk arrives, then 503s.
+    patches: list[str] = []
+
+    def flaky(route: Any) -> None:
+        if route.request.method == "PATCH":
+            offset = route.request.headers.get("upload-offset", "")
+            patches.append(offset)
+            if offset != "0":
+                route.fulfill(status=503, body="down for maintenance")
+                return
+        route.continue_()
+
+    page.route("**/api/v1/uploads/**", flaky)
+    context.set_offline(False)
+    page.get_by_role("button", name="Sync now").click()
+    page.locator("[data-outbox=photo] .error").first.wait_for(timeout=20000)  # the 503, shown, kept waiting
+    assert "0" in patches and any(offset != "0" for offset in patches)
+    assert page.locator("[data-outbox=photo] [data-state=waiting]").count() >= 1
+
+    # The server is back: the upload resumes from the server's offset, not from zero.
+    page.unroute("**/api/v1/uploads/**")
+    resumed: list[str] = []
+    page.on(
+        "request",
+        lambda r: resumed.append(r.headers.get("upload-offset", "")) if r.method == "PATCH" else None,
+    )
+    page.get_by_role("button", name="Sync now").click()
+    _wait_all_done(page, 4)
+    assert resumed and resumed[0] != "0"
+    assert hashlib.sha256(big).hexdigest() in _server_hashes(live)
+    context.close()
