@@ -24,7 +24,15 @@ class Photo(Base):
     """One photo, identified by the UUID the device gave it. The original bytes are evidence."""
 
     __tablename__ = "photo"
-    __table_args__ = (Index("ix_photo_state_received", "state", "received_at"),)
+    __table_args__ = (
+        Index("ix_photo_state_received", "state", "received_at"),
+        # (band, hash): the reuse lookup reads these indexes alone, never the table.
+        Index("ix_photo_band0", "phash_b0", "phash"),
+        Index("ix_photo_band1", "phash_b1", "phash"),
+        Index("ix_photo_band2", "phash_b2", "phash"),
+        Index("ix_photo_band3", "phash_b3", "phash"),
+        Index("ix_photo_phash", "phash"),
+    )
     __change_entity__ = "photo"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -47,10 +55,10 @@ class Photo(Base):
     device_taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     phash: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # The hash's four 16-bit bands, each indexed: the photo-reuse lookup (rules/engine.similar_photos).
-    phash_b0: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    phash_b1: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    phash_b2: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    phash_b3: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    phash_b0: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    phash_b1: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    phash_b2: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    phash_b3: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Hashes of the photo turned and mirrored (identity first): a rotated copy is still a copy.
     phash_variants: Mapped[list[int] | None] = mapped_column(JSONDoc, nullable=True)
     state: Mapped[PhotoState] = mapped_column(Enum(PhotoState, native_enum=False, length=16))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from api.checklists.schemas import Definition, Item, ItemRule, ItemType, RuleKey, Severity
@@ -253,22 +253,29 @@ def similar_photos(
     on at least one band up to one bit, so looking up every band and its 16 one-bit neighbours finds every
     candidate; the exact distance is then checked here."""
     columns = [Photo.phash_b0, Photo.phash_b1, Photo.phash_b2, Photo.phash_b3]
-    wanted: list[set[int]] = [set() for _ in range(BANDS)]
+    # For each band: which of our hashes each band value is within one bit of.
+    near: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
     for value in hashes:
         for n, band in enumerate(bands(value)):
-            wanted[n].update(_band_neighbours(band))
-    query = select(Photo).where(
-        or_(*(column.in_(sorted(values)) for column, values in zip(columns, wanted, strict=True))),
-        Photo.visit_id != exclude_visit,
-        Photo.phash.is_not(None),
-    )
-    matches = []
-    for candidate in session.scalars(query):
-        assert candidate.phash is not None
-        best = min(hamming(candidate.phash, value) for value in hashes)
-        if best <= max_distance:
-            matches.append((candidate, best))
-    matches.sort(key=lambda pair: pair[1])
+            for neighbour in _band_neighbours(band):
+                near[n].setdefault(neighbour, []).append(value)
+    # One index-only lookup per band (a UNION, not an OR, so each uses its (band, phash) index). A
+    # candidate is compared only with the hashes whose band it came near, then matches are loaded whole.
+    per_band = [
+        select(column.label("band"), Photo.phash, literal(n).label("n")).where(column.in_(sorted(near[n])))
+        for n, column in enumerate(columns)
+    ]
+    best: dict[int, int] = {}
+    for band, stored, n in session.execute(union_all(*per_band)):
+        if stored is None:
+            continue
+        distance = min(hamming(stored, wanted) for wanted in near[n][band])
+        if distance <= max_distance and distance < best.get(stored, 65):
+            best[stored] = distance
+    if not best:
+        return []
+    rows = session.scalars(select(Photo).where(Photo.phash.in_(list(best)), Photo.visit_id != exclude_visit))
+    matches = sorted(((photo, best[int(photo.phash or 0)]) for photo in rows), key=lambda pair: pair[1])
     return matches[:limit]
 
 
