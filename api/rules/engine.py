@@ -266,10 +266,10 @@ def similar_photos(
         for n, column in enumerate(columns)
     ]
     best: dict[int, int] = {}
-    for band, stored, n in session.execute(union_all(*per_band)):
+    for band_value, stored, band_no in session.execute(union_all(*per_band)):
         if stored is None:
             continue
-        distance = min(hamming(stored, wanted) for wanted in near[n][band])
+        distance = min(hamming(stored, wanted) for wanted in near[int(band_no)][int(band_value)])
         if distance <= max_distance and distance < best.get(stored, 65):
             best[stored] = distance
     if not best:
