@@ -267,9 +267,9 @@ def similar_photos(
     ]
     best: dict[int, int] = {}
     for band_value, stored, band_no in session.execute(union_all(*per_band)):
-        if stored is None:
+        if stored is None or band_value is None:
             continue
-        distance = min(hamming(stored, wanted) for wanted in near[int(band_no)][int(band_value)])
+        distance = min(hamming(stored, wanted) for wanted in near[int(band_no)][band_value])
         if distance <= max_distance and distance < best.get(stored, 65):
             best[stored] = distance
     if not best:
