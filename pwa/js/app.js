@@ -397,7 +397,8 @@ function map(site, fix, photos) {
     svg.append(dot);
   }
   svg.setAttribute("aria-label", label || t("map"));
-  return h("figure", {}, svg, h("figcaption", { class: "muted", text: `● ${t("declaredPoint")} ● ${t("checkInPoint")} ● ${t("photo")} ${label ? "· " + label : ""}` }));
+  const key = (kind, text) => h("span", {}, h("span", { style: `color:${colours[kind]}`, text: "● " }), text, " ");
+  return h("figure", {}, svg, h("figcaption", { class: "muted" }, key("site", t("declaredPoint")), key("fix", t("checkInPoint")), key("photo", t("photos")), label ? `· ${label}` : ""));
 }
 
 async function renderReviewVisit(id) {
@@ -446,7 +447,7 @@ async function renderReviewVisit(id) {
         h("table", {}, h("thead", {}, h("tr", {}, h("th", { text: t("item") }), h("th", { text: t("declared") }), h("th", { text: t("observed") }))), h("tbody", {}, rows)),
         h("p", { text: `${t("notes")}: ${submission?.body.notes || ""}` })),
       h("section", { class: "card" }, h("h3", { text: t("map") }), map(site, submission?.body.check_in, record.photos))),
-    h("section", { class: "card" }, h("h3", { text: t("photo") }), photos),
+    h("section", { class: "card" }, h("h3", { text: t("photos") }), photos),
     h("section", { class: "card" }, h("h3", { text: t("findings") }), record.discrepancies.length ? findings : h("p", { text: t("noFindings") })),
     h("section", { class: "card" }, field(t("comment"), comment),
       h("div", { class: "row" },
