@@ -23,12 +23,12 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.db import make_engine, make_sessionmaker, utcnow  # noqa: E402
-from api.migrate import upgrade  # noqa: E402
-from api.photos.inspection import hamming  # noqa: E402
-from api.photos.jobs import hash_bands  # noqa: E402
-from api.photos.models import Photo  # noqa: E402
-from api.rules.engine import similar_photos  # noqa: E402
+from api.db import make_engine, make_sessionmaker, utcnow
+from api.migrate import upgrade
+from api.photos.inspection import hamming
+from api.photos.jobs import hash_bands
+from api.photos.models import Photo
+from api.rules.engine import similar_photos
 
 
 def signed(value: int) -> int:
@@ -50,13 +50,30 @@ def seed(engine: sa.Engine, n: int) -> None:
         for i in range(n - have):
             value = signed(rng.getrandbits(64))
             b0, b1, b2, b3 = hash_bands(value)
-            batch.append({
-                "id": uuid.uuid4(), "visit_id": bank.two.visit.id, "branch_id": bank.two.branch.id, "item_key": "p",
-                "uploaded_by_id": bank.two.manager.id, "sha256": f"{rng.getrandbits(256):064x}", "size": 1,
-                "declared_type": "image/jpeg", "format": "JPEG", "width": 1, "height": 1, "exif": {},
-                "phash": value, "phash_b0": b0, "phash_b1": b1, "phash_b2": b2, "phash_b3": b3,
-                "state": "processed", "received_at": utcnow(), "updated_at": utcnow(),
-            })
+            batch.append(
+                {
+                    "id": uuid.uuid4(),
+                    "visit_id": bank.two.visit.id,
+                    "branch_id": bank.two.branch.id,
+                    "item_key": "p",
+                    "uploaded_by_id": bank.two.manager.id,
+                    "sha256": f"{rng.getrandbits(256):064x}",
+                    "size": 1,
+                    "declared_type": "image/jpeg",
+                    "format": "JPEG",
+                    "width": 1,
+                    "height": 1,
+                    "exif": {},
+                    "phash": value,
+                    "phash_b0": b0,
+                    "phash_b1": b1,
+                    "phash_b2": b2,
+                    "phash_b3": b3,
+                    "state": "processed",
+                    "received_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+            )
             if len(batch) == 20_000 or i == n - have - 1:
                 session.execute(sa.insert(Photo), batch)
                 batch = []
@@ -71,7 +88,9 @@ def seed(engine: sa.Engine, n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", default="sqlite:///./var/bench/reuse.db")
     parser.add_argument("-n", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=40)
@@ -99,7 +118,9 @@ def main() -> None:
             similar_photos(session, hashes=hashes, max_distance=6, exclude_visit=other_visit)  # warm
         for hashes in lookups:
             t0 = time.perf_counter()
-            found = similar_photos(session, hashes=hashes, max_distance=6, exclude_visit=other_visit, limit=10_000)
+            found = similar_photos(
+                session, hashes=hashes, max_distance=6, exclude_visit=other_visit, limit=10_000
+            )
             index_ms.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             scanned = [v for v in stored if min(hamming(v, h) for h in hashes) <= 6]
@@ -108,7 +129,9 @@ def main() -> None:
     engine.dispose()
     median_index, median_scan = statistics.median(index_ms), statistics.median(scan_ms)
     p95 = lambda xs: sorted(xs)[int(len(xs) * 0.95) - 1]  # noqa: E731
-    print(f"{len(stored):,} stored hashes on {engine.dialect.name}; {len(lookups)} lookups of 8 variants each; answers agree")
+    print(
+        f"{len(stored):,} stored hashes on {engine.dialect.name}; {len(lookups)} lookups of 8 variants each; answers agree"
+    )
     print(f"band index : median {median_index:8.2f} ms   p95 {p95(index_ms):8.2f} ms   (target < 10 ms)")
     print(f"linear scan: median {median_scan:8.2f} ms   p95 {p95(scan_ms):8.2f} ms")
     print(f"scan / index: {median_scan / median_index:.0f}×   (target ≥ 50×)")
