@@ -209,16 +209,16 @@ def seal(engine: Engine, *, batch: int = 5000) -> int:
             .order_by(AuditEvent.recorded_at, AuditEvent.id)
             .limit(batch)
         ).all()
+        links = []
         for event_id, content_sha in pending:
             seq += 1
             previous = chain
             chain = hashlib.sha256((previous + content_sha).encode()).hexdigest()
-            session.execute(
-                update(AuditEvent)
-                .where(AuditEvent.id == event_id)
-                .values(seq=seq, prev_sha256=previous, chain_sha256=chain)
-            )
-            sealed += 1
+            links.append({"id": event_id, "seq": seq, "prev_sha256": previous, "chain_sha256": chain})
+        if links:
+            # One executemany, not a statement per event.
+            session.execute(update(AuditEvent), links)
+            sealed = len(links)
         session.commit()
     return sealed
 

@@ -274,7 +274,14 @@ def similar_photos(
             best[stored] = distance
     if not best:
         return []
-    rows = session.scalars(select(Photo).where(Photo.phash.in_(list(best)), Photo.visit_id != exclude_visit))
+    # The closest hashes first; a photo copied a hundred times must not load a hundred rows.
+    closest = sorted(best, key=best.__getitem__)[:limit]
+    rows = session.scalars(
+        select(Photo)
+        .where(Photo.phash.in_(closest), Photo.visit_id != exclude_visit)
+        .order_by(Photo.received_at)
+        .limit(limit * 4)
+    )
     matches = sorted(((photo, best[int(photo.phash or 0)]) for photo in rows), key=lambda pair: pair[1])
     return matches[:limit]
 

@@ -70,8 +70,10 @@ def number_pending(session: Session, *, batch: int = 5000) -> int:
     if not pending:
         return 0
     last = session.scalar(select(func.max(ChangeLog.seq))) or 0
-    for offset, change_id in enumerate(pending, start=1):
-        session.execute(update(ChangeLog).where(ChangeLog.id == change_id).values(seq=last + offset))
+    session.execute(
+        update(ChangeLog),
+        [{"id": change_id, "seq": last + offset} for offset, change_id in enumerate(pending, start=1)],
+    )
     return len(pending)
 
 
