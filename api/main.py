@@ -113,11 +113,11 @@ def _serve_pwa(app: FastAPI) -> None:
     worker = (PWA_DIR / "sw.js").read_text(encoding="utf-8").replace("__SHELL_VERSION__", shell_version())
     security = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def app_shell() -> Response:
         return FileResponse(index, headers={"Cache-Control": "no-cache", **security})
 
-    @app.get("/sw.js", include_in_schema=False)
+    @app.api_route("/sw.js", methods=["GET", "HEAD"], include_in_schema=False)
     def service_worker() -> Response:
         return Response(
             worker,
@@ -125,7 +125,7 @@ def _serve_pwa(app: FastAPI) -> None:
             headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/", **security},
         )
 
-    @app.get("/manifest.webmanifest", include_in_schema=False)
+    @app.api_route("/manifest.webmanifest", methods=["GET", "HEAD"], include_in_schema=False)
     def manifest() -> Response:
         return FileResponse(
             PWA_DIR / "manifest.webmanifest",

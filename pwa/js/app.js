@@ -159,12 +159,14 @@ async function renderVisit(id) {
       draft.checkIn = { lat: pos.coords.latitude, lon: pos.coords.longitude, accuracy_m: pos.coords.accuracy, fixed_at: new Date(pos.timestamp).toISOString() };
       await db.put("kv", draft.checkIn, "lastFix");
       await saveDraft();
+      for (const paint of fixListeners) paint();
       checkInStatus.textContent = describeFix();
       checkInStatus.className = draft.checkIn.accuracy_m > 100 || (site && haversine(draft.checkIn, site) > 300) ? "warn" : "";
     }, (e) => { checkInStatus.textContent = t("noGeo", { e: e.message }); }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 });
   } });
 
   const blocks = [];
+  const fixListeners = [];
   for (const section of definition.sections) {
     const block = h("section", { class: "card" }, h("h3", { text: pick(section, "title") }));
     for (const item of section.items) {
@@ -174,7 +176,12 @@ async function renderVisit(id) {
       const answer = (draft.answers[item.key] ||= {});
       let control;
       if (item.type === "location") {
-        block.append(h("div", { class: "field" }, h("span", { text: label }), checkInButton, checkInStatus, error));
+        // The fix itself, read-only, labelled with the item's name; the button takes a new one.
+        const where = h("input", { readonly: true, "aria-label": label, name: item.key });
+        const paintFix = () => { where.value = draft.checkIn ? `${draft.checkIn.lat.toFixed(6)}, ${draft.checkIn.lon.toFixed(6)} ±${Math.round(draft.checkIn.accuracy_m)} m` : ""; };
+        paintFix();
+        fixListeners.push(paintFix);
+        block.append(h("div", { class: "field" }, h("span", { text: label }), where, h("div", { class: "row" }, checkInButton), checkInStatus, error));
         continue;
       } else if (item.type === "boolean" || item.type === "choice") {
         const options = item.type === "boolean"

@@ -92,6 +92,7 @@ def _sign_in(page: Any, username: str, english: bool = True) -> None:
 def _fill_checklist(page: Any, photos: list[bytes]) -> None:
     page.get_by_role("button", name="Check in").click()
     page.get_by_text(re.compile("Checked in")).wait_for()
+    assert re.match(r"-?\d+\.\d{6}, -?\d+\.\d{6} ±12 m", page.get_by_label("Check-in location").input_value())
     page.get_by_label("Collateral present").select_option("true")
     page.get_by_label("Condition of the collateral").select_option("good")
     page.get_by_label("Seizure notice posted").select_option("false")
