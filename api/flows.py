@@ -31,12 +31,23 @@ from api.visits.models import AWAITING_MANAGER, Visit
 
 
 def evaluate_submission(
-    session: Session, *, settings: Settings, visit: Visit, submission: Submission
+    session: Session,
+    *,
+    settings: Settings,
+    visit: Visit,
+    submission: Submission,
+    only_photo: uuid.UUID | None = None,
 ) -> engine.Evaluation:
-    """Run every rule on the submission; keep new findings and open or extend their tasks."""
+    """Run the rules on the submission (or on one of its photos, just arrived); keep new findings and
+    open or extend their tasks."""
     definition = checklist_service.pinned_definition(session, version_id=submission.template_version_id)
     evaluation = engine.evaluate(
-        session, settings=settings, visit=visit, submission=submission, definition=definition
+        session,
+        settings=settings,
+        visit=visit,
+        submission=submission,
+        definition=definition,
+        only_photo=only_photo,
     )
     for finding in evaluation.findings:
         kept = rules_service.keep(session, visit=visit, submission_id=submission.id, finding=finding)
@@ -78,7 +89,9 @@ def photo_ready(session: Session, *, settings: Settings, photo: Photo) -> None:
         submission = session.get(Submission, submission_id)
         visit = session.get(Visit, submission.visit_id) if submission else None
         if submission is not None and visit is not None:
-            evaluate_submission(session, settings=settings, visit=visit, submission=submission)
+            evaluate_submission(
+                session, settings=settings, visit=visit, submission=submission, only_photo=photo.id
+            )
 
 
 def review(

@@ -51,14 +51,17 @@ def test_the_demo_story(app: FastAPI, client: TestClient, session: Session, sett
     session.commit()
     manager = _login(client, "manager1")
     visits = client.get("/api/v1/visits", params={"status": "scheduled"}, headers=manager).json()["items"]
+    food = next(v for v in visits if v["borrower_name"] == "上海东岳食品贸易有限公司")
+    # The plant's buildings, whose site was copied from a Chinese web map (GCJ-02).
     plant = next(
         v
         for v in visits
-        if v["borrower_name"] == "上海华锦精密机械有限公司" and v["subject_type"] == "collateral"
+        if v["borrower_name"] == "上海华锦精密机械有限公司"
+        and (found := session.get(Collateral, uuid.UUID(v["subject_id"]))) is not None
+        and found.site_datum == "GCJ02"
     )
-    food = next(v for v in visits if v["borrower_name"] == "上海东岳食品贸易有限公司")
     site = session.get(Collateral, uuid.UUID(plant["subject_id"]))
-    assert site is not None and site.site_datum == "GCJ02"  # copied from a Chinese web map
+    assert site is not None
     lat, lon = to_wgs84(site.site_lat, site.site_lon, "GCJ02")
 
     # Another borrower's visit, photographed properly; its overview photo will be reused.

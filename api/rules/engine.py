@@ -443,8 +443,16 @@ def required_evidence(*, item: Item, answer: dict[str, Any] | None) -> Finding |
 
 
 def evaluate(
-    session: Session, *, settings: Settings, visit: Visit, submission: Submission, definition: Definition
+    session: Session,
+    *,
+    settings: Settings,
+    visit: Visit,
+    submission: Submission,
+    definition: Definition,
+    only_photo: uuid.UUID | None = None,
 ) -> Evaluation:
+    """Every rule on the submission; with `only_photo`, just the rules of that one photo (it has just
+    arrived, and the answers were judged when the submission came)."""
     body = submission.body
     result = Evaluation()
 
@@ -456,6 +464,9 @@ def evaluate(
 
     site = declared_site(session, visit)
     items = {item.key: item for item in definition.items()}
+    if only_photo is not None:
+        _judge_photos(session, settings, visit, submission, items, site, [only_photo], result)
+        return result
     location_item = next((i for i in items.values() if i.rule and i.rule.key == RuleKey.site_distance), None)
     fix = body.get("check_in")
     if location_item is not None:
@@ -495,6 +506,21 @@ def evaluate(
             take(required_evidence(item=item, answer=answer), "required_evidence", item.key)
 
     photo_ids = [uuid.UUID(p["id"]) for p in body.get("photos", [])]
+    _judge_photos(session, settings, visit, submission, items, site, photo_ids, result)
+    return result
+
+
+def _judge_photos(
+    session: Session,
+    settings: Settings,
+    visit: Visit,
+    submission: Submission,
+    items: dict[str, Item],
+    site: Site | None,
+    photo_ids: list[uuid.UUID],
+    result: Evaluation,
+) -> None:
+    body = submission.body
     photos = list(session.scalars(select(Photo).where(Photo.id.in_(photo_ids)))) if photo_ids else []
     started = body.get("device_started_at")
     visit_start = dt.datetime.fromisoformat(started) if started else submission.received_at
@@ -527,4 +553,3 @@ def evaluate(
     for key, outcomes in photo_outcomes.items():
         if all(outcome is True for outcome in outcomes):
             result.passed.add(key)
-    return result
