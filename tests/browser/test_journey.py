@@ -263,3 +263,30 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     assert resumed and resumed[0] != "0"
     assert hashlib.sha256(big).hexdigest() in _server_hashes(live)
     context.close()
+
+
+def test_the_app_speaks_chinese_first(browser: Any, live: dict[str, Any]) -> None:
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        locale="zh-CN",
+        base_url=str(live["url"]),
+        geolocation={"latitude": 31.3287, "longitude": 120.7401, "accuracy": 30},
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    _sign_in(page, "manager2", english=False)
+    page.get_by_role("button", name="下载离线使用").wait_for()
+    page.locator("a.visit").first.wait_for()
+    assert page.get_by_role("link", name="待同步").is_visible()
+    page.locator("a.visit").first.click()
+    page.get_by_role("button", name="签到定位").click()
+    page.get_by_text(re.compile("已签到")).wait_for()
+    for label in ("押品是否在场", "押品状况", "备注"):
+        assert page.get_by_label(label).count() == 1
+    assert page.get_by_role("button", name="保存草稿").is_visible()
+    assert page.get_by_role("button", name="提交").is_visible()
+    # The choice survives a reload: the language is remembered.
+    page.get_by_label("Language").select_option("en")
+    page.reload()
+    page.get_by_role("button", name="Check in").wait_for()
+    context.close()
