@@ -141,8 +141,8 @@ def schedule() -> None:
 
 
 @main.command(
-    help="Run the periodic work once: photos waiting for derivatives, change-feed numbering "
-    "(and, with the review domain, overdue visits). Idempotent; cron-friendly."
+    help="Run the periodic work once: photos waiting for derivatives, overdue visits, change-feed "
+    "numbering, audit sealing. Idempotent; cron-friendly."
 )
 def tick() -> None:
     from api import ticks
