@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 
 from api.auth.models import User
 from api.config import Settings
+from api.db import utcnow
 from api.errors import AppError, Forbidden, InvalidTransition
 from api.kit.clock import today_in
 from api.kit.pagination import datetime_key, paginate, uuid_key
+from api.portfolio.models import Borrower
 from api.review.models import Decision, VisitReview
 from api.review.schemas import QueueItem
 from api.rules.models import Discrepancy
@@ -80,7 +82,6 @@ def record_decision(
     visit_service.transition(
         visit, VisitStatus.approved if decision == Decision.approve else VisitStatus.returned
     )
-    from api.db import utcnow
 
     visit.decided_at = utcnow()
     review = VisitReview(
@@ -146,8 +147,6 @@ def queue(
                 for reason in s.conflict_reasons
             }
         )
-        from api.portfolio.models import Borrower
-
         borrower = session.get(Borrower, visit.borrower_id)
         items.append(
             QueueItem(

@@ -21,6 +21,7 @@ from api.checklists.models import TemplateVersion, VersionStatus
 from api.checklists.schemas import Definition, Item, ItemType
 from api.config import Settings
 from api.db import utcnow
+from api.errors import NotFound
 from api.photos.models import Photo
 from api.sync import schemas
 from api.sync.exceptions import SubmissionIdConflict, SubmissionInvalid
@@ -339,8 +340,6 @@ def record(session: Session, submission: Submission) -> schemas.SubmissionRecord
 
 
 def get_submission_for(session: Session, *, user: User, submission_id: uuid.UUID) -> Submission:
-    from api.errors import NotFound
-
     submission = session.get(Submission, submission_id)
     if submission is not None:
         if submission.submitted_by_id == user.id:

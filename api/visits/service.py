@@ -17,6 +17,7 @@ from api.checklists.models import TemplateVersion, VersionStatus
 from api.config import Settings
 from api.db import utcnow
 from api.errors import Forbidden, InvalidTransition, NotFound
+from api.kit.clock import today_in
 from api.kit.pagination import date_key, paginate, uuid_key
 from api.portfolio import schemas as portfolio_schemas
 from api.portfolio import service as portfolio_service
@@ -142,8 +143,6 @@ def list_visits(
 
 
 def _today(settings: Settings) -> dt.date:
-    from api.kit.clock import today_in
-
     return today_in(settings.timezone)
 
 
