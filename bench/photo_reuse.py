@@ -23,10 +23,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.db import make_engine, make_sessionmaker, utcnow
+from api.db import make_engine, make_sessionmaker
 from api.migrate import upgrade
 from api.photos.inspection import hamming
-from api.photos.jobs import hash_bands
 from api.photos.models import Photo
 from api.rules.engine import similar_photos
 
@@ -36,7 +35,7 @@ def signed(value: int) -> int:
 
 
 def seed(engine: sa.Engine, n: int) -> None:
-    from tests.factories import make_bank
+    from tests.factories import hashed_photo_row, make_bank
 
     with make_sessionmaker(engine)() as session:
         have = session.scalar(sa.select(sa.func.count()).select_from(Photo)) or 0
@@ -49,30 +48,13 @@ def seed(engine: sa.Engine, n: int) -> None:
         batch = []
         for i in range(n - have):
             value = signed(rng.getrandbits(64))
-            b0, b1, b2, b3 = hash_bands(value)
             batch.append(
-                {
-                    "id": uuid.uuid4(),
-                    "visit_id": bank.two.visit.id,
-                    "branch_id": bank.two.branch.id,
-                    "item_key": "p",
-                    "uploaded_by_id": bank.two.manager.id,
-                    "sha256": f"{rng.getrandbits(256):064x}",
-                    "size": 1,
-                    "declared_type": "image/jpeg",
-                    "format": "JPEG",
-                    "width": 1,
-                    "height": 1,
-                    "exif": {},
-                    "phash": value,
-                    "phash_b0": b0,
-                    "phash_b1": b1,
-                    "phash_b2": b2,
-                    "phash_b3": b3,
-                    "state": "processed",
-                    "received_at": utcnow(),
-                    "updated_at": utcnow(),
-                }
+                hashed_photo_row(
+                    world=bank.two,
+                    visit_id=bank.two.visit.id,
+                    phash=value,
+                    sha256=f"{rng.getrandbits(256):064x}",
+                )
             )
             if len(batch) == 20_000 or i == n - have - 1:
                 session.execute(sa.insert(Photo), batch)

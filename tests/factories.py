@@ -238,3 +238,18 @@ def login(client: TestClient, user: User) -> dict[str, str]:
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+def hashed_photo_row(*, world: BranchWorld, visit_id: uuid.UUID, phash: int, sha256: str) -> dict[str, Any]:
+    """A processed photo as a plain row (for bulk inserts of many hashes): only what the reuse lookup reads
+    is meaningful."""
+    from api.photos.jobs import hash_bands
+
+    b0, b1, b2, b3 = hash_bands(phash)
+    now = utcnow()
+    return {
+        "id": uuid.uuid4(), "visit_id": visit_id, "branch_id": world.branch.id, "item_key": "p",
+        "uploaded_by_id": world.manager.id, "sha256": sha256, "size": 1, "declared_type": "image/jpeg",
+        "format": "JPEG", "width": 1, "height": 1, "exif": {}, "phash": phash, "phash_b0": b0, "phash_b1": b1,
+        "phash_b2": b2, "phash_b3": b3, "state": "processed", "received_at": now, "updated_at": now,
+    }  # fmt: skip

@@ -8,12 +8,10 @@ import uuid
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from api.db import utcnow
 from api.photos.inspection import hamming
-from api.photos.jobs import hash_bands
 from api.photos.models import Photo
 from api.rules.engine import similar_photos
-from tests.factories import make_bank, make_visit
+from tests.factories import hashed_photo_row, make_bank, make_visit
 
 
 def _signed(value: int) -> int:
@@ -29,33 +27,11 @@ def test_index_lookup_agrees_with_a_linear_scan(session: Session) -> None:
     rows = []
     for _ in range(2000):
         value = _signed(rng.getrandbits(64))
-        photo_id = uuid.uuid4()
-        stored[photo_id] = value
-        b0, b1, b2, b3 = hash_bands(value)
-        rows.append(
-            {
-                "id": photo_id,
-                "visit_id": other_visit.id,
-                "branch_id": bank.one.branch.id,
-                "item_key": "p",
-                "uploaded_by_id": bank.one.manager.id,
-                "sha256": f"{rng.getrandbits(256):064x}",
-                "size": 1,
-                "declared_type": "image/jpeg",
-                "format": "JPEG",
-                "width": 1,
-                "height": 1,
-                "exif": {},
-                "phash": value,
-                "phash_b0": b0,
-                "phash_b1": b1,
-                "phash_b2": b2,
-                "phash_b3": b3,
-                "state": "processed",
-                "received_at": utcnow(),
-                "updated_at": utcnow(),
-            }
+        row = hashed_photo_row(
+            world=bank.one, visit_id=other_visit.id, phash=value, sha256=f"{rng.getrandbits(256):064x}"
         )
+        stored[row["id"]] = value
+        rows.append(row)
     session.execute(insert(Photo), rows)
     session.commit()
     values = list(stored.values())
