@@ -69,11 +69,10 @@ def accept_submission(
 ) -> tuple[Submission, bool]:
     """Store the submission (idempotently) and, the first time, run the rules. Returns it and whether
     it was new."""
-    new = session.get(Submission, submission_id) is None
-    submission = sync_service.submit(
+    submission, new = sync_service.submit(
         session, settings=settings, user=user, visit_id=visit_id, submission_id=submission_id, body=body
     )
-    if new and submission.visit_id == visit_id:
+    if new:
         visit = session.get(Visit, visit_id)
         assert visit is not None
         evaluate_submission(session, settings=settings, visit=visit, submission=submission)

@@ -195,13 +195,14 @@ def submit(
     visit_id: uuid.UUID,
     submission_id: uuid.UUID,
     body: schemas.SubmissionIn,
-) -> Submission:
-    """Store a submission. A retry gets the first result; the same UUID with another body is a 409."""
+) -> tuple[Submission, bool]:
+    """Store a submission. A retry gets the first result; the same UUID with another body is a 409.
+    Returns the submission and whether this call stored it."""
     visit = visit_service.get_visit_for_capture(session, user=user, visit_id=visit_id)
     digest = body_digest(body)
     existing = session.get(Submission, submission_id)
     if existing is not None:
-        return _same_or_conflict(existing, visit_id, digest)
+        return _same_or_conflict(existing, visit_id, digest), False
     version = session.get(TemplateVersion, visit.template_version_id)
     assert version is not None
     definition = checklist_service.pinned_definition(session, version_id=version.id)
@@ -230,7 +231,7 @@ def submit(
         savepoint.rollback()
         winner = session.get(Submission, submission_id, populate_existing=True)
         assert winner is not None
-        return _same_or_conflict(winner, visit_id, digest)
+        return _same_or_conflict(winner, visit_id, digest), False
     manifest = [
         ManifestPhoto(
             submission_id=submission.id,
@@ -248,13 +249,16 @@ def submit(
         visit_service.transition(visit, VisitStatus.submitted)
         visit.submitted_at = utcnow()
     submission.visit_status_after = visit.status.value
+    # One flush for the manifest's verdict, the submission's state and the visit's transition: each
+    # flush writes its own change-log and audit rows.
     session.flush()
-    return submission
+    return submission, True
 
 
 def _match_arrived_photos(session: Session, *, submission: Submission, rows: list[ManifestPhoto]) -> None:
+    """Tick off the photos already here; the caller flushes."""
     if not rows:
-        _recompute_state(session, submission=submission, rows=rows)
+        _recompute_state(session, submission=submission, rows=rows, flush=False)
         return
     photos = {
         photo.id: photo
@@ -264,7 +268,7 @@ def _match_arrived_photos(session: Session, *, submission: Submission, rows: lis
         photo = photos.get(row.photo_id)
         if photo is not None:
             _mark(row, photo, submission.visit_id)
-    _recompute_state(session, submission=submission, rows=rows)
+    _recompute_state(session, submission=submission, rows=rows, flush=False)
 
 
 def _mark(row: ManifestPhoto, photo: Photo, visit_id: uuid.UUID) -> None:
@@ -278,11 +282,14 @@ def _mark(row: ManifestPhoto, photo: Photo, visit_id: uuid.UUID) -> None:
         row.arrived, row.mismatch = True, None
 
 
-def _recompute_state(session: Session, *, submission: Submission, rows: list[ManifestPhoto]) -> None:
+def _recompute_state(
+    session: Session, *, submission: Submission, rows: list[ManifestPhoto], flush: bool = True
+) -> None:
     if all(row.arrived for row in rows) and submission.state != SubmissionState.complete:
         submission.state = SubmissionState.complete
         submission.completed_at = utcnow()
-    session.flush()
+    if flush:
+        session.flush()
 
 
 def photo_arrived(session: Session, *, photo: Photo) -> list[Submission]:
