@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, func, inspect, select, text, update
+from sqlalchemy import event, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -265,7 +265,3 @@ def verify(session: Session) -> Verdict:
         expected_seq += 1
         checked += 1
     return Verdict(True, checked)
-
-
-def count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)

@@ -133,14 +133,6 @@ def revoke(session: Session, *, refresh_token: str) -> RefreshToken | None:
     return token
 
 
-def revoke_all_for_user(session: Session, *, user_id: uuid.UUID) -> None:
-    session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-
-
 def get_branch_by_code(session: Session, *, code: str) -> Branch:
     branch = session.scalar(select(Branch).where(Branch.code == code))
     if branch is None:

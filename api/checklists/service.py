@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.checklists.models import ChecklistTemplate, TemplateVersion, VersionStatus
@@ -180,7 +180,3 @@ def template_public(session: Session, template: ChecklistTemplate) -> TemplatePu
 
 def list_templates(session: Session) -> list[ChecklistTemplate]:
     return list(session.scalars(select(ChecklistTemplate).order_by(ChecklistTemplate.code)))
-
-
-def count_templates(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(ChecklistTemplate)) or 0)

@@ -12,7 +12,6 @@ sees 41 — cannot happen, because 41 has no position until it has committed, an
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import event, func, select, text, update
@@ -92,7 +91,3 @@ def feed(session: Session, *, user: User, after: int, limit: int) -> tuple[list[
     # Nothing more in scope up to the ceiling: resume there, so a consumer with a sparse scope does
     # not rescan everybody else's changes on every call.
     return rows, max(after, newest)
-
-
-def entity_ids(rows: list[ChangeLog]) -> set[uuid.UUID]:
-    return {row.entity_id for row in rows}
