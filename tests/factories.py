@@ -243,9 +243,9 @@ def new_uuid() -> str:
 def hashed_photo_row(*, world: BranchWorld, visit_id: uuid.UUID, phash: int, sha256: str) -> dict[str, Any]:
     """A processed photo as a plain row (for bulk inserts of many hashes): only what the reuse lookup reads
     is meaningful."""
-    from api.photos.jobs import hash_bands
+    from api.photos.inspection import phash_bands
 
-    b0, b1, b2, b3 = hash_bands(phash)
+    b0, b1, b2, b3 = phash_bands(phash)
     now = utcnow()
     return {
         "id": uuid.uuid4(), "visit_id": visit_id, "branch_id": world.branch.id, "item_key": "p",

@@ -420,5 +420,16 @@ def perceptual_hash_variants(image: Image.Image) -> list[int]:
     return variants
 
 
+def phash_bands(value: int) -> tuple[int, int, int, int]:
+    """The hash's four 16-bit bands, low to high: the keys of the photo-reuse index."""
+    unsigned = value & 0xFFFFFFFFFFFFFFFF
+    return (
+        unsigned & 0xFFFF,
+        (unsigned >> 16) & 0xFFFF,
+        (unsigned >> 32) & 0xFFFF,
+        (unsigned >> 48) & 0xFFFF,
+    )
+
+
 def hamming(a: int, b: int) -> int:
     return ((a ^ b) & 0xFFFFFFFFFFFFFFFF).bit_count()

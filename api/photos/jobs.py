@@ -67,7 +67,7 @@ def process_one(make_session: sessionmaker[Session], settings: Settings, photo_i
         assert photo is not None
         photo.phash = derived.phash
         photo.phash_variants = derived.phash_variants
-        photo.phash_b0, photo.phash_b1, photo.phash_b2, photo.phash_b3 = hash_bands(derived.phash)
+        photo.phash_b0, photo.phash_b1, photo.phash_b2, photo.phash_b3 = inspection.phash_bands(derived.phash)
         photo.thumbnail_sha256 = thumbnail_sha
         photo.preview_sha256 = preview_sha
         photo.state = PhotoState.processed
@@ -76,16 +76,6 @@ def process_one(make_session: sessionmaker[Session], settings: Settings, photo_i
         after_processing(session, settings=settings, photo=photo)
         session.commit()
         return True
-
-
-def hash_bands(value: int) -> tuple[int, int, int, int]:
-    unsigned = value & 0xFFFFFFFFFFFFFFFF
-    return (
-        unsigned & 0xFFFF,
-        (unsigned >> 16) & 0xFFFF,
-        (unsigned >> 32) & 0xFFFF,
-        (unsigned >> 48) & 0xFFFF,
-    )
 
 
 def after_processing(session: Session, *, settings: Settings, photo: Photo) -> None:

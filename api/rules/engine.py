@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from api.checklists.schemas import Definition, Item, ItemRule, ItemType, RuleKey, Severity
 from api.config import Settings
 from api.kit.geo import haversine_m, to_wgs84
+from api.photos.inspection import phash_bands
 from api.photos.models import Photo
 from api.portfolio import service as portfolio_service
 from api.portfolio.models import Borrower, Collateral, Project, SubjectType
@@ -234,11 +235,6 @@ def photo_time(
     )
 
 
-def bands(value: int) -> list[int]:
-    unsigned = value & 0xFFFFFFFFFFFFFFFF
-    return [(unsigned >> (BAND_BITS * n)) & 0xFFFF for n in range(BANDS)]
-
-
 def _band_neighbours(band: int) -> list[int]:
     return [band] + [band ^ (1 << bit) for bit in range(BAND_BITS)]
 
@@ -254,7 +250,7 @@ def similar_photos(
     # For each band: which of our hashes each band value is within one bit of.
     near: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
     for value in hashes:
-        for n, band in enumerate(bands(value)):
+        for n, band in enumerate(phash_bands(value)):
             for neighbour in _band_neighbours(band):
                 near[n].setdefault(neighbour, []).append(value)
     # One index-only lookup per band (a UNION, not an OR, so each uses its covering (band, hash) index).
