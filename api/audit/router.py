@@ -19,7 +19,6 @@ from api.errors import NotFound
 from api.kit.cursor import Page
 from api.kit.pagination import int_key, paginate
 from api.visits import service as visit_service
-from api.visits.models import Visit
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], route_class=CommitFirstRoute)
 
@@ -80,10 +79,7 @@ def audit_events(
     their branch; admins read every record's."""
     if user.role != Role.admin:
         visit_id = _visit_of(session, entity_type, entity_id)
-        visible = visit_id is not None and session.scalar(
-            visit_service.scope_visits(select(Visit.id), user).where(Visit.id == visit_id)
-        )
-        if not visible:
+        if visit_id is None or not visit_service.can_see_visit(session, user=user, visit_id=visit_id):
             raise NotFound("No such record.", detail_zh="记录不存在。")
     query = select(AuditEvent).where(
         AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id, AuditEvent.seq.is_not(None)

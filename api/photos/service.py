@@ -183,15 +183,12 @@ def accept_file(
 
 def get_photo_for(session: Session, *, user: User, photo_id: uuid.UUID) -> Photo:
     photo = session.get(Photo, photo_id)
-    if photo is not None:
-        if photo.uploaded_by_id == user.id:
-            return photo
-        visible = session.scalar(
-            visit_service.scope_visits(select(Visit.id), user).where(Visit.id == photo.visit_id)
-        )
-        if visible is not None:
-            return photo
-    raise NotFound("No such photo.", detail_zh="照片不存在。")
+    if photo is None or (
+        photo.uploaded_by_id != user.id
+        and not visit_service.can_see_visit(session, user=user, visit_id=photo.visit_id)
+    ):
+        raise NotFound("No such photo.", detail_zh="照片不存在。")
+    return photo
 
 
 def public(photo: Photo) -> PhotoPublic:

@@ -348,15 +348,12 @@ def record(session: Session, submission: Submission) -> schemas.SubmissionRecord
 
 def get_submission_for(session: Session, *, user: User, submission_id: uuid.UUID) -> Submission:
     submission = session.get(Submission, submission_id)
-    if submission is not None:
-        if submission.submitted_by_id == user.id:
-            return submission
-        visible = session.scalar(
-            visit_service.scope_visits(select(Visit.id), user).where(Visit.id == submission.visit_id)
-        )
-        if visible is not None:
-            return submission
-    raise NotFound("No such submission.", detail_zh="提交记录不存在。")
+    if submission is None or (
+        submission.submitted_by_id != user.id
+        and not visit_service.can_see_visit(session, user=user, visit_id=submission.visit_id)
+    ):
+        raise NotFound("No such submission.", detail_zh="提交记录不存在。")
+    return submission
 
 
 def submissions_of(session: Session, *, visit: Visit) -> list[Submission]:

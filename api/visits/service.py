@@ -65,6 +65,11 @@ def scope_visits(query: Select[Any], user: User) -> Select[Any]:
     return query.where(Visit.manager_id == user.id)
 
 
+def can_see_visit(session: Session, *, user: User, visit_id: uuid.UUID) -> bool:
+    """Is this visit in the user's scope? For records that belong to a visit (photos, submissions...)."""
+    return session.scalar(scope_visits(select(Visit.id), user).where(Visit.id == visit_id)) is not None
+
+
 def get_visit_for(session: Session, *, user: User, visit_id: uuid.UUID) -> Visit:
     visit: Visit | None = session.scalar(scope_visits(select(Visit), user).where(Visit.id == visit_id))
     if visit is None:
