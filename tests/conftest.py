@@ -4,6 +4,7 @@ run's own, emptied after each test."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
@@ -23,6 +25,26 @@ from api.migrate import upgrade
 from api.models import Base
 
 POSTGRES_URL = os.environ.get("FIELDVISIT_TEST_POSTGRES_URL", "")
+# The one clock of the tests: the product's own, frozen at this instant (then ticking) for every test that
+# does not ask for the real one. The default is an evening in UTC that is already tomorrow in the bank's
+# zone, where a test that mixes the machine's date with the bank's calendar fails; `make test` runs the
+# calendar-sensitive tests again at an instant where both dates agree (FIELDVISIT_TEST_NOW).
+TEST_NOW = dt.datetime.fromisoformat(os.environ.get("FIELDVISIT_TEST_NOW", "2026-11-29T23:30:00+00:00"))
+if TEST_NOW.tzinfo is None:
+    raise SystemExit("FIELDVISIT_TEST_NOW needs an offset, e.g. 2026-11-29T23:30:00+00:00")
+
+
+@pytest.fixture(autouse=True)
+def product_clock(request: pytest.FixtureRequest) -> Iterator[dt.datetime]:
+    """Freeze the clock at TEST_NOW; tests marked real_clock (a browser with its own clock) keep the
+    machine's."""
+    if request.node.get_closest_marker("real_clock"):
+        yield dt.datetime.now(dt.UTC)
+        return
+    with time_machine.travel(TEST_NOW, tick=True):
+        yield TEST_NOW
+
+
 SKIP_LINE = "PostgreSQL half was skipped: set FIELDVISIT_TEST_POSTGRES_URL to run it."
 
 

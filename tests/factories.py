@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 from api.auth.models import Branch, Role, User
 from api.auth.security import hash_password
 from api.checklists.models import ChecklistTemplate, TemplateVersion, VersionStatus
+from api.config import Settings
 from api.db import utcnow
 from api.demo import COLLATERAL_TEMPLATE, PROJECT_TEMPLATE
+from api.kit.clock import today_in
 from api.portfolio.credit_code import ALPHABET, complete
 from api.portfolio.models import Borrower, Collateral, Facility, Project, SubjectType
 from api.visits.models import Visit, VisitAssignment, VisitOrigin, VisitStatus
@@ -30,6 +32,14 @@ _counter = itertools.count(1)
 def password_hash() -> str:
     # Argon2 is slow on purpose; hash the shared test password once per run.
     return hash_password(PASSWORD)
+
+
+BANK_ZONE: str = Settings.model_fields["timezone"].default
+
+
+def bank_today() -> dt.date:
+    """Today in the bank's calendar, read from the product's own (frozen) clock, never the machine's zone."""
+    return today_in(BANK_ZONE)
 
 
 def unique(prefix: str) -> str:
@@ -83,8 +93,8 @@ def make_facility(session: Session, *, borrower: Borrower, manager: User, **over
             "kind": "corporate_loan",
             "amount": decimal.Decimal("1000000.00"),
             "currency": "CNY",
-            "disbursed_on": dt.date.today() - dt.timedelta(days=15),
-            "matures_on": dt.date.today() + dt.timedelta(days=700),
+            "disbursed_on": bank_today() - dt.timedelta(days=15),
+            "matures_on": bank_today() + dt.timedelta(days=700),
             "risk_grade": "normal",
             "manager_id": manager.id,
             **overrides,
@@ -173,7 +183,7 @@ def make_visit(
             "subject_id": collateral.id,
             "template_version_id": version.id,
             "manager_id": facility.manager_id,
-            "due_on": dt.date.today(),
+            "due_on": bank_today(),
             "status": VisitStatus.scheduled,
             "origin": VisitOrigin.manual,
             **overrides,

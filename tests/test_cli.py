@@ -15,6 +15,8 @@ from api.db import make_engine, make_sessionmaker
 from api.main import create_app
 from api.visits.models import Visit
 
+pytestmark = pytest.mark.calendar
+
 COMMANDS = ["serve", "migrate", "demo", "create-user", "import", "schedule", "tick"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -16,6 +17,8 @@ from api.config import Settings
 from api.kit.geo import to_wgs84
 from api.portfolio.models import Collateral
 from tests.sync.helpers import CapturedPhoto, capture_photos, put_photo, submission_body
+
+pytestmark = pytest.mark.calendar
 
 
 def _login(client: TestClient, username: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ import io
 import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select, update
@@ -17,9 +18,11 @@ from api.auth.models import Role, User
 from api.config import Settings
 from api.rules.models import Discrepancy
 from api.tasks.models import FollowUpTask
-from tests.factories import Bank, login, make_bank, make_visit
+from tests.factories import Bank, bank_today, login, make_bank, make_visit
 from tests.photos.images import encode, exif_block
 from tests.sync.helpers import CapturedPhoto, capture_photos, now_in_shanghai_exif, put_photo, submission_body
+
+pytestmark = pytest.mark.calendar
 
 FAR = {"lat": 31.2494, "lon": 121.4737, "accuracy_m": 8.0}  # 2.1 km north of the declared site
 NEAR = {"lat": 31.2306, "lon": 121.4738, "accuracy_m": 8.0}
@@ -75,7 +78,7 @@ def test_a_check_in_2km_away_opens_a_major_task(client: TestClient, session: Ses
     (task,) = _tasks(client, bank.one.manager)
     assert task["rule_key"] == "site_distance" and task["severity"] == "major" and task["state"] == "open"
     assert task["assignee_id"] == str(bank.one.manager.id)
-    assert dt.date.fromisoformat(task["due_on"]) - dt.date.today() in (
+    assert dt.date.fromisoformat(task["due_on"]) - bank_today() in (
         dt.timedelta(days=10),
         dt.timedelta(days=9),
         dt.timedelta(days=11),
@@ -219,7 +222,7 @@ def test_the_overdue_tick_is_idempotent(session: Session, settings: Settings) ->
         session,
         collateral=bank.two.collateral,
         version=bank.version,
-        due_on=dt.date.today() - dt.timedelta(days=4),
+        due_on=bank_today() - dt.timedelta(days=4),
     )
     session.commit()
     assert flows.tick_overdue(session, settings=settings) == 1

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -9,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from api.auth.models import RefreshToken, User
 from tests.factories import PASSWORD, login, make_bank
+
+pytestmark = pytest.mark.calendar
 
 
 def _sign_in(client: TestClient, user: User) -> dict[str, str]:

@@ -11,12 +11,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
 from api.photos.models import Photo
 from tests.browser.conftest import SCREENSHOTS
 from tests.photos.images import encode, exif_block, picture
+
+# Chromium keeps the machine's clock: the server it talks to must too.
+pytestmark = pytest.mark.real_clock
 
 PASSWORD = "fieldvisit-demo"
 PLANT = "上海华锦精密机械有限公司"

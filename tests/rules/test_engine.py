@@ -15,6 +15,8 @@ from api.photos.models import Photo
 from api.rules import engine
 from api.rules.engine import Finding, Site
 
+pytestmark = pytest.mark.calendar
+
 SETTINGS = Settings()
 SITE = Site(31.2304, 121.4737, "上海")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import uuid
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,8 @@ from api.sync.models import Submission
 from api.visits.models import Visit
 from tests.factories import login, make_bank
 from tests.sync.helpers import capture_photos, put_photo, submission_body
+
+pytestmark = pytest.mark.calendar
 
 
 def _url(visit_id: object, submission_id: str) -> str:

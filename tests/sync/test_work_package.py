@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.visits.models import VisitStatus
 from tests.factories import login, make_bank, make_visit
+
+pytestmark = pytest.mark.calendar
 
 
 def test_the_package_holds_open_visits_with_what_offline_work_needs(

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.visits.models import VisitStatus
-from tests.factories import login, make_bank, make_collateral, make_visit
+from tests.factories import bank_today, login, make_bank, make_collateral, make_visit
+
+pytestmark = pytest.mark.calendar
 
 
 def test_a_manager_lists_only_their_own_visits(client: TestClient, session: Session) -> None:
@@ -27,7 +30,7 @@ def test_reviewers_see_their_branch_and_admins_the_bank(client: TestClient, sess
 
 def test_pages_cover_every_visit_once_in_due_order(client: TestClient, session: Session) -> None:
     bank = make_bank(session)
-    today = dt.date.today()
+    today = bank_today()
     for n in range(23):
         make_visit(
             session, collateral=bank.one.collateral, version=bank.version, due_on=today + dt.timedelta(n % 5)
@@ -51,7 +54,7 @@ def test_pages_cover_every_visit_once_in_due_order(client: TestClient, session: 
 
 def test_filters(client: TestClient, session: Session) -> None:
     bank = make_bank(session)
-    today = dt.date.today()
+    today = bank_today()
     late = make_visit(
         session, collateral=bank.one.collateral, version=bank.version, due_on=today - dt.timedelta(3)
     )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,8 @@ from tests.factories import (
     make_user,
     make_visit,
 )
+
+pytestmark = pytest.mark.calendar
 
 TODAY = dt.date(2026, 11, 29)
 
