@@ -165,7 +165,8 @@ def audit() -> None:
 @audit.command(
     "verify",
     help="Seal pending events, then walk the hash chain; exit 1 naming the first event "
-    "that was changed, removed or reordered.",
+    "that was changed, removed or reordered, or when the chain no longer reaches the head "
+    "checkpointed outside the database (newest events removed).",
 )
 def audit_verify() -> None:
     from api.audit import service
@@ -174,9 +175,9 @@ def audit_verify() -> None:
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
-        service.seal(engine)
+        service.seal(engine, settings=settings)
         with make_sessionmaker(engine)() as session:
-            verdict = service.verify(session)
+            verdict = service.verify(session, settings=settings)
     finally:
         engine.dispose()
     click.echo(str(verdict))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,8 +11,10 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# A fixed development secret keeps `make run` free of configuration; production refuses it.
-DEVELOPMENT_SECRET = "fieldvisit-development-secret-change-me-0000000000"
+# The secret a former version shipped in the repository: refused everywhere, since anyone with the
+# source could sign an admin token with it.
+PUBLISHED_SECRET = "fieldvisit-development-secret-change-me-0000000000"
+SECRET_FILE = "secret-key"
 
 
 class RuleThresholds(BaseSettings):
@@ -50,7 +54,15 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./var/fieldvisit.db"
     photo_dir: Path = Path("./var/photos")
-    secret_key: str = DEVELOPMENT_SECRET
+    # Empty: a random secret is made on first start and kept in the state folder (`secret-key`, mode
+    # 0600), so a default install never signs with a value anyone else knows. Production must set one.
+    secret_key: str = ""
+    # Where the generated secret and the audit checkpoint live: beside the SQLite database by default,
+    # ./var with PostgreSQL.
+    state_dir: Path | None = None
+    # Audit events are sealed into the chain, and the chain's head checkpointed, this often inside
+    # `serve` (0 = only by `tick` and `audit verify`).
+    audit_seal_seconds: float = Field(2.0, ge=0)
     access_token_minutes: int = Field(15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(30, ge=1, le=365)
     # A phone whose refresh answer was lost on a flaky network retries with the old token;
@@ -85,11 +97,27 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> Settings:
-        weak_secret = self.secret_key == DEVELOPMENT_SECRET or len(self.secret_key) < 32
-        if self.environment == "production" and weak_secret:
+    def _refuse_unsafe_secrets(self) -> Settings:
+        if self.secret_key == PUBLISHED_SECRET:
+            raise ValueError("FIELDVISIT_SECRET_KEY is the value published in the source; choose your own")
+        if self.secret_key and len(self.secret_key) < 32:
+            raise ValueError("FIELDVISIT_SECRET_KEY must be 32+ random characters")
+        if self.environment == "production" and not self.secret_key:
             raise ValueError("FIELDVISIT_SECRET_KEY must be set to 32+ random characters in production")
         return self
+
+    @property
+    def state_folder(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        if self.database_url.startswith("sqlite:///") and not self.database_url.endswith(":memory:"):
+            return Path(self.database_url.removeprefix("sqlite:///")).parent
+        return Path("./var")
+
+    @property
+    def signing_key(self) -> str:
+        """The configured secret, or the one generated for this install."""
+        return self.secret_key or _generated_secret(self.state_folder.resolve() / SECRET_FILE)
 
     @property
     def rules(self) -> RuleThresholds:
@@ -98,6 +126,30 @@ class Settings(BaseSettings):
     @property
     def cadence(self) -> Cadence:
         return _cadence()
+
+
+@lru_cache
+def _generated_secret(path: Path) -> str:
+    """Read the install's secret, making it on first start. Two processes starting at once agree: the
+    secret is written to a file of its own and linked into place, which only one of them can do."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
 
 
 @lru_cache

@@ -46,16 +46,31 @@ Fieldvisit is a post-loan field inspection service (贷后现场检查).
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    loop_task = None
+    loops = []
     if settings.background_tick_seconds > 0:
-        loop_task = asyncio.create_task(_background_loop(app, settings.background_tick_seconds))
+        loops.append(asyncio.create_task(_background_loop(app, settings.background_tick_seconds)))
+    if settings.audit_seal_seconds > 0:
+        loops.append(asyncio.create_task(_sealing_loop(app, settings.audit_seal_seconds)))
     try:
         yield
     finally:
-        if loop_task is not None:
+        for loop_task in loops:
             loop_task.cancel()
             with suppress(asyncio.CancelledError):
                 await loop_task
+
+
+async def _sealing_loop(app: FastAPI, every: float) -> None:
+    """Seal audit events within seconds of their commit and checkpoint the head, so that removing the
+    newest events is noticed (FIELDVISIT_AUDIT_SEAL_SECONDS)."""
+    from api.audit import service as audit
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(audit.seal, app.state.engine, settings=app.state.settings)
+        except Exception:  # an outage must not end the loop; the error is logged
+            logger.exception("audit sealing failed")
 
 
 async def _background_loop(app: FastAPI, every: int) -> None:

@@ -41,7 +41,7 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
         session.commit()
     engine = make_session.kw["bind"]
     numbered = changes.publish(engine)
-    sealed = audit.seal(engine)
+    sealed = audit.seal(engine, settings=settings)
     return TickReport(
         photos_processed=processed, overdue_opened=overdue, changes_numbered=numbered, audit_sealed=sealed
     )

@@ -112,7 +112,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         environment="test",
         database_url=database_url,
         photo_dir=Path(tmp_path_factory.mktemp("photos")),
+        state_dir=Path(tmp_path_factory.mktemp("state")),
         background_tick_seconds=0,
+        audit_seal_seconds=0,
     )
 
 

@@ -60,7 +60,7 @@ def _visit_of(session: SessionDep, entity_type: str, entity_id: str) -> uuid.UUI
 
 def seal_first(request: Request) -> None:
     # Listed before the user, so sealing commits before the request's own snapshot is taken.
-    service.seal(request.app.state.engine)
+    service.seal(request.app.state.engine, settings=request.app.state.settings)
 
 
 @router.get("/audit", response_model=Page[AuditEventPublic], summary="Audit events of one record")

@@ -4,6 +4,9 @@ Recording is automatic: a `before_flush` hook writes one event per created, chan
 an audited table, with the changed fields before and after, and the actor the request put in
 `session.info["actor_id"]`. Explicit events (sign-ins, revocations, reviews) go through `record`.
 
+An event's content is its canonical JSON text (sorted keys, no spaces, UTF-8), stored as text and hashed
+as stored, so that what is verified is exactly what was hashed, on SQLite and PostgreSQL alike.
+
 Sealing gives events their place in the chain in commit order, under the same kind of serialised step
 as the change feed: `chain = SHA-256(prev_chain + content_sha256)`. `verify` walks the chain and names
 the first event whose content was changed, that was removed, or that was moved.
@@ -16,6 +19,7 @@ import decimal
 import enum
 import hashlib
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +28,9 @@ from sqlalchemy import event, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from api.audit import checkpoint as head
 from api.audit.models import AuditEvent
+from api.config import Settings
 from api.db import utcnow
 
 GENESIS = "0" * 64
@@ -58,6 +64,9 @@ NOISE_FIELDS = {"updated_at", "claimed_at"}
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON has no NaN or infinity; requests refuse them, so this is only a guard for the trail.
+        return str(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, uuid.UUID | decimal.Decimal):
@@ -71,21 +80,29 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def canonical(content: dict[str, Any]) -> bytes:
-    return json.dumps(_plain(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def canonical(content: dict[str, Any]) -> str:
+    return json.dumps(
+        _plain(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
-def content_of(event_row: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": str(event_row.id),
-        "recorded_at": event_row.recorded_at,
-        "actor_id": event_row.actor_id,
-        "action": event_row.action,
-        "entity_type": event_row.entity_type,
-        "entity_id": event_row.entity_id,
-        "before": event_row.before,
-        "after": event_row.after,
-    }
+def content_sha256(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def columns_of(event_row: AuditEvent) -> dict[str, Any]:
+    """The event's lookup columns as its content states them."""
+    columns: dict[str, Any] = _plain(
+        {
+            "id": event_row.id,
+            "recorded_at": event_row.recorded_at,
+            "actor_id": event_row.actor_id,
+            "action": event_row.action,
+            "entity_type": event_row.entity_type,
+            "entity_id": event_row.entity_id,
+        }
+    )
+    return columns
 
 
 def record(
@@ -105,10 +122,9 @@ def record(
         action=action,
         entity_type=entity_type,
         entity_id=str(entity_id),
-        before=_plain(before) if before is not None else None,
-        after=_plain(after) if after is not None else None,
     )
-    row.content_sha256 = hashlib.sha256(canonical(content_of(row))).hexdigest()
+    row.content = canonical({**columns_of(row), "before": before, "after": after})
+    row.content_sha256 = content_sha256(row.content)
     session.add(row)
     return row
 
@@ -190,8 +206,9 @@ def _key(obj: Any) -> str:
 # ---- sealing and verification ----
 
 
-def seal(engine: Engine, *, batch: int = 5000) -> int:
-    """Chain every committed, unsealed event, in one serialised step. Returns how many were sealed."""
+def seal(engine: Engine, *, batch: int = 5000, settings: Settings | None = None) -> int:
+    """Chain every committed, unsealed event, in one serialised step. Returns how many were sealed. With
+    settings, the new head is also written to the checkpoint outside the database (checkpoint.py)."""
     sealed = 0
     with Session(engine) as session:
         if engine.dialect.name == "postgresql":
@@ -220,6 +237,8 @@ def seal(engine: Engine, *, batch: int = 5000) -> int:
             session.execute(update(AuditEvent), links)
             sealed = len(links)
         session.commit()
+    if settings is not None and seq > 0:
+        head.advance(settings, seq=seq, chain_sha256=chain)
     return sealed
 
 
@@ -237,8 +256,12 @@ class Verdict:
         return f"audit chain BROKEN at event #{self.first_bad_seq} ({self.first_bad_id}): {self.problem}"
 
 
-def verify(session: Session) -> Verdict:
-    """Walk the sealed chain in order; name the first event that was changed, removed or reordered."""
+def verify(session: Session, *, settings: Settings | None = None) -> Verdict:
+    """Walk the sealed chain in order; name the first event that was changed, removed or reordered. With
+    settings, the chain must also still reach the checkpointed head (newest events removed)."""
+    checkpoint = head.read(settings) if settings is not None else None
+    if checkpoint is not None and not checkpoint.genuine:
+        return Verdict(False, 0, None, None, "the checkpoint of the chain's head was altered")
     expected_seq = 1
     chain = GENESIS
     checked = 0
@@ -256,12 +279,31 @@ def verify(session: Session) -> Verdict:
                 str(row.id),
                 "does not follow the previous event (removed or reordered)",
             )
-        if hashlib.sha256(canonical(content_of(row))).hexdigest() != row.content_sha256:
+        if content_sha256(row.content) != row.content_sha256 or not _columns_agree(row):
             return Verdict(False, checked, row.seq, str(row.id), "its content was changed")
         link = hashlib.sha256((chain + row.content_sha256).encode()).hexdigest()
         if link != row.chain_sha256:
             return Verdict(False, checked, row.seq, str(row.id), "its chain hash was changed")
+        if checkpoint is not None and row.seq == checkpoint.seq and link != checkpoint.chain_sha256:
+            return Verdict(False, checked, row.seq, str(row.id), "differs from the checkpointed head")
         chain = link
         expected_seq += 1
         checked += 1
+    if checkpoint is not None and checkpoint.seq >= expected_seq:
+        return Verdict(
+            False,
+            checked,
+            expected_seq,
+            None,
+            f"events #{expected_seq} to #{checkpoint.seq} are missing: the checkpoint saw the chain reach "
+            f"#{checkpoint.seq} (newest events removed)",
+        )
     return Verdict(True, checked)
+
+
+def _columns_agree(row: AuditEvent) -> bool:
+    try:
+        stated = json.loads(row.content)
+    except ValueError:
+        return False
+    return isinstance(stated, dict) and all(stated.get(k) == v for k, v in columns_of(row).items())

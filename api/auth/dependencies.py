@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from api.auth.exceptions import TokenInvalid
-from api.auth.models import Role, User
+from api.auth.models import RevokedSession, Role, User
 from api.auth.security import read_access_token
 from api.config import Settings
 from api.db import SessionDep
@@ -37,10 +37,11 @@ def current_user(
         raise TokenInvalid()
     try:
         user_id = uuid.UUID(str(claims["sub"]))
+        session_id = uuid.UUID(str(claims["sid"]))
     except ValueError as exc:
         raise TokenInvalid() from exc
     user = session.get(User, user_id)
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or session.get(RevokedSession, session_id) is not None:
         raise TokenInvalid()
     session.info["actor_id"] = user.id  # the audit trail's "who"
     return user

@@ -27,3 +27,17 @@ class RefreshTokenReplayed(TokenInvalid):
 
     code = "refresh_token_replayed"
     commit_anyway = True
+
+
+class BadCredentialsCounted(BadCredentials):
+    """A wrong password whose failure count must be kept although the request fails."""
+
+    commit_anyway = True
+
+
+class TooManySignIns(AppError):
+    status = 429
+    code = "too_many_sign_ins"
+    title_zh = "登录失败次数过多，请稍后再试"
+    title_en = "Too many failed sign-ins; try again later"
+    commit_anyway = True

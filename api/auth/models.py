@@ -53,3 +53,26 @@ class RefreshToken(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RevokedSession(Base):
+    """A signed-out sign-in (a refresh-token family): its access tokens stop working at once, not when
+    they expire. Looked up by primary key on every authenticated request."""
+
+    __tablename__ = "revoked_session"
+
+    family_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins per key (`user:<name>` as typed, or `addr:<client address>`). Kept for unknown
+    usernames exactly as for known ones, so the throttle reveals nothing about who exists."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    lockouts: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
@@ -28,23 +28,35 @@ def _token_out(pair: service.TokenPair) -> TokenOut:
 
 @router.post("/auth/token", response_model=TokenOut, summary="Sign in (OAuth2 password flow)")
 def sign_in(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> TokenOut:
-    """Returns a short-lived access token and a long-lived, single-use refresh token."""
-    _user, pair = service.sign_in(session, settings, username=form.username, password=form.password)
+    """Returns a short-lived access token and a long-lived, single-use refresh token. Five wrong passwords
+    for one username within 15 minutes (twenty from one address) block sign-in for that username
+    (address) with 429 and `Retry-After`: one minute, doubling with each block, at most an hour."""
+    address = request.client.host if request.client else None
+    _user, pair = service.sign_in(
+        session, settings, username=form.username, password=form.password, address=address
+    )
+    response.headers["Cache-Control"] = "no-store"
     return _token_out(pair)
 
 
 @router.post("/auth/refresh", response_model=TokenOut, summary="Exchange a refresh token for new tokens")
-def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> TokenOut:
+def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep, response: Response) -> TokenOut:
     """Rotates the refresh token. A retry with the same token shortly after is honoured (lost answers on
     flaky networks); a token replayed later revokes every token of that sign-in."""
     _user, pair = service.refresh(session, settings, refresh_token=body.refresh_token)
+    response.headers["Cache-Control"] = "no-store"
     return _token_out(pair)
 
 
 @router.post("/auth/revoke", status_code=204, summary="Sign out: revoke this refresh token's sign-in")
 def revoke(body: RefreshIn, session: SessionDep) -> None:
+    """Ends the sign-in: its refresh tokens and every access token it issued stop working at once."""
     service.revoke(session, refresh_token=body.refresh_token)
 
 

@@ -32,7 +32,7 @@ def verify_password(password: str, password_hash: str | None) -> bool:
 
 
 def make_access_token(
-    settings: Settings, *, user_id: uuid.UUID, role: str, branch_id: uuid.UUID
+    settings: Settings, *, user_id: uuid.UUID, role: str, branch_id: uuid.UUID, session_id: uuid.UUID
 ) -> tuple[str, int]:
     lifetime = dt.timedelta(minutes=settings.access_token_minutes)
     now = utcnow()
@@ -43,14 +43,19 @@ def make_access_token(
         "iat": int(now.timestamp()),
         "exp": int((now + lifetime).timestamp()),
         "typ": "access",
+        # The sign-in (refresh family) this token belongs to: signing out ends it before it expires.
+        "sid": str(session_id),
     }
-    return jwt.encode(claims, settings.secret_key, algorithm="HS256"), int(lifetime.total_seconds())
+    return jwt.encode(claims, settings.signing_key, algorithm="HS256"), int(lifetime.total_seconds())
 
 
 def read_access_token(settings: Settings, token: str) -> dict[str, Any] | None:
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, settings.secret_key, algorithms=["HS256"], options={"require": ["sub", "exp", "typ"]}
+            token,
+            settings.signing_key,
+            algorithms=["HS256"],
+            options={"require": ["sub", "exp", "typ", "sid"]},
         )
     except jwt.PyJWTError:
         return None

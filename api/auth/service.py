@@ -15,8 +15,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.audit import service as audit
-from api.auth.exceptions import BadCredentials, RefreshTokenReplayed, TokenInvalid, UsernameTaken
-from api.auth.models import Branch, RefreshToken, Role, User
+from api.auth import throttle
+from api.auth.exceptions import (
+    BadCredentials,
+    BadCredentialsCounted,
+    RefreshTokenReplayed,
+    TokenInvalid,
+    UsernameTaken,
+)
+from api.auth.models import Branch, RefreshToken, RevokedSession, Role, User
 from api.auth.security import (
     digest_refresh_secret,
     hash_password,
@@ -47,7 +54,7 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
 
 def _issue(session: Session, settings: Settings, *, user: User, family_id: uuid.UUID) -> TokenPair:
     access, expires_in = make_access_token(
-        settings, user_id=user.id, role=user.role.value, branch_id=user.branch_id
+        settings, user_id=user.id, role=user.role.value, branch_id=user.branch_id, session_id=family_id
     )
     secret = new_refresh_secret()
     expires_at = utcnow() + dt.timedelta(days=settings.refresh_token_days)
@@ -63,8 +70,18 @@ def _issue(session: Session, settings: Settings, *, user: User, family_id: uuid.
     return TokenPair(access, expires_in, secret, expires_at)
 
 
-def sign_in(session: Session, settings: Settings, *, username: str, password: str) -> tuple[User, TokenPair]:
-    user = authenticate(session, username=username, password=password)
+def sign_in(
+    session: Session, settings: Settings, *, username: str, password: str, address: str | None = None
+) -> tuple[User, TokenPair]:
+    """Throttled per username and per client address (see throttle.py); failures are counted and audited."""
+    keys = throttle.Keys.of(username, address)
+    throttle.check(session, keys=keys, username=username)
+    try:
+        user = authenticate(session, username=username, password=password)
+    except BadCredentials:
+        throttle.failed(session, keys=keys, username=username)
+        raise BadCredentialsCounted() from None
+    throttle.succeeded(session, keys=keys)
     family = new_id()
     audit.record(
         session,
@@ -108,6 +125,9 @@ def refresh(session: Session, settings: Settings, *, refresh_token: str) -> tupl
 
 
 def revoke_family(session: Session, *, family_id: uuid.UUID) -> None:
+    """End a sign-in: its refresh tokens and, from the next request on, its access tokens."""
+    if session.get(RevokedSession, family_id) is None:
+        session.add(RevokedSession(family_id=family_id))
     session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
