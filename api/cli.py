@@ -40,11 +40,18 @@ def migrate() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes; each one is stateless.")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--join", is_flag=True, help="Share a port another `fieldvisit serve` listens on (refused otherwise)."
+)
+def serve(host: str, port: int, workers: int, join: bool) -> None:
+    from api.serving import PortTaken
     from api.serving import serve as run
 
     _settings()
-    run(host, port, workers)
+    try:
+        run(host, port, workers, join=join)
+    except PortTaken as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command(help="Load the demo bank (two branches, users, portfolio, templates, visits) once.")

@@ -30,7 +30,27 @@ def _worker(host: str, port: int, log_level: str) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve(host: str, port: int, workers: int, log_level: str = "info") -> None:
+class PortTaken(Exception):
+    pass
+
+
+def refuse_taken_port(host: str, port: int) -> None:
+    """SO_REUSEPORT would let a second `serve` share a port that is in use, silently splitting the
+    traffic with whatever listens there (even a server on another database). Probe with a plain socket
+    first; only `--join` skips this, on purpose."""
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        raise PortTaken(f"{host}:{port} is already in use ({exc.strerror}); pass --join to share it") from exc
+    finally:
+        probe.close()
+
+
+def serve(host: str, port: int, workers: int, log_level: str = "info", join: bool = False) -> None:
+    if not join:
+        refuse_taken_port(host, port)
     if workers <= 1:
         uvicorn.run("api.asgi:app", host=host, port=port, log_level=log_level)
         return

@@ -24,11 +24,13 @@ class TickReport:
     overdue_opened: int
     changes_numbered: int
     audit_sealed: int
+    files_swept: int = 0
 
     def __str__(self) -> str:
         return (
             f"photos processed {self.photos_processed}; overdue visits flagged {self.overdue_opened}; "
-            f"changes numbered {self.changes_numbered}; audit events sealed {self.audit_sealed}"
+            f"changes numbered {self.changes_numbered}; audit events sealed {self.audit_sealed}; "
+            f"orphan files swept {self.files_swept}"
         )
 
 
@@ -42,6 +44,33 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
     engine = make_session.kw["bind"]
     numbered = changes.publish(engine)
     sealed = audit.seal(engine, settings=settings)
+    swept = sweep_photo_store(make_session, settings)
     return TickReport(
-        photos_processed=processed, overdue_opened=overdue, changes_numbered=numbered, audit_sealed=sealed
+        photos_processed=processed,
+        overdue_opened=overdue,
+        changes_numbered=numbered,
+        audit_sealed=sealed,
+        files_swept=swept,
     )
+
+
+def sweep_photo_store(make_session: sessionmaker[Session], settings: Settings) -> int:
+    """Forget finished uploads after a day, and remove files that no committed row owns (left by a crash
+    or a failed transaction) once they are older than the store's grace period."""
+    from sqlalchemy import select
+
+    from api.photos import service as photo_service
+    from api.photos.models import Photo, Upload
+
+    with make_session() as session:
+        photo_service.finished_uploads_expired(session)
+        session.commit()
+        live = {
+            row.hex for row in session.scalars(select(Upload.id).where(Upload.finished_photo_id.is_(None)))
+        }
+
+        def owned(digests: object) -> set[str]:
+            wanted = list(digests)  # type: ignore[call-overload]
+            return set(session.scalars(select(Photo.sha256).where(Photo.sha256.in_(wanted))))
+
+        return photo_service.photo_store(settings).sweep(owned=owned, live_uploads=live)

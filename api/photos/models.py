@@ -75,7 +75,9 @@ class Photo(Base):
 
 
 class Upload(Base):
-    """A tus upload in progress. Its bytes live in the photo folder; the offset is confirmed here."""
+    """A tus upload. Its bytes live in the photo folder; the offset is confirmed here. A finished upload
+    keeps its row (with `finished_photo_id`) for FINISHED_UPLOAD_KEPT, so that a phone that lost the
+    last answer asks `HEAD` and hears that everything arrived."""
 
     __tablename__ = "photo_upload"
 
@@ -88,6 +90,8 @@ class Upload(Base):
     length: Mapped[int] = mapped_column(BigInteger)
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
     metadata_extra: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    finished_photo_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import math
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -15,11 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api.auth.dependencies import CurrentUser, SettingsDep
+from api.auth.models import User
+from api.config import Settings
 from api.db import CommitFirstRoute, SessionDep
 from api.errors import AppError
-from api.photos import jobs, service, transfer
+from api.photos import inspection, jobs, service, transfer
 from api.photos.exceptions import BadUploadRequest, PhotoNotReady, UploadOffsetMismatch
-from api.photos.models import Photo, PhotoState
+from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoPublic
 
 router = APIRouter(prefix="/api/v1", tags=["photos"], route_class=CommitFirstRoute)
@@ -115,13 +118,25 @@ def _claim(
     digest = str(sha256).lower()
     if not service.SHA256_HEX.match(digest):
         raise BadUploadRequest("sha256 must be 64 hex digits.", detail_zh="sha256 须为 64 位十六进制。")
+    declared = str(content_type).split(";")[0].strip().lower()
+    if declared not in inspection.CONTENT_TYPES:
+        raise UnsupportedMedia(
+            f"content_type {declared[:64]!r} is not a photo type we accept "
+            f"({', '.join(sorted(inspection.CONTENT_TYPES))}).",
+            detail_zh=f"不接受的照片类型 {declared[:64]!r}。",
+        )
+    if len(str(item_key)) > 64:
+        raise BadUploadRequest(
+            "item_key is longer than 64 characters.", detail_zh="item_key 超过 64 个字符。"
+        )
     device_fix = None
     try:
-        if fix_lat and fix_lon:
-            lat, lon = float(fix_lat), float(fix_lon)
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                raise ValueError("out of range")
-            device_fix = {"lat": lat, "lon": lon, "accuracy_m": float(fix_accuracy) if fix_accuracy else None}
+        if fix_lat or fix_lon or fix_accuracy:
+            if not (fix_lat and fix_lon):
+                raise ValueError("fix_lat and fix_lon go together")
+            lat, lon = _finite(fix_lat, "fix_lat", -90, 90), _finite(fix_lon, "fix_lon", -180, 180)
+            accuracy = _finite(fix_accuracy, "fix_accuracy", 0, 100_000) if fix_accuracy else None
+            device_fix = {"lat": lat, "lon": lon, "accuracy_m": accuracy}
         device_taken_at = dt.datetime.fromisoformat(taken_at) if taken_at else None
         if device_taken_at is not None and device_taken_at.tzinfo is None:
             raise ValueError("taken_at needs an offset")
@@ -133,12 +148,19 @@ def _claim(
         photo_id=photo_uuid,
         visit_id=visit_uuid,
         item_key=str(item_key),
-        declared_type=str(content_type)[:64],
+        declared_type=declared,
         sha256=digest,
         size=size,
         device_fix=device_fix,
         device_taken_at=device_taken_at,
     )
+
+
+def _finite(text: str, name: str, low: float, high: float) -> float:
+    value = float(text)
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}")
+    return value
 
 
 def _photo_answer(photo: Photo, status: int) -> JSONResponse:
@@ -179,13 +201,14 @@ def tus_create(
     session: SessionDep,
     settings: SettingsDep,
     tus_resumable: Annotated[str | None, Header()] = None,
-    upload_length: Annotated[int | None, Header(ge=0)] = None,
+    upload_length: Annotated[int | None, Header(ge=0, le=2**62)] = None,
     upload_metadata: Annotated[str | None, Header()] = None,
 ) -> Response:
     """`Upload-Metadata` carries `photo_id`, `visit_id`, `item_key`, `content_type` (or `filetype`) and
     `sha256` (hex, computed on the device), and optionally `fix_lat`, `fix_lon`, `fix_accuracy` and
-    `taken_at`. When a photo with this UUID and hash is already kept, the answer is 200 with the photo
-    record instead of a new upload; with another hash, 409."""
+    `taken_at`; every field is checked here, before a byte is sent. When a photo with this UUID and hash
+    is already kept, the new upload is already complete (`Upload-Offset` equals `Upload-Length`, and
+    `Fieldvisit-Photo-Id` names the photo); with another hash, 409."""
     _require_tus(tus_resumable)
     if upload_length is None:
         raise BadUploadRequest("Upload-Length is required.", detail_zh="缺少 Upload-Length。")
@@ -207,37 +230,46 @@ def tus_create(
         extra["device_fix"] = claim.device_fix
     if claim.device_taken_at:
         extra["device_taken_at"] = claim.device_taken_at.isoformat()
-    outcome = service.create_upload(session, settings=settings, user=user, claim=claim, extra=extra)
-    if isinstance(outcome, Photo):
-        return _photo_answer(outcome, 200)
+    upload = service.create_upload(session, settings=settings, user=user, claim=claim, extra=extra)
     return Response(
-        status_code=201,
-        headers={
-            **TUS_HEADERS,
-            "Location": f"/api/v1/uploads/{outcome.id}",
-            "Upload-Offset": str(outcome.offset),
-        },
+        status_code=201, headers={"Location": f"/api/v1/uploads/{upload.id}", **_upload_headers(upload)}
     )
+
+
+def _upload_headers(upload: Upload) -> dict[str, str]:
+    headers = {**TUS_HEADERS, "Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)}
+    if upload.finished_photo_id is not None:
+        headers["Fieldvisit-Photo-Id"] = str(upload.finished_photo_id)
+    return headers
+
+
+def _redo_finish(request: Request, settings: Settings, user: User, upload_id: uuid.UUID) -> Upload:
+    """A request that found every byte confirmed but no photo (the server died while finishing): finish
+    now, in a transaction of its own."""
+    with request.app.state.sessionmaker() as session:
+        upload = service.get_upload_for(session, user=user, upload_id=upload_id)
+        if upload.finished_photo_id is None and upload.offset == upload.length:
+            service.finish_upload(session, settings=settings, user=user, upload=upload)
+        session.commit()
+        return upload
 
 
 @router.head("/uploads/{upload_id}", summary="tus: how much has arrived")
 def tus_head(
     upload_id: uuid.UUID,
+    request: Request,
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     tus_resumable: Annotated[str | None, Header()] = None,
 ) -> Response:
+    """A finished upload keeps answering with its full offset for 24 hours (a phone that lost the last
+    answer learns here that everything arrived)."""
     _require_tus(tus_resumable)
     upload = service.get_upload_for(session, user=user, upload_id=upload_id)
-    return Response(
-        status_code=200,
-        headers={
-            **TUS_HEADERS,
-            "Upload-Offset": str(upload.offset),
-            "Upload-Length": str(upload.length),
-            "Cache-Control": "no-store",
-        },
-    )
+    if upload.finished_photo_id is None and upload.offset == upload.length:
+        upload = _redo_finish(request, settings, user, upload_id)
+    return Response(status_code=200, headers={**_upload_headers(upload), "Cache-Control": "no-store"})
 
 
 @router.patch("/uploads/{upload_id}", status_code=204, summary="tus: send bytes from Upload-Offset")
@@ -249,14 +281,15 @@ async def tus_patch(
     session: SessionDep,
     settings: SettingsDep,
     tus_resumable: Annotated[str | None, Header()] = None,
-    upload_offset: Annotated[int | None, Header(ge=0)] = None,
+    upload_offset: Annotated[int | None, Header(ge=0, le=2**62)] = None,
     upload_checksum: Annotated[str | None, Header()] = None,
     content_type: Annotated[str | None, Header()] = None,
 ) -> Response:
     """`Content-Type: application/offset+octet-stream`. With `Upload-Checksum: sha256 <base64>` the
     chunk is all or nothing (460 on mismatch). When the last byte arrives, the whole photo's SHA-256 is
     checked against the device's (422 and nothing kept on mismatch) and the image is validated; the
-    answer then carries `Fieldvisit-Photo-Id`."""
+    answer then carries `Fieldvisit-Photo-Id`. A PATCH to an upload that is already finished answers 204
+    with the full offset: the bytes are held and were verified."""
     _require_tus(tus_resumable)
     upload = await run_in_threadpool(service.get_upload_for, session, user=user, upload_id=upload_id)
     if content_type != "application/offset+octet-stream":
@@ -264,6 +297,8 @@ async def tus_patch(
             "Send Content-Type: application/offset+octet-stream.",
             detail_zh="请使用 Content-Type: application/offset+octet-stream。",
         )
+    if upload.finished_photo_id is not None:
+        return Response(status_code=204, headers=_upload_headers(upload))
     if upload_offset is None or upload_offset != upload.offset:
         raise UploadOffsetMismatch(
             f"The server has {upload.offset} bytes.",
@@ -272,11 +307,29 @@ async def tus_patch(
             headers={**TUS_HEADERS, "Upload-Offset": str(upload.offset)},
         )
     chunk_digest = _parse_checksum(upload_checksum)
-    path = service.photo_store(settings).upload_path(upload.id)
-    appended = await transfer.append(
-        path, request.stream(), start=upload.offset, length=upload.length, chunk_sha256=chunk_digest
-    )
-    await run_in_threadpool(service.record_offset, session, upload=upload, offset=appended.offset)
+    # Nothing is written yet: end the transaction so that no lock is held while the phone sends.
+    await run_in_threadpool(session.commit)
+    appended = transfer.Appended(upload.offset, False)
+    if upload.offset < upload.length:
+        path = service.photo_store(settings).upload_path(upload.id)
+
+        async def progress(offset: int) -> None:
+            await run_in_threadpool(
+                service.record_progress, request.app.state.sessionmaker, upload_id=upload.id, offset=offset
+            )
+
+        appended = await transfer.append(
+            path,
+            request.stream(),
+            start=upload.offset,
+            length=upload.length,
+            chunk_sha256=chunk_digest,
+            progress=progress,
+        )
+        await run_in_threadpool(service.record_offset, session, upload=upload, offset=appended.offset)
+        # The bytes are on disk: the offset is committed before the photo is finished, so that a crash
+        # while finishing leaves an upload that the next request finishes (see _redo_finish).
+        await run_in_threadpool(session.commit)
     headers = {**TUS_HEADERS, "Upload-Offset": str(appended.offset)}
     if appended.offset == upload.length and not appended.disconnected:
         photo = await run_in_threadpool(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from api.checklists.schemas import ItemType
 from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
+from api.kit.faults import crash_point
 from api.photos import inspection
 from api.photos.exceptions import (
     ChecksumMismatch,
@@ -33,13 +34,16 @@ from api.photos.exceptions import (
     PhotoIdConflict,
     PhotoTooLarge,
 )
+from api.photos.inspection import PhotoRejected
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoLinks, PhotoPublic, phash_hex
-from api.photos.storage import PhotoStore, sha256_of
+from api.photos.storage import PhotoStore, StorageFull, full_disk, sha256_of, unlink_after_commit
 from api.visits import service as visit_service
 from api.visits.models import Visit
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# How long a finished tus upload still answers HEAD with its full offset (see Upload).
+FINISHED_UPLOAD_KEPT = dt.timedelta(hours=24)
 
 
 def photo_store(settings: Settings) -> PhotoStore:
@@ -112,12 +116,16 @@ def accept_file(
     path: Path,
     known_sha256: str | None = None,
     known_new: bool = False,
+    private_file: bool = True,
 ) -> Photo:
-    """Verify the received file at `path` and keep it. The file is consumed either way.
+    """Verify the received file at `path` and keep it. A refused file is removed at once; an accepted
+    one when the transaction commits (a `private_file`, which no later request can resume, also when it
+    rolls back).
 
     `known_sha256` is the hash computed while the bytes streamed in, when there was one; `known_new`
     says the caller has just looked for this photo UUID (a race is still caught by the primary key)."""
     store = photo_store(settings)
+    unlink_after_commit(session, path, also_on_rollback=private_file)
     try:
         actual = known_sha256 or sha256_of(path)
         if actual != claim.sha256:
@@ -130,15 +138,19 @@ def accept_file(
             raise EmptyPhoto()
         already = None if known_new else existing_photo(session, photo_id=claim.photo_id, sha256=actual)
         if already is not None:
-            path.unlink(missing_ok=True)
             return already
         facts = inspection.inspect(
             path,
             declared_type=claim.declared_type,
             limits=inspection.Limits(settings.max_jpeg_pixels, settings.max_other_pixels),
         )
-    except BaseException:
+    except PhotoRejected:
         path.unlink(missing_ok=True)
+        raise
+    except BaseException:
+        # Not a verdict on the photo (an outage, a bug): a resumable upload keeps its bytes.
+        if private_file:
+            path.unlink(missing_ok=True)
         raise
     store.keep_original(path, actual)
     photo = Photo(
@@ -220,13 +232,12 @@ def public(photo: Photo) -> PhotoPublic:
 
 
 def create_upload(
-    session: Session, *, settings: Settings, user: User, claim: PhotoClaim, extra: dict[str, str]
-) -> Upload | Photo:
-    """Start a resumable upload, or answer with the photo when these bytes are already here."""
+    session: Session, *, settings: Settings, user: User, claim: PhotoClaim, extra: dict[str, Any]
+) -> Upload:
+    """Start a resumable upload. When these bytes are already kept, the answer is an upload that is
+    already complete, so that any tus client ends cleanly (it asks, hears every byte arrived, stops)."""
     visit = check_claim(session, settings=settings, user=user, claim=claim)
     already = existing_photo(session, photo_id=claim.photo_id, sha256=claim.sha256)
-    if already is not None:
-        return already
     # A phone that lost the creation answer asks again: hand back the upload it already has.
     upload = session.scalar(
         select(Upload).where(
@@ -242,15 +253,22 @@ def create_upload(
         item_key=claim.item_key,
         declared_type=claim.declared_type,
         sha256=claim.sha256,
-        length=claim.size,
-        offset=0,
+        length=already.size if already is not None else claim.size,
+        offset=already.size if already is not None else 0,
         metadata_extra=extra,
         created_by_id=user.id,
+        finished_photo_id=already.id if already is not None else None,
+        finished_at=utcnow() if already is not None else None,
     )
     session.add(upload)
     session.flush()
-    store = photo_store(settings)
-    store.upload_path(upload.id).touch()
+    if already is None:
+        try:
+            photo_store(settings).upload_path(upload.id).touch()
+        except OSError as exc:
+            if full_disk(exc):
+                raise StorageFull() from exc
+            raise
     return upload
 
 
@@ -278,20 +296,60 @@ def claim_of(upload: Upload) -> PhotoClaim:
 
 
 def finish_upload(session: Session, *, settings: Settings, user: User, upload: Upload) -> Photo:
-    """All bytes are in: verify and keep the photo; the upload ends whatever the verdict."""
+    """All bytes are in: verify and keep the photo. A refused photo ends the upload; an accepted one
+    marks it finished. Safe to run again after a crash before the commit: the partial file is removed
+    only once the photo's row has committed."""
+    if upload.finished_photo_id is not None:
+        photo = session.get(Photo, upload.finished_photo_id)
+        assert photo is not None
+        return photo
     store = photo_store(settings)
     path = store.upload_path(upload.id)
     claim = claim_of(upload)
-    session.delete(upload)
-    session.flush()
     visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
-    return accept_file(session, settings=settings, user=user, visit=visit, claim=claim, path=path)
+    already = existing_photo(session, photo_id=claim.photo_id, sha256=claim.sha256)
+    if already is None:
+        try:
+            photo = accept_file(
+                session, settings=settings, user=user, visit=visit, claim=claim, path=path, private_file=False
+            )
+        except PhotoRejected:
+            session.delete(upload)
+            session.flush()
+            raise
+    else:
+        photo = already
+        unlink_after_commit(session, path)
+    upload.finished_photo_id = photo.id
+    upload.finished_at = utcnow()
+    session.flush()
+    crash_point("photo_finished_before_commit")
+    return photo
+
+
+def finished_uploads_expired(session: Session) -> int:
+    """Forget finished uploads older than FINISHED_UPLOAD_KEPT (their bytes are already photos)."""
+    cutoff = utcnow() - FINISHED_UPLOAD_KEPT
+    stale = list(session.scalars(select(Upload).where(Upload.finished_at < cutoff)))
+    for upload in stale:
+        session.delete(upload)
+    session.flush()
+    return len(stale)
 
 
 def discard_upload(session: Session, *, settings: Settings, upload: Upload) -> None:
     photo_store(settings).upload_path(upload.id).unlink(missing_ok=True)
     session.delete(upload)
     session.flush()
+
+
+def record_progress(make_session: Any, *, upload_id: uuid.UUID, offset: int) -> None:
+    """Record the offset reached mid-request, in a short transaction of its own."""
+    with make_session() as session:
+        session.execute(
+            update(Upload).where(Upload.id == upload_id, Upload.offset < offset).values(offset=offset)
+        )
+        session.commit()
 
 
 def record_offset(session: Session, *, upload: Upload, offset: int) -> None:

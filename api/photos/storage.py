@@ -2,16 +2,81 @@
 
 Identical bytes are stored once. Files are written beside their final place and renamed into it
 after an fsync, so a reader never sees half a file and an acknowledgement means the bytes are on disk.
+
+A received file becomes evidence only once its row is committed: the original is linked into place
+(the received file stays where it was) and the received file is removed after the commit, by a hook
+on the session. If the transaction fails, or the process dies before the commit, the partial upload is
+still whole and the next request redoes the finish; an original that no committed row owns is swept by
+`fieldvisit tick` once it is older than ORPHAN_GRACE.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
 import hashlib
 import os
+import time
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from api.errors import AppError
+
 CHUNK = 1024 * 1024
+# Long enough that no request still working on a file can see it swept.
+ORPHAN_GRACE = dt.timedelta(hours=1)
+_AFTER_COMMIT = "fieldvisit.unlink_after_commit"
+_AFTER_ROLLBACK = "fieldvisit.unlink_after_rollback"
+
+
+class StorageFull(AppError):
+    status = 507
+    code = "storage_full"
+    title_zh = "服务器存储空间已满，请稍后重试"
+    title_en = "The server's storage is full; try again later"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Nothing was kept; the upload can be resumed once space is freed.",
+            detail_zh="本次内容未保存；释放空间后可继续上传。",
+            headers={"Retry-After": "300"},
+        )
+
+
+def full_disk(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def unlink_after_commit(session: Session, path: Path, *, also_on_rollback: bool = False) -> None:
+    """Remove `path` once the session's transaction has committed (and, if asked, when it rolls back)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(path)
+    if also_on_rollback:
+        session.info.setdefault(_AFTER_ROLLBACK, []).append(path)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the real commit is still to come
+        return
+    for path in session.info.pop(_AFTER_COMMIT, []):
+        path.unlink(missing_ok=True)
+    session.info.pop(_AFTER_ROLLBACK, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None or (
+        _AFTER_ROLLBACK not in session.info and _AFTER_COMMIT not in session.info
+    ):
+        return
+    # Still listed, so the transaction ended without a commit.
+    for path in session.info.pop(_AFTER_ROLLBACK, []):
+        path.unlink(missing_ok=True)
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 class PhotoStore:
@@ -43,15 +108,55 @@ class PhotoStore:
     def derived_path(self, sha256: str, kind: str) -> Path:
         return self.derived / sha256[:2] / f"{sha256}.{kind}.jpg"
 
-    def keep_original(self, temp: Path, sha256: str) -> Path:
-        """Move a verified file into the store; if the same bytes are there already, drop the copy."""
+    def keep_original(self, received: Path, sha256: str) -> Path:
+        """Link a verified file into the store (identical bytes are there once). The received file is
+        left in place: the caller removes it after its row commits (`unlink_after_commit`)."""
         final = self.original_path(sha256)
         if final.exists():
-            temp.unlink(missing_ok=True)
             return final
-        _fsync_file(temp)
-        os.replace(temp, final)
+        try:
+            _fsync_file(received)
+            staged = final.with_name(f"{sha256}.{uuid.uuid4().hex}.link")
+            os.link(received, staged)
+            os.replace(staged, final)
+        except OSError as exc:
+            if full_disk(exc):
+                raise StorageFull() from exc
+            raise
         return final
+
+    def sweep(self, *, owned: Callable[[Iterable[str]], set[str]], live_uploads: set[str]) -> int:
+        """Remove originals and derivatives that no committed photo owns, partial uploads that no upload
+        row owns, and stale temporary files, all older than ORPHAN_GRACE. Returns how many."""
+        cutoff = time.time() - ORPHAN_GRACE.total_seconds()
+        removed = 0
+
+        def old(path: Path) -> bool:
+            try:
+                return path.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                return False
+
+        for folder in (self.tmp, self.uploads):
+            for path in folder.glob("*") if folder.is_dir() else []:
+                if folder == self.uploads and path.name.removesuffix(".part") in live_uploads:
+                    continue
+                if old(path):
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        for base in (self.originals, self.derived):
+            if not base.is_dir():
+                continue
+            for fan in base.iterdir():
+                candidates = [p for p in fan.iterdir() if old(p)]
+                if not candidates:
+                    continue
+                kept = owned({p.name.split(".")[0] for p in candidates})
+                for path in candidates:
+                    if path.name.endswith(".link") or path.name.split(".")[0] not in kept:
+                        path.unlink(missing_ok=True)
+                        removed += 1
+        return removed
 
     def write_derived(self, sha256: str, kind: str, data: bytes) -> Path:
         final = self.derived_path(sha256, kind)

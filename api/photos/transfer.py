@@ -5,13 +5,18 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import ClientDisconnect
 
 from api.photos.exceptions import ChunkChecksumMismatch, PhotoTooLarge, UploadBusy
+from api.photos.storage import StorageFull, full_disk
+
+# While a long PATCH streams in, the offset reached is made durable and recorded this often, so that a
+# phone resumes near where it was even if the server dies mid-request.
+PROGRESS_EVERY = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -21,13 +26,39 @@ class Appended:
 
 
 async def append(
-    path: Path, chunks: AsyncIterator[bytes], *, start: int, length: int, chunk_sha256: bytes | None
+    path: Path,
+    chunks: AsyncIterator[bytes],
+    *,
+    start: int,
+    length: int,
+    chunk_sha256: bytes | None,
+    progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> Appended:
     """Write the request body at `start` of the partial file; keep what arrived if the client vanished.
 
     A PATCH carrying a chunk checksum is all or nothing. An OS-level lock on the file keeps two
-    requests (perhaps in two processes) from writing one upload at once.
+    requests (perhaps in two processes) from writing one upload at once. Without a checksum, `progress`
+    is told every PROGRESS_EVERY bytes, after they are on disk. A full disk is 507 with what arrived kept.
     """
+    try:
+        return await _append(
+            path, chunks, start=start, length=length, chunk_sha256=chunk_sha256, progress=progress
+        )
+    except OSError as exc:
+        if full_disk(exc):
+            raise StorageFull() from exc
+        raise
+
+
+async def _append(
+    path: Path,
+    chunks: AsyncIterator[bytes],
+    *,
+    start: int,
+    length: int,
+    chunk_sha256: bytes | None,
+    progress: Callable[[int], Awaitable[None]] | None,
+) -> Appended:
     with open(path, "r+b") as out:
         try:
             fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -38,6 +69,7 @@ async def append(
         out.seek(start)
         digest = hashlib.sha256() if chunk_sha256 is not None else None
         written = 0
+        reported = 0
         disconnected = False
         try:
             async for chunk in chunks:
@@ -50,6 +82,11 @@ async def append(
                 written += len(chunk)
                 if digest is not None:
                     digest.update(chunk)
+                elif progress is not None and written - reported >= PROGRESS_EVERY:
+                    out.flush()
+                    os.fsync(out.fileno())
+                    reported = written
+                    await progress(start + written)
         except ClientDisconnect:
             disconnected = True
         if digest is not None and (disconnected or digest.digest() != chunk_sha256):
@@ -77,6 +114,11 @@ async def receive_whole(path: Path, chunks: AsyncIterator[bytes], *, max_bytes: 
                     )
                 out.write(chunk)
                 digest.update(chunk)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        if full_disk(exc):
+            raise StorageFull() from exc
+        raise
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -63,6 +63,9 @@ def upgrade() -> None:
         sa.Column("blocked_until", api.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_sign_in_throttle")),
     )
+    with op.batch_alter_table("photo_upload", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("finished_photo_id", sa.Uuid(), nullable=True))
+        batch_op.add_column(sa.Column("finished_at", api.db.UTCDateTime(timezone=True), nullable=True))
     # Signed-out sign-ins end their access tokens too; families already revoked are carried over.
     op.execute(
         "INSERT INTO revoked_session (family_id, revoked_at) "
@@ -142,5 +145,8 @@ def downgrade() -> None:
         )
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_column("content")
+    with op.batch_alter_table("photo_upload", schema=None) as batch_op:
+        batch_op.drop_column("finished_at")
+        batch_op.drop_column("finished_photo_id")
     op.drop_table("sign_in_throttle")
     op.drop_table("revoked_session")

@@ -121,8 +121,12 @@ def test_an_upload_resumes_from_the_servers_offset(
     assert len(record["phash"]) == 16
     original = client.get(record["links"]["original"], headers=headers)
     assert hashlib.sha256(original.content).hexdigest() == sha256(data)
-    assert client.head(location, headers={**headers, **TUS}).status_code == 404  # the upload is over
-    assert _count(session, Upload) == 0
+    # A finished upload still answers HEAD with every byte arrived (a phone that lost the last answer).
+    finished = client.head(location, headers={**headers, **TUS})
+    assert finished.status_code == 200
+    assert finished.headers["Upload-Offset"] == finished.headers["Upload-Length"] == str(len(data))
+    assert finished.headers["Fieldvisit-Photo-Id"] == record["id"]
+    assert list((settings.photo_dir / "uploads").iterdir()) == []  # the partial file went with the commit
 
 
 def test_chunk_checksums_discard_a_corrupted_chunk(client: TestClient, session: Session) -> None:
@@ -181,8 +185,12 @@ def test_the_same_photo_twice_answers_with_the_first_and_other_bytes_conflict(
     location = _create(client, headers, bank, data, photo_id).headers["Location"]
     _patch(client, headers, location, 0, data)
     again = _create(client, headers, bank, data, photo_id)
-    assert again.status_code == 200
-    assert again.json()["id"] == photo_id
+    # An upload that is already complete: any tus client asks, hears every byte arrived, and stops.
+    assert again.status_code == 201
+    assert again.headers["Upload-Offset"] == again.headers["Upload-Length"] == str(len(data))
+    assert again.headers["Fieldvisit-Photo-Id"] == photo_id
+    late_patch = _patch(client, headers, again.headers["Location"], 0, data)
+    assert late_patch.status_code == 204 and late_patch.headers["Upload-Offset"] == str(len(data))
     other = jpeg(seed=3)
     assert _create(client, headers, bank, other, photo_id).status_code == 409
     put_again = client.put(
@@ -237,7 +245,10 @@ def test_every_bad_file_is_refused_and_nothing_is_kept(
         location = _create(
             client, headers, bank, data, "7d0e7f9c-52f4-4c55-9a6e-1a9a4b1f0007", content_type=declared
         )
-        finished = _patch(client, headers, location.headers["Location"], 0, data)
+        if location.status_code == 201:
+            finished = _patch(client, headers, location.headers["Location"], 0, data)
+        else:  # a type we never accept is refused at creation, before a byte is sent
+            finished = location
         assert finished.status_code == answer.status_code
         assert finished.json()["code"] == answer.json()["code"]
     assert _count(session, Photo) == 0
