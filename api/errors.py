@@ -190,6 +190,50 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _database_unavailable(exc: BaseException) -> bool:
+    """The database is down, unreachable or (SQLite) busy past its wait: not a bug, so 503, not 500."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        text = str(exc.orig).lower()
+        return any(
+            sign in text
+            for sign in (
+                "database is locked", "database is busy", "connection", "server closed", "terminating",
+                "could not connect", "the database system is", "timeout", "timed out",
+            )
+        )  # fmt: skip
+    return isinstance(exc, sa_exc.TimeoutError)  # the pool had no connection to give
+
+
+async def _database_or_storage_error(request: Request, exc: Exception) -> JSONResponse:
+    if _database_unavailable(exc):
+        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(
+            request,
+            status=503,
+            code="database_unavailable",
+            title_zh="服务暂时不可用，请稍后重试",
+            title_en="Service temporarily unavailable; try again shortly",
+            detail_zh="数据库暂时无法访问，本次请求未保存任何内容。",
+            detail_en="The database cannot be reached right now; nothing from this request was stored.",
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, OSError) and exc.errno in (28, 122):  # ENOSPC, EDQUOT
+        logger.error("storage full on %s %s", request.method, request.url.path)
+        return problem_response(
+            request,
+            status=507,
+            code="storage_full",
+            title_zh="服务器存储空间已满，请稍后重试",
+            title_en="The server's storage is full; try again later",
+            headers={"Retry-After": "300"},
+        )
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -205,4 +249,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    # Handled here, not by the catch-all, so that an outage is an answer and not a server error.
+    app.add_exception_handler(SQLAlchemyError, _database_or_storage_error)
+    app.add_exception_handler(OSError, _database_or_storage_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -21,6 +21,8 @@ from api.checklists.router import router as checklists_router
 from api.config import Settings, get_settings
 from api.db import READ_ONLY_OPTION, make_engine, make_sessionmaker
 from api.errors import install_error_handlers
+from api.guards import install_guards
+from api.health import router as health_router
 from api.photos.router import router as photos_router
 from api.photos.service import photo_store
 from api.portfolio.router import router as portfolio_router
@@ -176,9 +178,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _build_routes_now(app)
     photo_store(settings).prepare()
 
-    @app.get("/api/health", tags=["meta"], summary="Liveness")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(health_router)
+    install_guards(app)
 
     if PWA_DIR.is_dir():
         _serve_pwa(app)

@@ -131,7 +131,7 @@ def test_the_demo_story(app: FastAPI, client: TestClient, session: Session, sett
     session.execute(
         update(AuditEvent)
         .where(AuditEvent.id == victim.id)
-        .values(content=victim.content.replace(victim.content[-40:], victim.content[-40:].replace("\"", "'")))
+        .values(content=victim.content.replace(victim.content[-40:], victim.content[-40:].replace('"', "'")))
     )
     session.commit()
     verdict = audit.verify(session)

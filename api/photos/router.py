@@ -387,7 +387,7 @@ async def put_photo(
     fix_accuracy: float | None = None,
     taken_at: str | None = None,
     content_type: Annotated[str | None, Header()] = None,
-    content_length: Annotated[int | None, Header()] = None,
+    content_length: Annotated[int | None, Header(ge=0, le=2**62)] = None,
 ) -> Response:
     """The same rules as a tus upload: the same UUID with the same hash answers 200 with the existing
     photo, with another hash 409; a checksum mismatch or a bad file is refused with nothing kept."""

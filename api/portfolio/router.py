@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth.dependencies import AdminUser, CurrentUser
 from api.db import CommitFirstRoute, SessionDep
-from api.errors import NotFound
+from api.errors import AppError, NotFound
 from api.kit.cursor import Page
 from api.kit.pagination import paginate, text_key, uuid_key
 from api.portfolio import imports, schemas, service
@@ -20,6 +20,13 @@ from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Pr
 router = APIRouter(prefix="/api/v1", tags=["portfolio"], route_class=CommitFirstRoute)
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+class ImportTooLarge(AppError):
+    status = 413
+    code = "import_too_large"
+    title_zh = "导入文件过大"
+    title_en = "Import file too large"
 
 
 @router.post(
@@ -191,7 +198,7 @@ async def import_csv(
     async for chunk in request.stream():
         raw.extend(chunk)
         if len(raw) > MAX_IMPORT_BYTES:
-            raise ImportRejected("The file is larger than 20 MB.", detail_zh="文件超过 20 MB。")
+            raise ImportTooLarge("The file is larger than 20 MB.", detail_zh="文件超过 20 MB。")
     text = imports.decode_csv(bytes(raw))
     report = await run_in_threadpool(imports.import_csv, session, kind=kind, text=text, dry_run=dry_run)
     if report.errors:

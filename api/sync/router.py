@@ -103,7 +103,9 @@ def change_feed(
     _published: Annotated[None, Depends(publish_changes)],
     user: CurrentUser,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="The last position you processed; 0 to start.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="The last position you processed; 0 to start.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> schemas.ChangePage:
     """Every created or changed visit, submission, photo and task in your scope, in one order given by a

@@ -28,8 +28,10 @@ async function uploadPhoto(item) {
       method: "POST",
       headers: { "Tus-Resumable": "1.0.0", "Upload-Length": String(item.size), "Upload-Metadata": Object.entries(meta).filter(([, v]) => v).map(([k, v]) => `${k} ${b64(v)}`).join(",") },
     });
-    if (created.status === 200) return true; // the server already holds these bytes
+    if (created.status === 200) return true; // an older server: it already holds these bytes
     if (created.status !== 201) throw new HttpError(created.status, await created.json().catch(() => ({})));
+    // A photo the server already holds comes back as an upload that is already complete.
+    if (created.headers.get("Fieldvisit-Photo-Id")) return true;
     item.uploadUrl = created.headers.get("Location");
     await save(item);
   }
@@ -37,6 +39,7 @@ async function uploadPhoto(item) {
   if (head.status === 404) { item.uploadUrl = null; await save(item); return uploadPhoto(item); }
   if (!head.ok) throw new HttpError(head.status, {});
   let offset = Number(head.headers.get("Upload-Offset") || 0);
+  if (offset >= item.size && head.headers.get("Fieldvisit-Photo-Id")) return true; // the last answer was lost
   while (offset < item.size) {
     const chunk = item.blob.slice(offset, Math.min(offset + CHUNK, item.size));
     const answer = await request(item.uploadUrl, {
@@ -76,7 +79,7 @@ async function sendOne(item) {
     item.state = permanent ? "failed" : "waiting";
     item.error = error.message || String(error);
     await save(item);
-    if (!permanent) throw error; // the network is gone: stop this round, try again later
+    if (!permanent) throw error; // the caller decides: stop the round (no network) or go on (5xx)
   }
 }
 
@@ -86,7 +89,13 @@ export async function syncOutbox() {
     const items = (await db.all("outbox")).filter((item) => item.state !== "done" && item.state !== "failed");
     items.sort((a, b) => (a.kind === b.kind ? a.createdAt.localeCompare(b.createdAt) : a.kind === "submission" ? -1 : 1));
     for (const item of items) {
-      try { await sendOne(item); } catch { break; }
+      try {
+        await sendOne(item);
+      } catch (error) {
+        // No answer at all: the network is gone, so stop this round. A server error (5xx) is about this
+        // part only: it waits for the next round and the parts behind it go on.
+        if (!(error instanceof HttpError)) break;
+      }
     }
     return (await pending()).filter((item) => item.state !== "failed").length;
   };

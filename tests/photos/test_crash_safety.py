@@ -89,7 +89,7 @@ def test_a_crash_while_finishing_is_redone_by_the_next_request(session: Session,
                     item_key="photo_overview",
                     content_type="image/jpeg",
                     sha256=sha256(data),
-                ),  # fmt: skip
+                ),
             },
         )
         location = base + created.headers["Location"]
