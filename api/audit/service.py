@@ -63,16 +63,29 @@ SECRET_FIELDS = {"password_hash", "token_hash"}
 NOISE_FIELDS = {"updated_at", "claimed_at"}
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
+    """JSON-ready values. Exact types first: this runs for every field of every audited row."""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is float:
         # JSON has no NaN or infinity; requests refuse them, so this is only a guard for the trail.
-        return str(value)
+        return value if math.isfinite(value) else str(value)
+    if kind is dict:
+        return {str(k): _plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, uuid.UUID | decimal.Decimal):
         return str(value)
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, float):
+        return _plain(float(value))
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -127,6 +140,47 @@ def record(
     row.content_sha256 = content_sha256(row.content)
     session.add(row)
     return row
+
+
+def with_defaults(model: type[Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A new row's values with the table's Python-side defaults filled in, as a flush would."""
+    row = dict(values)
+    for column in model.__table__.columns:
+        default = column.default
+        if column.key in row or default is None:
+            continue
+        if default.is_callable:
+            row[column.key] = default.arg(None)
+        elif default.is_scalar:
+            row[column.key] = default.arg
+    return row
+
+
+def created_events(
+    *, entity_type: str, rows: list[dict[str, Any]], actor_id: uuid.UUID | None
+) -> list[dict[str, Any]]:
+    """Audit events for rows inserted in bulk (which the flush hook does not see), ready for one INSERT.
+    Each content is the same canonical form `record` writes."""
+    events = []
+    actor = str(actor_id) if actor_id is not None else None
+    for row in rows:
+        event_id, recorded_at, entity_id = uuid.uuid4(), utcnow(), str(row["id"])
+        after = {k: v for k, v in row.items() if k not in SECRET_FIELDS}
+        content = canonical(
+            {
+                "id": str(event_id), "recorded_at": recorded_at.isoformat(), "actor_id": actor,
+                "action": "created", "entity_type": entity_type, "entity_id": entity_id,
+                "before": None, "after": after,
+            }
+        )  # fmt: skip
+        events.append(
+            {
+                "id": event_id, "recorded_at": recorded_at, "actor_id": actor_id, "action": "created",
+                "entity_type": entity_type, "entity_id": entity_id, "content": content,
+                "content_sha256": content_sha256(content),
+            }
+        )  # fmt: skip
+    return events
 
 
 def _columns(obj: Any) -> dict[str, Any]:

@@ -1,24 +1,35 @@
 """CSV import of portfolio records: every row is checked first; one bad row means nothing is imported.
 
-Rows are applied inside a savepoint, each in a savepoint of its own, so reference and duplicate checks
-are the very ones the API runs, rows may refer to earlier rows of the same file, and the outer savepoint
-is rolled back whenever any row failed or the run is a dry run.
+Two steps, so that a large file never holds the database's write lock while it is checked (on SQLite
+that lock is the whole database's: sign-ins would wait behind it):
+1. `prepare`, on a read-only snapshot: every row is validated against its schema and checked by the very
+   rules the API runs (service.*_values) against every key the file refers to, loaded in a few IN
+   queries; rows may refer to earlier rows of the same file. Nothing is written.
+2. `write`, in one short transaction: the rows and their audit events in one bulk statement each.
+A row that another writer created between the two steps (the same unique key) fails the write as a whole.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Dialect, Table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.audit import service as audit
+from api.audit.models import AuditEvent
 from api.errors import AppError
 from api.portfolio import schemas, service
 from api.portfolio.exceptions import ImportRejected, UnknownImportKind
+from api.portfolio.lookup import BulkLookup, Lookup
+from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Milestone, Project
 
 MAX_ROWS = 50_000
 
@@ -26,7 +37,8 @@ MAX_ROWS = 50_000
 @dataclass(frozen=True)
 class ImportKind:
     schema: type[BaseModel]
-    create: Callable[..., Any]
+    values: Callable[[Any, Lookup], dict[str, Any]]
+    model: type[Any]
 
 
 def _identifiers(raw: str) -> dict[str, str]:
@@ -37,12 +49,12 @@ def _identifiers(raw: str) -> dict[str, str]:
 
 
 KINDS: dict[str, ImportKind] = {
-    "borrowers": ImportKind(schemas.BorrowerCreate, service.create_borrower),
-    "facilities": ImportKind(schemas.FacilityCreate, service.create_facility),
-    "collateral": ImportKind(schemas.CollateralCreate, service.create_collateral),
-    "projects": ImportKind(schemas.ProjectCreate, service.create_project),
-    "milestones": ImportKind(schemas.MilestoneCreate, service.create_milestone),
-    "declarations": ImportKind(schemas.DeclarationCreate, service.create_declaration),
+    "borrowers": ImportKind(schemas.BorrowerCreate, service.borrower_values, Borrower),
+    "facilities": ImportKind(schemas.FacilityCreate, service.facility_values, Facility),
+    "collateral": ImportKind(schemas.CollateralCreate, service.collateral_values, Collateral),
+    "projects": ImportKind(schemas.ProjectCreate, service.project_values, Project),
+    "milestones": ImportKind(schemas.MilestoneCreate, service.milestone_values, Milestone),
+    "declarations": ImportKind(schemas.DeclarationCreate, service.declaration_values, Declaration),
 }
 
 
@@ -68,26 +80,56 @@ def _row_errors(exc: ValidationError) -> list[str]:
     return messages
 
 
-def import_csv(session: Session, *, kind: str, text: str, dry_run: bool) -> schemas.ImportReport:
-    spec = KINDS.get(kind)
-    if spec is None:
-        raise UnknownImportKind(
-            f"Kinds are: {', '.join(KINDS)}.", detail_zh=f"支持的类型：{', '.join(KINDS)}。"
+class ClientGone(AppError):
+    status = 400
+    code = "client_disconnected"
+    title_zh = "连接已断开，导入已停止"
+    title_en = "The client went away; the import was stopped"
+
+
+class ImportRaced(AppError):
+    status = 409
+    code = "import_raced"
+    title_zh = "导入期间数据已被修改，请重新导入"
+    title_en = "Records changed while the file was checked; send it again"
+
+
+@dataclass
+class PreparedImport:
+    kind: str
+    spec: ImportKind
+    rows: int = 0
+    errors: list[schemas.ImportRowError] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(self, *, dry_run: bool) -> schemas.ImportReport:
+        imported = 0 if self.errors or dry_run else self.rows
+        return schemas.ImportReport(
+            kind=self.kind, dry_run=dry_run, rows=self.rows, imported=imported, errors=self.errors
         )
+
+
+def _parse(
+    spec: ImportKind, kind: str, text: str, stop: Callable[[], bool]
+) -> tuple[PreparedImport, list[tuple[int, Any, dict[str, Any]]]]:
+    prepared = PreparedImport(kind, spec)
     reader = csv.DictReader(io.StringIO(text))
-    errors: list[schemas.ImportRowError] = []
-    rows = 0
-    outer = session.begin_nested()
+    parsed: list[tuple[int, Any, dict[str, Any]]] = []
     try:
         for record in reader:
-            rows += 1
+            prepared.rows += 1
             line = reader.line_num
-            if rows > MAX_ROWS:
+            if prepared.rows > MAX_ROWS:
                 raise ImportRejected(
                     f"At most {MAX_ROWS} rows per file.", detail_zh=f"每个文件最多 {MAX_ROWS} 行。"
                 )
+            if prepared.rows % 1000 == 0 and stop():
+                raise ClientGone()
             if None in record:
-                errors.append(schemas.ImportRowError(line=line, errors=["more values than header columns"]))
+                prepared.errors.append(
+                    schemas.ImportRowError(line=line, errors=["more values than header columns"])
+                )
                 continue
             values: dict[str, Any] = {
                 k.strip(): v.strip() for k, v in record.items() if k and v and v.strip()
@@ -95,34 +137,124 @@ def import_csv(session: Session, *, kind: str, text: str, dry_run: bool) -> sche
             try:
                 if kind == "collateral" and "identifiers" in values:
                     values["identifiers"] = _identifiers(values["identifiers"])
-                data = spec.schema.model_validate(values)
+                parsed.append((line, spec.schema.model_validate(values), values))
             except ValidationError as exc:
-                errors.append(schemas.ImportRowError(line=line, errors=_row_errors(exc)))
-                continue
+                prepared.errors.append(schemas.ImportRowError(line=line, errors=_row_errors(exc)))
             except ValueError as exc:
-                errors.append(schemas.ImportRowError(line=line, errors=[str(exc)]))
-                continue
-            row_savepoint = session.begin_nested()
-            try:
-                spec.create(session, data=data)
-                row_savepoint.commit()
-            except AppError as exc:
-                row_savepoint.rollback()
-                errors.append(schemas.ImportRowError(line=line, errors=[exc.detail_en or exc.title_en]))
-        if rows == 0 and reader.fieldnames is None:
-            raise ImportRejected("The file is empty.", detail_zh="文件为空。")
+                prepared.errors.append(schemas.ImportRowError(line=line, errors=[str(exc)]))
     except csv.Error as exc:
-        outer.rollback()
         raise ImportRejected(
             f"Not a readable CSV file: {exc}", detail_zh=f"无法解析 CSV 文件：{exc}"
         ) from exc
-    except BaseException:
-        outer.rollback()
-        raise
-    if errors or dry_run:
-        outer.rollback()
-    else:
-        outer.commit()
-    return schemas.ImportReport(
-        kind=kind, dry_run=dry_run, rows=rows, imported=0 if errors or dry_run else rows, errors=errors
-    )
+    if prepared.rows == 0 and reader.fieldnames is None:
+        raise ImportRejected("The file is empty.", detail_zh="文件为空。")
+    return prepared, parsed
+
+
+def prepare(
+    session: Session,
+    *,
+    kind: str,
+    text: str,
+    actor_id: uuid.UUID | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> PreparedImport:
+    """Check every row and build the rows and their audit events; write nothing. `session` may be
+    read-only; `stop` ends the work early (the client hung up)."""
+    spec = KINDS.get(kind)
+    if spec is None:
+        raise UnknownImportKind(
+            f"Kinds are: {', '.join(KINDS)}.", detail_zh=f"支持的类型：{', '.join(KINDS)}。"
+        )
+    prepared, parsed = _parse(spec, kind, text, stop)
+    lookup = BulkLookup.load(session, [values for _line, _data, values in parsed])
+    table = spec.model.__tablename__
+    for n, (line, data, _values) in enumerate(parsed, start=1):
+        if n % 1000 == 0 and stop():
+            raise ClientGone()
+        try:
+            values = spec.values(data, lookup)
+        except AppError as exc:
+            prepared.errors.append(schemas.ImportRowError(line=line, errors=[exc.detail_en or exc.title_en]))
+            continue
+        lookup.remember(table, values)
+        prepared.records.append(audit.with_defaults(spec.model, values))
+    prepared.errors.sort(key=lambda error: error.line)
+    if not prepared.errors:
+        prepared.events = audit.created_events(entity_type=table, rows=prepared.records, actor_id=actor_id)
+    return prepared
+
+
+@dataclass(frozen=True)
+class DriverRows:
+    """An INSERT in the driver's own parameter style with every value already converted by its column's
+    type: the conversion (most of the cost) happens before the write lock is taken, not under it."""
+
+    sql: str
+    rows: list[tuple[Any, ...]]
+    copy_sql: str
+
+    @classmethod
+    def build(cls, dialect: Dialect, table: Table, rows: list[dict[str, Any]]) -> DriverRows:
+        columns = [column for column in table.columns if column.key in rows[0]]
+        processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+        placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+        preparer = dialect.identifier_preparer
+        names = ", ".join(preparer.quote(c.name) for c in columns)
+        sql = (
+            f"INSERT INTO {preparer.format_table(table)} ({names}) "
+            f"VALUES ({', '.join([placeholder] * len(columns))})"
+        )
+        copy_sql = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+        converted = [
+            tuple(
+                process(row.get(column.key)) if process else row.get(column.key)
+                for column, process in zip(columns, processors, strict=True)
+            )
+            for row in rows
+        ]
+        return cls(sql, converted, copy_sql)
+
+
+def driver_rows(session: Session, prepared: PreparedImport) -> list[DriverRows]:
+    """The prepared rows and events as driver-level INSERTs (see DriverRows)."""
+    if prepared.errors or not prepared.records:
+        return []
+    dialect = session.get_bind().dialect
+    return [
+        DriverRows.build(dialect, cast(Table, prepared.spec.model.__table__), prepared.records),
+        DriverRows.build(dialect, cast(Table, AuditEvent.__table__), prepared.events),
+    ]
+
+
+def write(session: Session, prepared: PreparedImport, statements: list[DriverRows] | None = None) -> None:
+    """Store the prepared rows and their audit events: one bulk statement each, in the caller's
+    transaction."""
+    statements = driver_rows(session, prepared) if statements is None else statements
+    if not statements:
+        return
+    try:
+        with session.begin_nested():
+            connection = session.connection()
+            for statement in statements:
+                if connection.dialect.name == "postgresql":
+                    # COPY: several times faster than a multi-row INSERT for a whole file.
+                    raw = connection.connection.dbapi_connection
+                    with raw.cursor() as cursor, cursor.copy(statement.copy_sql) as copy:  # type: ignore[union-attr]
+                        for row in statement.rows:
+                            copy.write_row(row)
+                else:
+                    connection.exec_driver_sql(statement.sql, statement.rows)
+    except IntegrityError as exc:
+        raise ImportRaced(
+            "Another change created one of these records while the file was checked.",
+            detail_zh="检查文件期间已有其他操作创建了其中的记录。",
+        ) from exc
+
+
+def import_csv(session: Session, *, kind: str, text: str, dry_run: bool) -> schemas.ImportReport:
+    """Both steps in one session (the command line)."""
+    prepared = prepare(session, kind=kind, text=text, actor_id=session.info.get("actor_id"))
+    if not dry_run:
+        write(session, prepared)
+    return prepared.report(dry_run=dry_run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 
 from fastapi import APIRouter, Query, Request
@@ -200,7 +202,35 @@ async def import_csv(
         if len(raw) > MAX_IMPORT_BYTES:
             raise ImportTooLarge("The file is larger than 20 MB.", detail_zh="文件超过 20 MB。")
     text = imports.decode_csv(bytes(raw))
-    report = await run_in_threadpool(imports.import_csv, session, kind=kind, text=text, dry_run=dry_run)
-    if report.errors:
-        raise ImportRejected(extra={"report": report.model_dump(mode="json")})
-    return report
+    # Nothing is written until every row passed: end the transaction the sign-in check opened, so that no
+    # write lock is held while the file is checked on a read-only snapshot.
+    await run_in_threadpool(session.commit)
+    gone = threading.Event()
+    watcher = asyncio.create_task(_watch_disconnect(request, gone))
+    try:
+        prepared = await run_in_threadpool(_prepare, request, kind, text, admin.id, gone)
+    finally:
+        watcher.cancel()
+    if prepared.errors:
+        raise ImportRejected(extra={"report": prepared.report(dry_run=dry_run).model_dump(mode="json")})
+    if gone.is_set():
+        raise imports.ClientGone()
+    if not dry_run:
+        statements = await run_in_threadpool(imports.driver_rows, session, prepared)
+        await run_in_threadpool(imports.write, session, prepared, statements)
+    return prepared.report(dry_run=dry_run)
+
+
+def _prepare(
+    request: Request, kind: str, text: str, actor_id: uuid.UUID, gone: threading.Event
+) -> imports.PreparedImport:
+    with request.app.state.read_sessionmaker() as snapshot:
+        return imports.prepare(snapshot, kind=kind, text=text, actor_id=actor_id, stop=gone.is_set)
+
+
+async def _watch_disconnect(request: Request, gone: threading.Event) -> None:
+    """A client that hung up gets no answer: stop checking its file."""
+    while not gone.is_set():
+        if await request.is_disconnected():
+            gone.set()
+        await asyncio.sleep(0.25)

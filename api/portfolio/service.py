@@ -10,9 +10,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from api.auth.models import Branch, Role, User
+from api.db import new_id
 from api.kit.geo import to_wgs84
 from api.portfolio import schemas
 from api.portfolio.exceptions import DuplicateReference, UnknownReference
+from api.portfolio.lookup import DatabaseLookup, FacilityRef, Lookup
 from api.portfolio.models import (
     Borrower,
     Collateral,
@@ -106,32 +108,35 @@ def subject_visible(session: Session, *, user: User, subject_id: uuid.UUID) -> b
 
 
 # ---- creation ----
+#
+# Each kind has one function that checks a validated shape against what exists (through a Lookup) and
+# returns the new row's column values, and a create_* that stores one row through the ORM. The API uses
+# create_*; the CSV import runs the same *_values over a whole file with a BulkLookup and writes the rows in
+# bulk statements (imports.py), so both follow the very same rules.
 
 
-def create_borrower(session: Session, *, data: schemas.BorrowerCreate) -> Borrower:
-    branch = branch_by_code(session, data.branch_code)
-    if branch is None:
+def borrower_values(data: schemas.BorrowerCreate, lookup: Lookup) -> dict[str, Any]:
+    branch_id = lookup.branch(data.branch_code)
+    if branch_id is None:
         raise _unknown("branch", "分支机构", data.branch_code)
-    if borrower_by_code(session, data.credit_code) is not None:
+    if lookup.borrower(data.credit_code) is not None:
         raise _duplicate("Credit code", "统一社会信用代码", data.credit_code)
-    borrower = Borrower(
-        branch_id=branch.id,
-        name=data.name,
-        credit_code=data.credit_code,
-        address=data.address,
-        contact_name=data.contact_name,
-        contact_phone=data.contact_phone,
-    )
-    session.add(borrower)
-    session.flush()
-    return borrower
+    return {
+        "id": new_id(),
+        "branch_id": branch_id,
+        "name": data.name,
+        "credit_code": data.credit_code,
+        "address": data.address,
+        "contact_name": data.contact_name,
+        "contact_phone": data.contact_phone,
+    }
 
 
-def create_facility(session: Session, *, data: schemas.FacilityCreate) -> Facility:
-    borrower = borrower_by_code(session, data.borrower_credit_code)
+def facility_values(data: schemas.FacilityCreate, lookup: Lookup) -> dict[str, Any]:
+    borrower = lookup.borrower(data.borrower_credit_code)
     if borrower is None:
         raise _unknown("borrower with credit code", "借款企业统一社会信用代码", data.borrower_credit_code)
-    manager = session.scalar(select(User).where(User.username == data.manager_username))
+    manager = lookup.manager(data.manager_username)
     if manager is None or manager.role != Role.manager:
         raise _unknown("manager", "客户经理", data.manager_username)
     if manager.branch_id != borrower.branch_id:
@@ -139,118 +144,136 @@ def create_facility(session: Session, *, data: schemas.FacilityCreate) -> Facili
             f"Manager {data.manager_username!r} is not in the borrower's branch.",
             detail_zh=f"客户经理 {data.manager_username!r} 不属于借款企业所在分支机构。",
         )
-    if facility_by_reference(session, data.reference) is not None:
+    if lookup.facility(data.reference) is not None:
         raise _duplicate("Facility", "贷款合同编号", data.reference)
-    facility = Facility(
-        reference=data.reference,
-        borrower_id=borrower.id,
-        branch_id=borrower.branch_id,
-        kind=data.kind,
-        amount=data.amount,
-        currency=data.currency,
-        disbursed_on=data.disbursed_on,
-        matures_on=data.matures_on,
-        risk_grade=data.risk_grade,
-        manager_id=manager.id,
-    )
-    session.add(facility)
-    session.flush()
-    return facility
+    return {
+        "id": new_id(),
+        "reference": data.reference,
+        "borrower_id": borrower.id,
+        "branch_id": borrower.branch_id,
+        "kind": data.kind,
+        "amount": data.amount,
+        "currency": data.currency,
+        "disbursed_on": data.disbursed_on,
+        "matures_on": data.matures_on,
+        "risk_grade": data.risk_grade,
+        "manager_id": manager.id,
+    }
 
 
-def _facility_for(session: Session, reference: str) -> Facility:
-    facility = facility_by_reference(session, reference)
+def _facility_for(lookup: Lookup, reference: str) -> FacilityRef:
+    facility = lookup.facility(reference)
     if facility is None:
         raise _unknown("facility", "贷款合同", reference)
     return facility
 
 
-def create_collateral(session: Session, *, data: schemas.CollateralCreate) -> Collateral:
-    facility = _facility_for(session, data.facility_reference)
-    if collateral_by_reference(session, data.reference) is not None:
+def collateral_values(data: schemas.CollateralCreate, lookup: Lookup) -> dict[str, Any]:
+    facility = _facility_for(lookup, data.facility_reference)
+    if lookup.collateral_exists(data.reference):
         raise _duplicate("Collateral", "押品编号", data.reference)
-    collateral = Collateral(
-        reference=data.reference,
-        facility_id=facility.id,
-        kind=data.kind,
-        description=data.description,
-        site_lat=data.site_lat,
-        site_lon=data.site_lon,
-        site_datum=data.site_datum,
-        address=data.address,
-        declared_value=data.declared_value,
-        currency=data.currency,
-        quantity=data.quantity,
-        unit=data.unit,
-        condition=data.condition,
-        identifiers=dict(data.identifiers),
-    )
-    session.add(collateral)
-    session.flush()
-    return collateral
+    return {
+        "id": new_id(),
+        "reference": data.reference,
+        "facility_id": facility.id,
+        "kind": data.kind,
+        "description": data.description,
+        "site_lat": data.site_lat,
+        "site_lon": data.site_lon,
+        "site_datum": data.site_datum,
+        "address": data.address,
+        "declared_value": data.declared_value,
+        "currency": data.currency,
+        "quantity": data.quantity,
+        "unit": data.unit,
+        "condition": data.condition,
+        "identifiers": dict(data.identifiers),
+    }
 
 
-def create_project(session: Session, *, data: schemas.ProjectCreate) -> Project:
-    facility = _facility_for(session, data.facility_reference)
+def project_values(data: schemas.ProjectCreate, lookup: Lookup) -> dict[str, Any]:
+    facility = _facility_for(lookup, data.facility_reference)
     if facility.kind != "project_finance":
         raise UnknownReference(
             f"Facility {data.facility_reference!r} is not project finance.",
             detail_zh=f"贷款 {data.facility_reference!r} 不是项目融资。",
         )
-    if project_by_reference(session, data.reference) is not None:
+    if lookup.project(data.reference) is not None:
         raise _duplicate("Project", "项目编号", data.reference)
-    project = Project(
-        reference=data.reference,
-        facility_id=facility.id,
-        name=data.name,
-        site_lat=data.site_lat,
-        site_lon=data.site_lon,
-        site_datum=data.site_datum,
-        address=data.address,
-    )
-    session.add(project)
+    return {
+        "id": new_id(),
+        "reference": data.reference,
+        "facility_id": facility.id,
+        "name": data.name,
+        "site_lat": data.site_lat,
+        "site_lon": data.site_lon,
+        "site_datum": data.site_datum,
+        "address": data.address,
+    }
+
+
+def milestone_values(data: schemas.MilestoneCreate, lookup: Lookup) -> dict[str, Any]:
+    project_id = lookup.project(data.project_reference)
+    if project_id is None:
+        raise _unknown("project", "项目", data.project_reference)
+    if lookup.milestone_exists(project_id, data.seq):
+        raise _duplicate("Milestone", "里程碑", f"{data.project_reference}#{data.seq}")
+    return {
+        "id": new_id(),
+        "project_id": project_id,
+        "seq": data.seq,
+        "name": data.name,
+        "planned_on": data.planned_on,
+        "planned_progress_pct": data.planned_progress_pct,
+    }
+
+
+def declaration_values(data: schemas.DeclarationCreate, lookup: Lookup) -> dict[str, Any]:
+    subject_id = lookup.subject(data.subject_type, data.subject_reference)
+    if subject_id is None:
+        raise _unknown(data.subject_type.value, "申报对象", data.subject_reference)
+    return {
+        "id": new_id(),
+        "subject_type": data.subject_type,
+        "subject_id": subject_id,
+        "field": data.field,
+        "value_number": data.value_number,
+        "value_text": data.value_text,
+        "unit": data.unit,
+        "declared_on": data.declared_on,
+        "source": data.source,
+    }
+
+
+def _store(session: Session, model: type[Any], values: dict[str, Any]) -> Any:
+    row = model(**values)
+    session.add(row)
     session.flush()
-    return project
+    return row
+
+
+def create_borrower(session: Session, *, data: schemas.BorrowerCreate) -> Borrower:
+    return _store(session, Borrower, borrower_values(data, DatabaseLookup(session)))  # type: ignore[no-any-return]
+
+
+def create_facility(session: Session, *, data: schemas.FacilityCreate) -> Facility:
+    return _store(session, Facility, facility_values(data, DatabaseLookup(session)))  # type: ignore[no-any-return]
+
+
+def create_collateral(session: Session, *, data: schemas.CollateralCreate) -> Collateral:
+    return _store(session, Collateral, collateral_values(data, DatabaseLookup(session)))  # type: ignore[no-any-return]
+
+
+def create_project(session: Session, *, data: schemas.ProjectCreate) -> Project:
+    return _store(session, Project, project_values(data, DatabaseLookup(session)))  # type: ignore[no-any-return]
 
 
 def create_milestone(session: Session, *, data: schemas.MilestoneCreate) -> Milestone:
-    project = project_by_reference(session, data.project_reference)
-    if project is None:
-        raise _unknown("project", "项目", data.project_reference)
-    exists = session.scalar(
-        select(Milestone.id).where(Milestone.project_id == project.id, Milestone.seq == data.seq)
-    )
-    if exists is not None:
-        raise _duplicate("Milestone", "里程碑", f"{data.project_reference}#{data.seq}")
-    milestone = Milestone(
-        project_id=project.id,
-        seq=data.seq,
-        name=data.name,
-        planned_on=data.planned_on,
-        planned_progress_pct=data.planned_progress_pct,
-    )
-    session.add(milestone)
-    session.flush()
-    return milestone
+    return _store(session, Milestone, milestone_values(data, DatabaseLookup(session)))  # type: ignore[no-any-return]
 
 
 def create_declaration(session: Session, *, data: schemas.DeclarationCreate) -> Declaration:
-    subject_id = subject_by_reference(session, data.subject_type, data.subject_reference)
-    if subject_id is None:
-        raise _unknown(data.subject_type.value, "申报对象", data.subject_reference)
-    declaration = Declaration(
-        subject_type=data.subject_type,
-        subject_id=subject_id,
-        field=data.field,
-        value_number=data.value_number,
-        value_text=data.value_text,
-        unit=data.unit,
-        declared_on=data.declared_on,
-        source=data.source,
-    )
-    session.add(declaration)
-    session.flush()
-    return declaration
+    return _store(session, Declaration, declaration_values(data, DatabaseLookup(session)))  # type: ignore[no-any-return]
 
 
 # ---- reads ----

@@ -187,3 +187,43 @@ def test_cli_import_and_dry_run(session: Session, settings: Settings, tmp_path: 
         os.environ.clear()
         os.environ.update(previous)
         get_settings.cache_clear()
+
+
+def test_sign_ins_go_on_while_a_large_file_is_imported(client: TestClient, session: Session) -> None:
+    """The file is checked on a read-only snapshot and written in one short bulk transaction, so other
+    writers (a sign-in writes its token and audit event) are never locked out."""
+    import threading
+
+    from tests.factories import PASSWORD, credit_code, make_user
+
+    bank = make_bank(session)
+    extra = make_user(session, branch=bank.one.branch)
+    session.commit()
+    lines = ["branch_code,name,credit_code"] + [
+        f"{bank.one.branch.code},批量企业{n},{credit_code()}" for n in range(5000)
+    ]
+    admin = login(client, bank.one.admin)
+    answers: list[int] = []
+
+    def run_import() -> None:
+        answer = client.post(
+            "/api/v1/imports/borrowers",
+            content="\n".join(lines).encode(),
+            headers={**admin, "Content-Type": "text/csv"},
+        )
+        answers.append(answer.status_code)
+
+    worker = threading.Thread(target=run_import)
+    worker.start()
+    sign_ins = []
+    while worker.is_alive() or not sign_ins:
+        sign_ins.append(
+            client.post(
+                "/api/v1/auth/token", data={"username": extra.username, "password": PASSWORD}
+            ).status_code
+        )
+    worker.join()
+    assert answers == [200]
+    assert set(sign_ins) == {200}
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Borrower)) == 5002
