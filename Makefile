@@ -9,7 +9,7 @@ PY := $(BIN)/python
 export FIELDVISIT_DATABASE_URL ?= sqlite:///./var/fieldvisit.db
 export FIELDVISIT_PHOTO_DIR ?= ./var/photos
 
-.PHONY: run test install install-dev lint typecheck pytest bench clean
+.PHONY: run test install install-dev lint typecheck pytest fuzz bench clean
 
 $(BIN)/activate:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -55,6 +55,10 @@ pytest: install-dev
 	FIELDVISIT_TEST_NOW=2026-12-01T03:00:00+00:00 TZ=America/Los_Angeles $(BIN)/pytest -q -m calendar -p no:cacheprovider
 
 test: lint typecheck pytest
+
+# Schemathesis against a live server (SQLite; PostgreSQL too with FIELDVISIT_TEST_POSTGRES_URL). .ci/run runs it.
+fuzz: install-dev
+	$(PY) tests/fuzz/run.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

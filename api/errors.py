@@ -174,8 +174,24 @@ _HTTP_TITLES = {
 }
 
 
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the API documents for this path (Starlette names only the first route's)."""
+    import re
+
+    allowed: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            allowed.update(method.upper() for method in operations if method != "parameters")
+    return ", ".join(sorted(allowed)) if allowed else None
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allow = _allowed_methods(request)
+        if allow:
+            exc.headers = {**(exc.headers or {}), "Allow": allow}
     code, zh, en = _HTTP_TITLES.get(exc.status_code, ("http_error", "请求失败", "Request failed"))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in (zh, en) else None
     return problem_response(

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from api import openapi
 from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
 from api.checklists.router import router as checklists_router
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine.execution_options(**{READ_ONLY_OPTION: True})
     )
     install_error_handlers(app)
+    openapi.install(app)
     for router in (
         auth_router,
         portfolio_router,

@@ -71,13 +71,14 @@ class Item(Strict):
     label_en: str = Field(min_length=1, max_length=300)
     help_zh: str = Field("", max_length=1000)
     help_en: str = Field("", max_length=1000)
-    required: bool = True
+    # Strict: a published template is evidence of what was asked; "1" or true is not a photo count.
+    required: bool = Field(True, strict=True)
     unit: str = Field("", max_length=32)
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(None, allow_inf_nan=False, strict=True)
+    max: float | None = Field(None, allow_inf_nan=False, strict=True)
     choices: list[Choice] = Field(default_factory=list)
-    min_photos: int = Field(0, ge=0, le=50)
-    max_photos: int = Field(10, ge=1, le=50)
+    min_photos: int = Field(0, ge=0, le=50, strict=True)
+    max_photos: int = Field(10, ge=1, le=50, strict=True)
     binds_to: str | None = Field(
         None, description="Declared field this item is compared with.", max_length=64
     )

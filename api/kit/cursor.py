@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 
 class InvalidCursor(AppError):
-    status = 400
+    status = 422
     code = "invalid_cursor"
     title_zh = "分页游标无效"
     title_en = "Invalid page cursor"

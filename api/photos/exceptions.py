@@ -52,7 +52,7 @@ class UploadBusy(AppError):
 
 
 class BadUploadRequest(AppError):
-    status = 400
+    status = 422  # readable, but a field is missing or wrong: the same answer as a bad JSON field
     code = "bad_upload_request"
     title_zh = "上传请求格式有误"
     title_en = "Malformed upload request"

@@ -57,6 +57,13 @@ class TusVersionUnsupported(AppError):
         self.headers = {"Tus-Version": TUS_VERSION}
 
 
+class BadDeviceFix(AppError):
+    status = 422
+    code = "device_fix_invalid"
+    title_zh = "设备定位或时间无效"
+    title_en = "Invalid device fix or time"
+
+
 class UnsupportedMedia(AppError):
     status = 415
     code = "unsupported_media_type"
@@ -141,9 +148,7 @@ def _claim(
         if device_taken_at is not None and device_taken_at.tzinfo is None:
             raise ValueError("taken_at needs an offset")
     except ValueError as exc:
-        raise BadUploadRequest(
-            f"Bad device fix or time: {exc}", detail_zh=f"设备定位或时间无效：{exc}"
-        ) from exc
+        raise BadDeviceFix(f"Bad device fix or time: {exc}", detail_zh=f"设备定位或时间无效：{exc}") from exc
     return service.PhotoClaim(
         photo_id=photo_uuid,
         visit_id=visit_uuid,
@@ -200,9 +205,11 @@ def tus_create(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
+    upload_length: Annotated[int, Header(ge=0, le=2**62)],
+    upload_metadata: Annotated[
+        str, Header(description="tus metadata: comma-separated `key base64(value)` pairs (see below).")
+    ],
     tus_resumable: Annotated[str | None, Header()] = None,
-    upload_length: Annotated[int | None, Header(ge=0, le=2**62)] = None,
-    upload_metadata: Annotated[str | None, Header()] = None,
 ) -> Response:
     """`Upload-Metadata` carries `photo_id`, `visit_id`, `item_key`, `content_type` (or `filetype`) and
     `sha256` (hex, computed on the device), and optionally `fix_lat`, `fix_lon`, `fix_accuracy` and
@@ -210,8 +217,6 @@ def tus_create(
     is already kept, the new upload is already complete (`Upload-Offset` equals `Upload-Length`, and
     `Fieldvisit-Photo-Id` names the photo); with another hash, 409."""
     _require_tus(tus_resumable)
-    if upload_length is None:
-        raise BadUploadRequest("Upload-Length is required.", detail_zh="缺少 Upload-Length。")
     meta = _parse_metadata(upload_metadata)
     claim = _claim(
         photo_id=meta.get("photo_id"),
@@ -380,13 +385,16 @@ async def put_photo(
     session: SessionDep,
     settings: SettingsDep,
     visit_id: uuid.UUID,
-    item_key: Annotated[str, Query(max_length=64)],
-    sha256: Annotated[str, Query(description="Hex SHA-256 computed on the device.")],
-    fix_lat: float | None = None,
-    fix_lon: float | None = None,
-    fix_accuracy: float | None = None,
-    taken_at: str | None = None,
-    content_type: Annotated[str | None, Header()] = None,
+    item_key: Annotated[str, Query(min_length=1, max_length=64)],
+    sha256: Annotated[
+        str, Query(description="Hex SHA-256 computed on the device.", pattern="^[0-9a-fA-F]{64}$")
+    ],
+    fix_lat: Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)] = None,
+    fix_lon: Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False)] = None,
+    fix_accuracy: Annotated[float | None, Query(ge=0, le=100_000, allow_inf_nan=False)] = None,
+    taken_at: Annotated[str | None, Query(description="RFC 3339 with an offset: the phone's clock.")] = None,
+    # Documented as the request body's media types (api/openapi.py), not as a free-text header.
+    content_type: Annotated[str | None, Header(include_in_schema=False)] = None,
     content_length: Annotated[int | None, Header(ge=0, le=2**62)] = None,
 ) -> Response:
     """The same rules as a tus upload: the same UUID with the same hash answers 200 with the existing

@@ -1,0 +1,126 @@
+"""The OpenAPI document, made to tell the truth about errors and bodies.
+
+FastAPI documents a 422 of its own shape and nothing else, while every failure here is an RFC 9457
+problem (`application/problem+json`) with a stable `code`. After FastAPI builds the document, each
+operation gets the statuses it can really answer, all with the `Problem` schema, and raw bodies (CSV,
+photos, tus chunks) are declared as binary in their real media types, so generated clients handle them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, Field
+
+from api.errors import PROBLEM_JSON
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="Where: `body.answers.x`, `query.status`, `body.line 7`…")
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. `title` and `detail` are Chinese unless `Accept-Language` prefers English."""
+
+    type: str
+    title: str
+    status: int
+    code: str = Field(description="Stable, machine-readable; e.g. `not_found`, `validation_failed`.")
+    instance: str
+    detail: str | None = None
+    errors: list[FieldProblem] | None = Field(None, description="Each invalid field (422).")
+
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+DESCRIPTIONS = {
+    "400": "Bad request (problem details)",
+    "401": "Not signed in, or the token is invalid, expired or signed out",
+    "403": "Signed in, but this role may not do this",
+    "404": "No such record — or one outside your branch, which answers exactly the same",
+    "409": "Conflicts with the record's current state",
+    "412": "tus: send `Tus-Resumable: 1.0.0`",
+    "413": "Body too large",
+    "415": "Unsupported content type",
+    "422": "Validation failed: `errors` lists each field",
+    "429": "Too many attempts; see Retry-After",
+    "503": "Database unavailable; nothing was stored; see Retry-After",
+    "507": "Storage full; nothing was stored; see Retry-After",
+}
+WRITES = {"post", "put", "patch", "delete"}
+BINARY = {"type": "string", "format": "binary"}
+RAW_BODIES: dict[tuple[str, str], list[str]] = {
+    ("/api/v1/imports/{kind}", "post"): ["text/csv"],
+    ("/api/v1/photos/{photo_id}", "put"): [
+        "image/jpeg", "image/png", "image/webp", "image/heic", "image/heif",
+    ],
+    ("/api/v1/uploads/{upload_id}", "patch"): ["application/offset+octet-stream"],
+}  # fmt: skip
+
+
+def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
+    if not path.startswith("/api/v1/"):
+        return ["503"]
+    # 404 everywhere: a record named in the path, the query or the body may not exist (or be out of scope).
+    codes = ["400", "404", "422", "503"]
+    if operation.get("security") or path.startswith("/api/v1/auth/"):
+        codes += ["401", "403"]
+    if method in WRITES:
+        codes.append("409")
+    if path == "/api/v1/auth/token":
+        codes.append("429")
+    if (path, method) in RAW_BODIES or path.startswith("/api/v1/uploads"):
+        codes += ["413", "415", "507"]
+    if path.startswith("/api/v1/uploads"):
+        codes.append("412")
+    return sorted(set(codes))
+
+
+def build(app: FastAPI) -> dict[str, Any]:
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, schema in schemas["Problem"].pop("$defs", {}).items():
+        schemas[name] = schema
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for path, methods in document.get("paths", {}).items():
+        for method, operation in methods.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code in _statuses(path, method, operation):
+                entry = responses.setdefault(code, {"description": DESCRIPTIONS[code]})
+                entry["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+                if code == "422":
+                    entry["description"] = DESCRIPTIONS["422"]
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "tus-resumable":
+                    # Any other version is refused with 412, as tus says.
+                    parameter["required"] = True
+                    parameter["schema"] = {"type": "string", "enum": ["1.0.0"]}
+            media = RAW_BODIES.get((path, method))
+            if media:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {kind: {"schema": BINARY} for kind in media},
+                }
+    return document
+
+
+def install(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

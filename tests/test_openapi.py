@@ -1,0 +1,41 @@
+"""The OpenAPI document tells the truth: errors are problem details, raw bodies are binary in their real
+media types, and a 405 lists every method of the path."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def test_every_api_operation_documents_its_errors_as_problems(app: FastAPI) -> None:
+    document = app.openapi()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert "errors" in document["components"]["schemas"]["Problem"]["properties"]
+    for path, operations in document["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            for status in ("404", "422", "503"):
+                assert responses[status]["content"] == PROBLEM, (method, path, status)
+            if operation.get("security"):
+                assert responses["401"]["content"] == PROBLEM, (method, path)
+
+
+def test_raw_bodies_are_binary_in_their_real_media_types(app: FastAPI) -> None:
+    paths = app.openapi()["paths"]
+    csv = paths["/api/v1/imports/{kind}"]["post"]["requestBody"]["content"]
+    assert csv == {"text/csv": {"schema": {"type": "string", "format": "binary"}}}
+    photo = paths["/api/v1/photos/{photo_id}"]["put"]["requestBody"]["content"]
+    assert {"image/jpeg", "image/png", "image/webp", "image/heic"} <= set(photo)
+    tus = [p for p in paths["/api/v1/uploads/"]["post"]["parameters"] if p["name"] == "tus-resumable"]
+    assert tus[0]["required"] and tus[0]["schema"]["enum"] == ["1.0.0"]
+
+
+def test_a_405_lists_every_method_of_the_path(client: TestClient) -> None:
+    answer = client.request("OPTIONS", "/api/v1/borrowers")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"
+    assert answer.headers["content-type"] == "application/problem+json"
