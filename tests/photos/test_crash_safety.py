@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import httpx2 as httpx
 import pytest
@@ -204,3 +205,52 @@ def test_a_second_serve_on_a_taken_port_is_refused() -> None:
         port = taken.getsockname()[1]
         result = CliRunner().invoke(main, ["serve", "--port", str(port), "--workers", "2"])
     assert result.exit_code != 0 and "already in use" in result.output and "--join" in result.output
+
+
+def test_a_server_killed_mid_patch_resumes_near_where_it_was(session: Session, settings: Settings) -> None:
+    """8 MB of a 10 MB photo reach the disk, then the server dies (SIGKILL): HEAD answers the progress
+    recorded on the way, not 0."""
+    bank = make_bank(session)
+    length = 10 * 1024 * 1024
+    port = _free_port()
+    server = _serve(settings, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}", **TUS}
+        created = httpx.post(
+            f"{base}/api/v1/uploads/",
+            headers={**auth, "Upload-Length": str(length), "Upload-Metadata": _metadata(
+                photo_id=str(uuid.uuid4()), visit_id=str(bank.one.visit.id), item_key="photo_overview",
+                content_type="image/jpeg", sha256="0" * 64)},
+        )  # fmt: skip
+        location = created.headers["Location"]
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            raw.sendall(
+                (
+                    f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                    f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+                    f"Content-Length: {length}\r\n\r\n"
+                ).encode()
+            )
+            raw.sendall(b"\xab" * (9 * 1024 * 1024))
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                session.rollback()
+                if (session.scalar(select(func.max(Upload.offset))) or 0) >= 8 * 1024 * 1024:
+                    break
+                time.sleep(0.1)
+            server.kill()
+            server.wait()
+    finally:
+        server.kill()
+    server = _serve(settings, port)
+    try:
+        head = httpx.head(f"{base}{location}", headers=auth)
+        assert head.status_code == 200
+        assert int(head.headers["Upload-Offset"]) >= 8 * 1024 * 1024
+    finally:
+        server.kill()
+        server.wait()
