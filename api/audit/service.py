@@ -163,10 +163,15 @@ def created_events(
     Each content is the same canonical form `record` writes."""
     events = []
     actor = str(actor_id) if actor_id is not None else None
+    dumps = json.JSONEncoder(
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode
     for row in rows:
         event_id, recorded_at, entity_id = uuid.uuid4(), utcnow(), str(row["id"])
-        after = {k: v for k, v in row.items() if k not in SECRET_FIELDS}
-        content = canonical(
+        # The same canonical text as `record` makes, built without walking it twice: a row's values are
+        # flat, so each is converted once.
+        after = {k: _plain(v) for k, v in row.items() if k not in SECRET_FIELDS}
+        content = dumps(
             {
                 "id": str(event_id), "recorded_at": recorded_at.isoformat(), "actor_id": actor,
                 "action": "created", "entity_type": entity_type, "entity_id": entity_id,

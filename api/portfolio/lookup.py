@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from api.auth.models import Branch, Role, User
@@ -115,7 +116,14 @@ class BulkLookup:
     @classmethod
     def load(cls, session: Session, records: Iterable[dict[str, Any]]) -> BulkLookup:
         rows = list(records)
-        size = IN_CHUNK.get(session.get_bind().dialect.name, 900)
+        dialect = session.get_bind().dialect.name
+        size = IN_CHUNK.get(dialect, 900)
+
+        def member(column: Any, values: list[Any]) -> Any:
+            if dialect == "postgresql":
+                # One array parameter instead of thousands of placeholders, which PostgreSQL plans slowly.
+                return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+            return column.in_(values)
 
         def _chunks(values: list[Any]) -> Iterable[list[Any]]:
             for start in range(0, len(values), size):
@@ -127,46 +135,50 @@ class BulkLookup:
         lookup = cls()
         for chunk in _chunks(keys("branch_code")):
             lookup.branches.update(
-                session.execute(select(Branch.code, Branch.id).where(Branch.code.in_(chunk))).all()
+                session.execute(select(Branch.code, Branch.id).where(member(Branch.code, chunk))).all()
             )
         for name in ("credit_code", "borrower_credit_code"):
             for chunk in _chunks(keys(name)):
                 query = select(Borrower.credit_code, Borrower.id, Borrower.branch_id).where(
-                    Borrower.credit_code.in_(chunk)
+                    member(Borrower.credit_code, chunk)
                 )
                 lookup.borrowers.update({c: BorrowerRef(i, b) for c, i, b in session.execute(query).all()})
         for chunk in _chunks(keys("manager_username")):
-            users = select(User.username, User.id, User.role, User.branch_id).where(User.username.in_(chunk))
+            users = select(User.username, User.id, User.role, User.branch_id).where(
+                member(User.username, chunk)
+            )
             lookup.managers.update({u: ManagerRef(i, r, b) for u, i, r, b in session.execute(users).all()})
         facility_keys = set(keys("facility_reference")) | set(keys("reference"))
         facility_keys |= {str(r["subject_reference"]) for r in rows if r.get("subject_type") == "facility"}
         for chunk in _chunks(sorted(facility_keys)):
             facilities = select(Facility.reference, Facility.id, Facility.kind).where(
-                Facility.reference.in_(chunk)
+                member(Facility.reference, chunk)
             )
             lookup.facilities.update(
                 {f: FacilityRef(i, str(k)) for f, i, k in session.execute(facilities).all()}
             )
         for chunk in _chunks(keys("reference")):
             lookup.collateral.update(
-                session.scalars(select(Collateral.reference).where(Collateral.reference.in_(chunk)))
+                session.scalars(select(Collateral.reference).where(member(Collateral.reference, chunk)))
             )
         project_keys = set(keys("project_reference")) | set(keys("reference"))
         for chunk in _chunks(sorted(project_keys)):
             lookup.projects.update(
                 session.execute(
-                    select(Project.reference, Project.id).where(Project.reference.in_(chunk))
+                    select(Project.reference, Project.id).where(member(Project.reference, chunk))
                 ).all()
             )
         project_ids = list(lookup.projects.values())
         for chunk in _chunks(project_ids):
-            milestones = select(Milestone.project_id, Milestone.seq).where(Milestone.project_id.in_(chunk))
+            milestones = select(Milestone.project_id, Milestone.seq).where(
+                member(Milestone.project_id, chunk)
+            )
             lookup.milestones.update(session.execute(milestones).all())
         for kind, model in (("collateral", Collateral), ("project", Project)):
             wanted = sorted({str(r["subject_reference"]) for r in rows if r.get("subject_type") == kind})
             for chunk in _chunks(wanted):
                 found = session.execute(
-                    select(model.reference, model.id).where(model.reference.in_(chunk))
+                    select(model.reference, model.id).where(member(model.reference, chunk))
                 ).all()
                 lookup.subjects.update({(kind, ref): ident for ref, ident in found})
         return lookup
