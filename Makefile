@@ -25,6 +25,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
+# Packages from the npm registry (package-lock.json), never committed: the tus project's JavaScript client
+# for the upload tests. Debian's nodejs and npm are installed when a fresh machine lacks them.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing; installing Debian's nodejs and npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
@@ -50,7 +58,7 @@ typecheck: install-dev
 
 # The suite runs on the product's clock frozen at an instant where UTC's date and the bank's differ
 # (tests/conftest.py); the calendar-sensitive tests then run again where both agree, in another TZ.
-pytest: install-dev
+pytest: install-dev node_modules/.installed
 	$(BIN)/pytest -q
 	FIELDVISIT_TEST_NOW=2026-12-01T03:00:00+00:00 TZ=America/Los_Angeles $(BIN)/pytest -q -m calendar -p no:cacheprovider
 
@@ -61,4 +69,4 @@ fuzz: install-dev
 	$(PY) tests/fuzz/run.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache
