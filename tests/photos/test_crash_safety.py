@@ -23,7 +23,7 @@ from api.config import Settings
 from api.photos import service as photo_service
 from api.photos.models import Photo, Upload
 from api.ticks import sweep_photo_store
-from tests.factories import PASSWORD, login, make_bank
+from tests.factories import PASSWORD, Bank, login, make_bank
 from tests.photos.images import jpeg, sha256
 
 pytestmark = pytest.mark.real_clock
@@ -63,6 +63,13 @@ def _serve(settings: Settings, port: int, **env: str) -> subprocess.Popen[bytes]
     raise AssertionError("the server did not start")
 
 
+def _manager_auth(base: str, bank: Bank) -> tuple[str, dict[str, str]]:
+    token = httpx.post(
+        f"{base}/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
+    ).json()["access_token"]
+    return str(token), {"Authorization": f"Bearer {token}", **TUS}
+
+
 def _metadata(**values: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
 
@@ -75,10 +82,7 @@ def test_a_crash_while_finishing_is_redone_by_the_next_request(session: Session,
     server = _serve(settings, port, FIELDVISIT_CRASH_AT="photo_finished_before_commit")
     base = f"http://127.0.0.1:{port}"
     try:
-        token = httpx.post(
-            f"{base}/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}", **TUS}
+        _token, auth = _manager_auth(base, bank)
         created = httpx.post(
             f"{base}/api/v1/uploads/",
             headers={
@@ -216,10 +220,7 @@ def test_a_server_killed_mid_patch_resumes_near_where_it_was(session: Session, s
     server = _serve(settings, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        token = httpx.post(
-            f"{base}/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}", **TUS}
+        token, auth = _manager_auth(base, bank)
         created = httpx.post(
             f"{base}/api/v1/uploads/",
             headers={**auth, "Upload-Length": str(length), "Upload-Metadata": _metadata(
