@@ -61,6 +61,32 @@ RAW_BODIES: dict[tuple[str, str], list[str]] = {
 }  # fmt: skip
 
 
+# OpenAPI links from what an operation creates to what may be done with it next: integrators see the
+# flow, and schemathesis follows them in its stateful phase.
+LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, str]]] = {
+    ("/api/v1/borrowers", "post", "201"): {
+        "GetBorrower": ("/api/v1/borrowers/{borrower_id}", "get", "borrower_id"),
+    },
+    ("/api/v1/facilities", "post", "201"): {
+        "GetFacility": ("/api/v1/facilities/{facility_id}", "get", "facility_id"),
+        "ListCollateral": ("/api/v1/facilities/{facility_id}/collateral", "get", "facility_id"),
+    },
+    ("/api/v1/templates", "post", "201"): {
+        "GetTemplateVersion": ("/api/v1/template-versions/{version_id}", "get", "version_id"),
+        "PublishTemplateVersion": ("/api/v1/template-versions/{version_id}/publish", "post", "version_id"),
+    },
+    ("/api/v1/visits", "post", "201"): {
+        "GetVisit": ("/api/v1/visits/{visit_id}", "get", "visit_id"),
+        "CancelVisit": ("/api/v1/visits/{visit_id}/cancel", "post", "visit_id"),
+        "ListSubmissions": ("/api/v1/visits/{visit_id}/submissions", "get", "visit_id"),
+    },
+}
+
+
+def _operation_ref(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     if not path.startswith("/api/v1/"):
         return ["503"]
@@ -108,6 +134,16 @@ def build(app: FastAPI) -> dict[str, Any]:
                     # Any other version is refused with 412, as tus says.
                     parameter["required"] = True
                     parameter["schema"] = {"type": "string", "enum": ["1.0.0"]}
+            for status, response in responses.items():
+                links = LINKS.get((path, method, status))
+                if links:
+                    response["links"] = {
+                        name: {
+                            "operationRef": _operation_ref(target, target_method),
+                            "parameters": {parameter: "$response.body#/id"},
+                        }
+                        for name, (target, target_method, parameter) in links.items()
+                    }
             media = RAW_BODIES.get((path, method))
             if media:
                 operation["requestBody"] = {

@@ -39,3 +39,11 @@ def test_a_405_lists_every_method_of_the_path(client: TestClient) -> None:
     assert answer.status_code == 405
     assert answer.headers["allow"] == "GET, POST"
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_what_is_created_links_to_what_comes_next(app: FastAPI) -> None:
+    created = app.openapi()["paths"]["/api/v1/visits"]["post"]["responses"]["201"]["links"]
+    assert created["GetVisit"] == {
+        "operationRef": "#/paths/~1api~1v1~1visits~1{visit_id}/get",
+        "parameters": {"visit_id": "$response.body#/id"},
+    }
