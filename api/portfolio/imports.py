@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Dialect, Table
+from sqlalchemy import types as sa_types
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -197,7 +198,7 @@ class DriverRows:
     @classmethod
     def build(cls, dialect: Dialect, table: Table, rows: list[dict[str, Any]]) -> DriverRows:
         columns = [column for column in table.columns if column.key in rows[0]]
-        processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+        processors = [_processor(column, dialect) for column in columns]
         placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
         preparer = dialect.identifier_preparer
         names = ", ".join(preparer.quote(c.name) for c in columns)
@@ -206,14 +207,28 @@ class DriverRows:
             f"VALUES ({', '.join([placeholder] * len(columns))})"
         )
         copy_sql = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+        keys = [column.key for column in columns]
+        if not any(processors):
+            return cls(sql, [tuple(row.get(key) for key in keys) for row in rows], copy_sql)
         converted = [
             tuple(
-                process(row.get(column.key)) if process else row.get(column.key)
-                for column, process in zip(columns, processors, strict=True)
+                process(row.get(key)) if process else row.get(key)
+                for key, process in zip(keys, processors, strict=True)
             )
             for row in rows
         ]
         return cls(sql, converted, copy_sql)
+
+
+def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's conversion to the driver's form. psycopg takes UUIDs, aware datetimes, dates and
+    decimals as they are (COPY adapts them itself), so on PostgreSQL only JSON and enums need converting —
+    converting every value of 100,000 rows in Python costs about a second and a half."""
+    impl = column.type.dialect_impl(dialect)
+    if dialect.name == "postgresql" and not isinstance(impl, sa_types.JSON | sa_types.Enum):
+        return None
+    processor: Callable[[Any], Any] | None = impl.bind_processor(dialect)
+    return processor
 
 
 def driver_rows(session: Session, prepared: PreparedImport) -> list[DriverRows]:

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from click.testing import CliRunner
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -227,3 +228,30 @@ def test_sign_ins_go_on_while_a_large_file_is_imported(client: TestClient, sessi
     assert set(sign_ins) == {200}
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Borrower)) == 5002
+
+
+def test_imported_rows_carry_audit_events_that_verify(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    from api.audit import service as audit
+    from api.audit.models import AuditEvent
+    from tests.factories import credit_code
+
+    bank = make_bank(session)
+    lines = ["branch_code,name,credit_code"] + [
+        f"{bank.one.branch.code},审计企业{n},{credit_code()}" for n in range(30)
+    ]
+    answer = client.post(
+        "/api/v1/imports/borrowers",
+        content="\n".join(lines).encode(),
+        headers={**login(client, bank.one.admin), "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 200, answer.text
+    audit.seal(app.state.engine)
+    session.rollback()
+    created = session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "borrower", AuditEvent.action == "created")
+    ).all()
+    assert len(created) == 32
+    assert sum(event.actor_id == bank.one.admin.id for event in created) == 30
+    assert audit.verify(session).ok
