@@ -416,6 +416,9 @@ async def put_photo(
     )
     if already is not None:
         return _photo_answer(already, 200)
+    # Nothing is written yet: end the transaction so that no lock is held while the phone sends (on
+    # SQLite a write transaction locks the whole database, and a slow upload would lock everyone out).
+    await run_in_threadpool(session.commit)
     temp = service.photo_store(settings).temp_path()
     try:
         _size, digest = await transfer.receive_whole(

@@ -93,3 +93,49 @@ def test_a_patch_cut_halfway_keeps_what_arrived_and_resumes(live_server: str, se
         assert rest.headers["Fieldvisit-Photo-Id"] == photo_id
         original = http.get(f"/api/v1/photos/{photo_id}/original", headers=auth)
         assert hashlib.sha256(original.content).hexdigest() == sha256(data)
+
+
+def test_a_slow_photo_upload_locks_nobody_out(live_server: str, session: Session) -> None:
+    """While a phone is still sending a photo (PUT or a tus PATCH), other people can write: on SQLite a
+    write transaction locks the whole database, so none may be open while bytes trickle in."""
+    bank = make_bank(session)
+    data = jpeg(1200, 900, seed=12)
+    release = threading.Event()
+    answers: list[int] = []
+
+    def trickle() -> Iterator[bytes]:
+        yield data[:1000]
+        release.wait(timeout=60)
+        yield data[1000:]
+
+    with httpx.Client(base_url=live_server, timeout=90) as http:
+        token = http.post(
+            "/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
+        ).json()["access_token"]
+
+        def upload() -> None:
+            answer = http.put(
+                "/api/v1/photos/0b6a6b1e-5a0c-4d7e-8f3e-000000000002",
+                params={
+                    "visit_id": str(bank.one.visit.id),
+                    "item_key": "photo_overview",
+                    "sha256": sha256(data),
+                },
+                content=trickle(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"},
+            )
+            answers.append(answer.status_code)
+
+        uploader = threading.Thread(target=upload)
+        uploader.start()
+        time.sleep(0.5)  # the first bytes are in; the phone is "slow"
+        try:
+            with httpx.Client(base_url=live_server, timeout=60) as other:
+                signed_in = other.post(
+                    "/api/v1/auth/token", data={"username": bank.one.reviewer.username, "password": PASSWORD}
+                )
+            assert signed_in.status_code == 200, signed_in.text
+        finally:
+            release.set()
+            uploader.join()
+    assert answers == [201]
