@@ -196,15 +196,15 @@ async def import_csv(
 ) -> schemas.ImportReport:
     """Send the file as the raw body (`Content-Type: text/csv`). Every row is checked; with any bad row
     nothing is imported and the answer (422) lists each bad row with its line number and reason."""
+    # Nothing is written until every row passed: end the transaction the sign-in check opened, so that no
+    # write lock is held while the file arrives and is checked on a read-only snapshot.
+    await run_in_threadpool(session.commit)
     raw = bytearray()
     async for chunk in request.stream():
         raw.extend(chunk)
         if len(raw) > MAX_IMPORT_BYTES:
             raise ImportTooLarge("The file is larger than 20 MB.", detail_zh="文件超过 20 MB。")
     text = imports.decode_csv(bytes(raw))
-    # Nothing is written until every row passed: end the transaction the sign-in check opened, so that no
-    # write lock is held while the file is checked on a read-only snapshot.
-    await run_in_threadpool(session.commit)
     gone = threading.Event()
     watcher = asyncio.create_task(_watch_disconnect(request, gone))
     try:
