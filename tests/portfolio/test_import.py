@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -255,3 +257,44 @@ def test_imported_rows_carry_audit_events_that_verify(
     assert len(created) == 32
     assert sum(event.actor_id == bank.one.admin.id for event in created) == 30
     assert audit.verify(session).ok
+
+
+def test_no_write_lock_is_held_while_a_file_is_checked(
+    client: TestClient, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a write transaction locks the whole database: while the import checks its rows, another
+    writer must get the lock at once."""
+    import sqlite3
+
+    from api.portfolio import imports
+    from tests.factories import credit_code
+
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL locks rows, not the database")
+    bank = make_bank(session)
+    checked = imports.prepare
+    others: list[str] = []
+
+    def prepare_while_someone_writes(*args: Any, **kwargs: Any) -> imports.PreparedImport:
+        other = sqlite3.connect(
+            settings.database_url.removeprefix("sqlite:///"), timeout=0.5, isolation_level=None
+        )
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            others.append("wrote")
+        except sqlite3.OperationalError as exc:
+            others.append(str(exc))
+        finally:
+            other.close()
+        return checked(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "prepare", prepare_while_someone_writes)
+    lines = ["branch_code,name,credit_code", f"{bank.one.branch.code},锁测试企业,{credit_code()}"]
+    answer = client.post(
+        "/api/v1/imports/borrowers",
+        content="\n".join(lines).encode(),
+        headers={**login(client, bank.one.admin), "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert others == ["wrote"]
