@@ -69,4 +69,4 @@ fuzz: install-dev
 	$(PY) tests/fuzz/run.py
 
 clean:
-	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis
