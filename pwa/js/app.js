@@ -96,7 +96,7 @@ function rank(entry) {
   return [v.overdue ? 0 : v.status === "returned" ? 1 : 2, v.due_on];
 }
 
-async function renderVisits() {
+async function renderVisits(present = show) {
   const status = h("p", { class: "muted", role: "status" });
   const list = h("div");
   const button = h("button", { text: t("downloadOffline"), onclick: async () => {
@@ -119,7 +119,7 @@ async function renderVisits() {
     }));
   }
   await fill();
-  show(h("div", { class: "row" }, button), status, list);
+  present(h("div", { class: "row" }, button), status, list);
   if (!(await db.all("visits")).length && navigator.onLine) button.click();
 }
 
@@ -133,9 +133,9 @@ function describeDeclared(visit) {
   return h("table", {}, h("tbody", {}, rows));
 }
 
-async function renderVisit(id) {
+async function renderVisit(id, present = show) {
   const entry = await db.get("visits", id);
-  if (!entry) { show(h("p", { text: t("noVisits") }), h("a", { href: "#/", text: t("back") })); return; }
+  if (!entry) { present(h("p", { text: t("noVisits") }), h("a", { href: "#/", text: t("back") })); return; }
   const visit = entry.visit;
   const definition = visit.template_version.definition;
   const draft = await loadDraft(id);
@@ -297,7 +297,7 @@ async function renderVisit(id) {
     site ? h("p", { text: `${t("site")}: ${site.address}` }) : null,
     h("details", {}, h("summary", { text: t("declared") }), describeDeclared(visit)),
     h("p", { class: "muted", text: `${t("previous")}: ${entry.previous_visit ? `${date(entry.previous_visit.approved_at)} ${entry.previous_visit.manager_name} ${entry.previous_visit.notes}` : t("none")}` }));
-  show(head, ...blocks,
+  present(head, ...blocks,
     h("section", { class: "card" }, field(t("notes"), notes),
       h("div", { class: "row" },
         h("button", { type: "button", class: "secondary", text: t("saveDraft"), onclick: async () => { await saveDraft(); status.textContent = t("draftSaved"); } }),
@@ -306,7 +306,7 @@ async function renderVisit(id) {
 }
 
 // ---- manager: outbox ----
-async function renderOutbox() {
+async function renderOutbox(present = show) {
   const list = h("div");
   const status = h("p", { role: "status" });
   const storage = h("p", { class: "muted" });
@@ -344,7 +344,7 @@ async function renderOutbox() {
   const stop = onChange(() => paint());
   window.addEventListener("hashchange", stop, { once: true });
   await paint();
-  show(h("div", { class: "row" }, button, exportButton), status, storage, list);
+  present(h("div", { class: "row" }, button, exportButton), status, storage, list);
 }
 
 async function exportOutbox() {
@@ -365,10 +365,10 @@ async function refreshPackageQuietly() {
 }
 
 // ---- reviewer: queue and visit ----
-async function renderQueue() {
+async function renderQueue(present = show) {
   const page = await json("/api/v1/review/queue");
-  if (!page.items.length) { show(h("p", { class: "muted", text: t("queueEmpty") })); return; }
-  show(...page.items.map((item) => h("a", { class: "visit card", href: `#/review/${item.visit.id}` },
+  if (!page.items.length) { present(h("p", { class: "muted", text: t("queueEmpty") })); return; }
+  present(...page.items.map((item) => h("a", { class: "visit card", href: `#/review/${item.visit.id}` },
     h("div", { class: "row" }, h("strong", { class: "grow", text: item.visit.borrower_name }),
       ...Object.entries(item.discrepancies).filter(([, n]) => n).map(([s, n]) => h("span", { class: `badge ${s}`, text: `${t(`severity.${s}`)} ${n}` })),
       item.conflict ? h("span", { class: "badge critical", text: t("conflict") }) : null,
@@ -408,7 +408,7 @@ function map(site, fix, photos) {
   return h("figure", {}, svg, h("figcaption", { class: "muted" }, key("site", t("declaredPoint")), key("fix", t("checkInPoint")), key("photo", t("photos")), label ? `· ${label}` : ""));
 }
 
-async function renderReviewVisit(id) {
+async function renderReviewVisit(id, present = show) {
   const record = await json(`/api/v1/visits/${id}`);
   const submission = record.submissions.at(-1);
   const site = siteOf(record);
@@ -444,7 +444,7 @@ async function renderReviewVisit(id) {
     } catch (e) { status.textContent = e.message; }
   };
   const conflicts = [...new Set(record.submissions.flatMap((s) => s.conflict_reasons))];
-  show(
+  present(
     h("section", { class: "card" }, h("h2", { text: record.borrower.name }),
       h("div", { class: "muted", text: `${t(`status.${record.status}`)} · ${t("due")} ${date(record.due_on)}` }),
       conflicts.length ? h("p", { class: "error", text: `${t("conflict")}: ${conflicts.join(", ")}` }) : null,
@@ -464,7 +464,7 @@ async function renderReviewVisit(id) {
 }
 
 // ---- tasks ----
-async function renderTasks() {
+async function renderTasks(present = show) {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const state = h("select", { "aria-label": t("allStates") }, h("option", { value: "", text: t("allStates") }), ...["open", "in_progress", "resolved", "waived"].map((s) => h("option", { value: s, text: t(`taskState.${s}`) })));
   const severity = h("select", { "aria-label": t("allSeverities") }, h("option", { value: "", text: t("allSeverities") }), ...["critical", "major", "minor"].map((s) => h("option", { value: s, text: t(`severity.${s}`) })));
@@ -496,23 +496,29 @@ async function renderTasks() {
         staff ? h("button", { text: t("resolve"), onclick: act("resolve") }) : null,
         staff ? h("button", { class: "danger", text: t("waive"), onclick: act("waive") }) : null), status) : null);
   });
-  show(h("div", { class: "row card" }, state, severity, h("label", { class: "row" }, overdue, t("overdueOnly"))), ...cards);
+  present(h("div", { class: "row card" }, state, severity, h("label", { class: "row" }, overdue, t("overdueOnly"))), ...cards);
 }
 
 // ---- routing, sync triggers, updates ----
+// Each route() paints only if no later route() started meanwhile: a slow page (the review queue, say) must
+// not replace the page the user has already moved on to.
+let generation = 0;
+
 async function route() {
+  const token = ++generation;
+  const present = (...nodes) => { if (token === generation) show(...nodes); };
   try {
     if (!(await requireUser())) { renderLogin((await loadSession()) ? t("sessionExpired") : ""); return; }
     renderTabs();
     const hash = location.hash || "#/";
     const [, page, id] = hash.split("?")[0].split("/");
     if (user.role !== "manager" && (page === "" || page === undefined)) { location.hash = "#/review"; return; }
-    if (page === "visit") await renderVisit(id);
-    else if (page === "outbox") await renderOutbox();
-    else if (page === "review" && id) await renderReviewVisit(id);
-    else if (page === "review") await renderQueue();
-    else if (page === "tasks") await renderTasks();
-    else await renderVisits();
+    if (page === "visit") await renderVisit(id, present);
+    else if (page === "outbox") await renderOutbox(present);
+    else if (page === "review" && id) await renderReviewVisit(id, present);
+    else if (page === "review") await renderQueue(present);
+    else if (page === "tasks") await renderTasks(present);
+    else await renderVisits(present);
   } catch (e) {
     if (e instanceof AuthError) renderLogin(t("sessionExpired"));
     else show(h("p", { class: "error", role: "alert", text: e.message }), h("a", { href: "#/", text: t("back") }));
