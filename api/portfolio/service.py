@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from api.auth.models import Branch, Role, User
+from api.auth.models import Role, User
 from api.db import new_id
 from api.kit.geo import to_wgs84
 from api.portfolio import schemas
@@ -58,40 +58,6 @@ def scope_borrowers(query: Select[Any], user: User) -> Select[Any]:
 
 def visible_facility_ids(user: User) -> Select[Any]:
     return scope_facilities(select(Facility.id), user)
-
-
-# ---- lookups by natural key ----
-
-
-def branch_by_code(session: Session, code: str) -> Branch | None:
-    return session.scalar(select(Branch).where(Branch.code == code))
-
-
-def borrower_by_code(session: Session, credit_code: str) -> Borrower | None:
-    return session.scalar(select(Borrower).where(Borrower.credit_code == credit_code))
-
-
-def facility_by_reference(session: Session, reference: str) -> Facility | None:
-    return session.scalar(select(Facility).where(Facility.reference == reference))
-
-
-def collateral_by_reference(session: Session, reference: str) -> Collateral | None:
-    return session.scalar(select(Collateral).where(Collateral.reference == reference))
-
-
-def project_by_reference(session: Session, reference: str) -> Project | None:
-    return session.scalar(select(Project).where(Project.reference == reference))
-
-
-def subject_by_reference(session: Session, subject_type: SubjectType, reference: str) -> uuid.UUID | None:
-    query: Select[uuid.UUID]
-    if subject_type == SubjectType.facility:
-        query = select(Facility.id).where(Facility.reference == reference)
-    elif subject_type == SubjectType.collateral:
-        query = select(Collateral.id).where(Collateral.reference == reference)
-    else:
-        query = select(Project.id).where(Project.reference == reference)
-    return session.scalar(query)
 
 
 def subject_visible(session: Session, *, user: User, subject_id: uuid.UUID) -> bool:
