@@ -50,6 +50,27 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def python_default(column: Any) -> tuple[bool, Any]:
+    """A column's Python-side default, evaluated now as a flush would: (whether it has one, the value)."""
+    default = column.default
+    if default is not None and default.is_callable:
+        return True, default.arg(None)
+    if default is not None and default.is_scalar:
+        return True, default.arg
+    return False, None
+
+
+def with_defaults(model: type[Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A new row's values with the table's Python-side defaults filled in, for rows inserted in bulk."""
+    row = dict(values)
+    for column in model.__table__.columns:
+        if column.key not in row:
+            has_default, value = python_default(column)
+            if has_default:
+                row[column.key] = value
+    return row
+
+
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Aware UTC datetimes on every backend (SQLite keeps no offset, so we put it back)."""
 

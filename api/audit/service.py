@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from api.audit import checkpoint as head
 from api.audit.models import AuditEvent
 from api.config import Settings
-from api.db import utcnow
+from api.db import python_default, utcnow
 
 GENESIS = "0" * 64
 AUDIT_LOCK_KEY = 0x46564155  # "FVAU"
@@ -142,20 +142,6 @@ def record(
     return row
 
 
-def with_defaults(model: type[Any], values: dict[str, Any]) -> dict[str, Any]:
-    """A new row's values with the table's Python-side defaults filled in, as a flush would."""
-    row = dict(values)
-    for column in model.__table__.columns:
-        default = column.default
-        if column.key in row or default is None:
-            continue
-        if default.is_callable:
-            row[column.key] = default.arg(None)
-        elif default.is_scalar:
-            row[column.key] = default.arg
-    return row
-
-
 def created_events(
     *, entity_type: str, rows: list[dict[str, Any]], actor_id: uuid.UUID | None
 ) -> list[dict[str, Any]]:
@@ -199,16 +185,12 @@ def _columns(obj: Any) -> dict[str, Any]:
 
 def _apply_defaults(obj: Any) -> None:
     """Fill Python-side column defaults now, so a created row's event shows its real id and times."""
-    mapper = inspect(obj).mapper
-    for column_attr in mapper.column_attrs:
-        column = column_attr.columns[0]
-        default = column.default
-        if default is None or getattr(obj, column_attr.key) is not None:
+    for column_attr in inspect(obj).mapper.column_attrs:
+        if getattr(obj, column_attr.key) is not None:
             continue
-        if default.is_callable:
-            setattr(obj, column_attr.key, default.arg(None))
-        elif default.is_scalar:
-            setattr(obj, column_attr.key, default.arg)
+        has_default, value = python_default(column_attr.columns[0])
+        if has_default:
+            setattr(obj, column_attr.key, value)
 
 
 @event.listens_for(Session, "before_flush")

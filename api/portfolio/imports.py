@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from api.audit import service as audit
 from api.audit.models import AuditEvent
+from api.db import with_defaults
 from api.errors import AppError
 from api.portfolio import schemas, service
 from api.portfolio.exceptions import ImportRejected, UnknownImportKind
@@ -179,7 +180,7 @@ def prepare(
             prepared.errors.append(schemas.ImportRowError(line=line, errors=[exc.detail_en or exc.title_en]))
             continue
         lookup.remember(table, values)
-        prepared.records.append(audit.with_defaults(spec.model, values))
+        prepared.records.append(with_defaults(spec.model, values))
     prepared.errors.sort(key=lambda error: error.line)
     if not prepared.errors:
         prepared.events = audit.created_events(entity_type=table, rows=prepared.records, actor_id=actor_id)
