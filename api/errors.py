@@ -5,6 +5,7 @@ Titles are bilingual; the request's Accept-Language picks one (zh-CN unless Engl
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any, ClassVar
 
@@ -86,6 +87,40 @@ class Unprocessable(AppError):
     code = "unprocessable"
     title_zh = "内容无法处理"
     title_en = "Unprocessable content"
+
+
+class DatabaseUnavailable(AppError):
+    """The database is down, unreachable or (SQLite) busy past its wait: an outage, not a bug."""
+
+    status = 503
+    code = "database_unavailable"
+    title_zh = "服务暂时不可用，请稍后重试"
+    title_en = "Service temporarily unavailable; try again shortly"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database cannot be reached right now; nothing from this request was stored.",
+            detail_zh="数据库暂时无法访问，本次请求未保存任何内容。",
+            headers={"Retry-After": "5"},
+        )
+
+
+class StorageFull(AppError):
+    status = 507
+    code = "storage_full"
+    title_zh = "服务器存储空间已满，请稍后重试"
+    title_en = "The server's storage is full; try again later"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Nothing was kept; the upload can be resumed once space is freed.",
+            detail_zh="本次内容未保存；释放空间后可继续上传。",
+            headers={"Retry-After": "300"},
+        )
+
+
+def full_disk(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class ValidationFailed(AppError):
@@ -225,28 +260,13 @@ def _database_unavailable(exc: BaseException) -> bool:
 
 
 async def _database_or_storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """An outage is an answer (503, 507) with Retry-After, wherever in a request it surfaced."""
     if _database_unavailable(exc):
         logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return problem_response(
-            request,
-            status=503,
-            code="database_unavailable",
-            title_zh="服务暂时不可用，请稍后重试",
-            title_en="Service temporarily unavailable; try again shortly",
-            detail_zh="数据库暂时无法访问，本次请求未保存任何内容。",
-            detail_en="The database cannot be reached right now; nothing from this request was stored.",
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(exc, OSError) and exc.errno in (28, 122):  # ENOSPC, EDQUOT
+        return await _app_error(request, DatabaseUnavailable())
+    if isinstance(exc, OSError) and full_disk(exc):
         logger.error("storage full on %s %s", request.method, request.url.path)
-        return problem_response(
-            request,
-            status=507,
-            code="storage_full",
-            title_zh="服务器存储空间已满，请稍后重试",
-            title_en="The server's storage is full; try again later",
-            headers={"Retry-After": "300"},
-        )
+        return await _app_error(request, StorageFull())
     return await _unexpected(request, exc)
 
 

@@ -138,7 +138,7 @@ def test_a_full_disk_is_507(client: TestClient, session: Session, monkeypatch: p
     async def full(*_args: object, **_kwargs: object) -> object:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(transfer, "_append", full)
+    monkeypatch.setattr(transfer, "append", full)
     created = client.post(
         "/api/v1/uploads/",
         headers={**headers, "Tus-Resumable": "1.0.0", "Upload-Length": "10",

@@ -37,7 +37,7 @@ from api.photos.exceptions import (
 from api.photos.inspection import PhotoRejected
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoLinks, PhotoPublic, phash_hex
-from api.photos.storage import PhotoStore, StorageFull, full_disk, sha256_of, unlink_after_commit
+from api.photos.storage import PhotoStore, sha256_of, unlink_after_commit
 from api.visits import service as visit_service
 from api.visits.models import Visit
 
@@ -263,12 +263,7 @@ def create_upload(
     session.add(upload)
     session.flush()
     if already is None:
-        try:
-            photo_store(settings).upload_path(upload.id).touch()
-        except OSError as exc:
-            if full_disk(exc):
-                raise StorageFull() from exc
-            raise
+        photo_store(settings).upload_path(upload.id).touch()
     return upload
 
 

@@ -13,7 +13,6 @@ still whole and the next request redoes the finish; an original that no committe
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import hashlib
 import os
 import time
@@ -24,31 +23,11 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from api.errors import AppError
-
 CHUNK = 1024 * 1024
 # Long enough that no request still working on a file can see it swept.
 ORPHAN_GRACE = dt.timedelta(hours=1)
 _AFTER_COMMIT = "fieldvisit.unlink_after_commit"
 _AFTER_ROLLBACK = "fieldvisit.unlink_after_rollback"
-
-
-class StorageFull(AppError):
-    status = 507
-    code = "storage_full"
-    title_zh = "服务器存储空间已满，请稍后重试"
-    title_en = "The server's storage is full; try again later"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Nothing was kept; the upload can be resumed once space is freed.",
-            detail_zh="本次内容未保存；释放空间后可继续上传。",
-            headers={"Retry-After": "300"},
-        )
-
-
-def full_disk(exc: OSError) -> bool:
-    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def unlink_after_commit(session: Session, path: Path, *, also_on_rollback: bool = False) -> None:
@@ -114,15 +93,10 @@ class PhotoStore:
         final = self.original_path(sha256)
         if final.exists():
             return final
-        try:
-            _fsync_file(received)
-            staged = final.with_name(f"{sha256}.{uuid.uuid4().hex}.link")
-            os.link(received, staged)
-            os.replace(staged, final)
-        except OSError as exc:
-            if full_disk(exc):
-                raise StorageFull() from exc
-            raise
+        _fsync_file(received)
+        staged = final.with_name(f"{sha256}.{uuid.uuid4().hex}.link")
+        os.link(received, staged)
+        os.replace(staged, final)
         return final
 
     def sweep(self, *, owned: Callable[[Iterable[str]], set[str]], live_uploads: set[str]) -> int:

@@ -12,7 +12,6 @@ from pathlib import Path
 from starlette.requests import ClientDisconnect
 
 from api.photos.exceptions import ChunkChecksumMismatch, PhotoTooLarge, UploadBusy
-from api.photos.storage import StorageFull, full_disk
 
 # While a long PATCH streams in, the offset reached is made durable and recorded this often, so that a
 # phone resumes near where it was even if the server dies mid-request.
@@ -38,27 +37,9 @@ async def append(
 
     A PATCH carrying a chunk checksum is all or nothing. An OS-level lock on the file keeps two
     requests (perhaps in two processes) from writing one upload at once. Without a checksum, `progress`
-    is told every PROGRESS_EVERY bytes, after they are on disk. A full disk is 507 with what arrived kept.
+    is told every PROGRESS_EVERY bytes, after they are on disk. (A full disk surfaces as OSError, which the
+    error handlers answer with 507; what arrived before is kept.)
     """
-    try:
-        return await _append(
-            path, chunks, start=start, length=length, chunk_sha256=chunk_sha256, progress=progress
-        )
-    except OSError as exc:
-        if full_disk(exc):
-            raise StorageFull() from exc
-        raise
-
-
-async def _append(
-    path: Path,
-    chunks: AsyncIterator[bytes],
-    *,
-    start: int,
-    length: int,
-    chunk_sha256: bytes | None,
-    progress: Callable[[int], Awaitable[None]] | None,
-) -> Appended:
     with open(path, "r+b") as out:
         try:
             fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -114,11 +95,6 @@ async def receive_whole(path: Path, chunks: AsyncIterator[bytes], *, max_bytes: 
                     )
                 out.write(chunk)
                 digest.update(chunk)
-    except OSError as exc:
-        path.unlink(missing_ok=True)
-        if full_disk(exc):
-            raise StorageFull() from exc
-        raise
     except BaseException:
         path.unlink(missing_ok=True)
         raise
