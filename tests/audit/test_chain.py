@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -84,10 +85,12 @@ def test_swapped_events_are_named(trail: list[AuditEvent], session: Session) -> 
 
 
 def test_the_cli_verifies_and_fails_after_a_hand_edit(
-    trail: list[AuditEvent], session: Session, settings: Settings
+    trail: list[AuditEvent], session: Session, settings: Settings, tmp_path: Path
 ) -> None:
     previous = dict(os.environ)
     os.environ["FIELDVISIT_DATABASE_URL"] = settings.database_url
+    # The CLI checkpoints the chain's head in the state folder: this test's own, not the checkout's ./var.
+    os.environ["FIELDVISIT_STATE_DIR"] = str(tmp_path)
     get_settings.cache_clear()
     try:
         ok = CliRunner().invoke(main, ["audit", "verify"])
