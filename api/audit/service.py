@@ -64,28 +64,23 @@ NOISE_FIELDS = {"updated_at", "claimed_at"}
 
 
 _AS_IS = frozenset({str, int, bool, type(None)})
+# The one canonical JSON form of an event's content (sorted keys, compact, UTF-8, no NaN).
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready values. Exact types first: this runs for every field of every audited row."""
-    kind = type(value)
-    if kind in _AS_IS:
+    """JSON-ready values. The common exact types first: this runs for every field of every audited row."""
+    if type(value) in _AS_IS:
         return value
-    if kind is float:
+    if isinstance(value, float):
         # JSON has no NaN or infinity; requests refuse them, so this is only a guard for the trail.
-        return value if math.isfinite(value) else str(value)
-    if kind is dict:
-        return {str(k): _plain(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_plain(v) for v in value]
+        return float(value) if math.isfinite(value) else str(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, uuid.UUID | decimal.Decimal):
         return str(value)
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, float):
-        return _plain(float(value))
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -94,28 +89,42 @@ def _plain(value: Any) -> Any:
 
 
 def canonical(content: dict[str, Any]) -> str:
-    return json.dumps(
-        _plain(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _ENCODE(_plain(content))
 
 
 def content_sha256(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
+def _stated_columns(
+    *,
+    event_id: uuid.UUID,
+    recorded_at: dt.datetime,
+    actor_id: uuid.UUID | None,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+) -> dict[str, Any]:
+    """An event's lookup columns as its content states them."""
+    return {
+        "id": str(event_id),
+        "recorded_at": recorded_at.isoformat(),
+        "actor_id": str(actor_id) if actor_id is not None else None,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+    }
+
+
 def columns_of(event_row: AuditEvent) -> dict[str, Any]:
-    """The event's lookup columns as its content states them."""
-    columns: dict[str, Any] = _plain(
-        {
-            "id": event_row.id,
-            "recorded_at": event_row.recorded_at,
-            "actor_id": event_row.actor_id,
-            "action": event_row.action,
-            "entity_type": event_row.entity_type,
-            "entity_id": event_row.entity_id,
-        }
+    return _stated_columns(
+        event_id=event_row.id,
+        recorded_at=event_row.recorded_at,
+        actor_id=event_row.actor_id,
+        action=event_row.action,
+        entity_type=event_row.entity_type,
+        entity_id=event_row.entity_id,
     )
-    return columns
 
 
 def record(
@@ -148,22 +157,15 @@ def created_events(
     """Audit events for rows inserted in bulk (which the flush hook does not see), ready for one INSERT.
     Each content is the same canonical form `record` writes."""
     events = []
-    actor = str(actor_id) if actor_id is not None else None
-    dumps = json.JSONEncoder(
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode
     for row in rows:
         event_id, recorded_at, entity_id = uuid.uuid4(), utcnow(), str(row["id"])
-        # The same canonical text as `record` makes, built without walking it twice: a row's values are
-        # flat, so each is converted once.
-        after = {k: _plain(v) for k, v in row.items() if k not in SECRET_FIELDS}
-        content = dumps(
-            {
-                "id": str(event_id), "recorded_at": recorded_at.isoformat(), "actor_id": actor,
-                "action": "created", "entity_type": entity_type, "entity_id": entity_id,
-                "before": None, "after": after,
-            }
+        stated = _stated_columns(
+            event_id=event_id, recorded_at=recorded_at, actor_id=actor_id, action="created",
+            entity_type=entity_type, entity_id=entity_id,
         )  # fmt: skip
+        # A row's values are flat, so each is made plain once and the whole is not walked again.
+        after = {k: _plain(v) for k, v in row.items() if k not in SECRET_FIELDS}
+        content = _ENCODE({**stated, "before": None, "after": after})
         events.append(
             {
                 "id": event_id, "recorded_at": recorded_at, "actor_id": actor_id, "action": "created",
