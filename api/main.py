@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,20 @@ Fieldvisit is a post-loan field inspection service (贷后现场检查).
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from api import ticks
+    from api.audit import service as audit
+
     settings: Settings = app.state.settings
     loops = []
     if settings.background_tick_seconds > 0:
-        loops.append(asyncio.create_task(_background_loop(app, settings.background_tick_seconds)))
+        # Periodic work inside `serve` (switch off with FIELDVISIT_BACKGROUND_TICK_SECONDS=0).
+        tick = functools.partial(ticks.tick, app.state.sessionmaker, settings)
+        loops.append(asyncio.create_task(_every(settings.background_tick_seconds, tick, "background tick")))
     if settings.audit_seal_seconds > 0:
-        loops.append(asyncio.create_task(_sealing_loop(app, settings.audit_seal_seconds)))
+        # Audit events sealed within seconds of their commit and the head checkpointed, so that removing
+        # the newest events is noticed (FIELDVISIT_AUDIT_SEAL_SECONDS).
+        seal = functools.partial(audit.seal, app.state.engine, settings=settings)
+        loops.append(asyncio.create_task(_every(settings.audit_seal_seconds, seal, "audit sealing")))
     try:
         yield
     finally:
@@ -63,29 +72,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await loop_task
 
 
-async def _sealing_loop(app: FastAPI, every: float) -> None:
-    """Seal audit events within seconds of their commit and checkpoint the head, so that removing the
-    newest events is noticed (FIELDVISIT_AUDIT_SEAL_SECONDS)."""
-    from api.audit import service as audit
-
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await run_in_threadpool(audit.seal, app.state.engine, settings=app.state.settings)
-        except Exception:  # an outage must not end the loop; the error is logged
-            logger.exception("audit sealing failed")
-
-
-async def _background_loop(app: FastAPI, every: int) -> None:
-    """Periodic work inside `serve` (switch off with FIELDVISIT_BACKGROUND_TICK_SECONDS=0)."""
-    from api import ticks
-
+async def _every(seconds: float, work: Callable[[], object], what: str) -> None:
+    """Run `work` in the threadpool now and then every `seconds`; one failed round (an outage) is logged
+    and the loop goes on."""
     while True:
         try:
-            await run_in_threadpool(ticks.tick, app.state.sessionmaker, app.state.settings)
-        except Exception:  # the loop must outlive one bad round; the error is logged
-            logger.exception("background tick failed")
-        await asyncio.sleep(every)
+            await run_in_threadpool(work)
+        except Exception:
+            logger.exception("%s failed", what)
+        await asyncio.sleep(seconds)
 
 
 def _build_routes_now(app: FastAPI) -> None:
