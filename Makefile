@@ -66,7 +66,7 @@ test: lint typecheck pytest
 
 # Schemathesis against a live server (SQLite; PostgreSQL too with FIELDVISIT_TEST_POSTGRES_URL). .ci/run runs it.
 fuzz: install-dev
-	$(PY) tests/fuzz/run.py
+	$(PY) -m tests.fuzz.run
 
 clean:
 	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -34,6 +32,7 @@ from api.auth.models import Role  # noqa: E402
 from api.db import make_engine, make_sessionmaker  # noqa: E402
 from api.migrate import upgrade  # noqa: E402
 from api.portfolio.credit_code import ALPHABET, complete  # noqa: E402
+from tests.live import free_port, start_server  # noqa: E402
 
 PASSWORD = "bench-password-1"
 
@@ -98,21 +97,12 @@ def main() -> None:
     folder.mkdir(parents=True)
     url = args.database_url or f"sqlite:///{folder / 'fieldvisit.db'}"
     prepare_database(url)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "FIELDVISIT_DATABASE_URL": url, "FIELDVISIT_PHOTO_DIR": str(folder / "photos"),
            "FIELDVISIT_STATE_DIR": str(folder), "FIELDVISIT_BACKGROUND_TICK_SECONDS": "0"}  # fmt: skip
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = start_server(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/api/health/live", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         idle = [sign_in(base) for _ in range(8)]
         token = httpx.post(
             f"{base}/api/v1/auth/token", data={"username": "bench-admin", "password": PASSWORD}

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -18,14 +16,10 @@ import httpx2 as httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from tests.live import free_port, start_server
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_against(database_url: str, label: str) -> int:
@@ -40,17 +34,10 @@ def run_against(database_url: str, label: str) -> int:
     fieldvisit = str(BIN / "fieldvisit")
     subprocess.run([fieldvisit, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([fieldvisit, "demo"], env=env, check=True, stdout=subprocess.DEVNULL)
-    port = _free_port()
-    server = subprocess.Popen([fieldvisit, "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "wb"))  # noqa: SIM115  # fmt: skip
+    port = free_port()
+    server = start_server(env, port, stderr=open(folder / "server.log", "wb"))  # noqa: SIM115
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/api/health/live", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         token = httpx.post(f"{base}/api/v1/auth/token",
                            data={"username": "admin", "password": env.get("FIELDVISIT_DEMO_PASSWORD", "fieldvisit-demo")})  # fmt: skip
         token.raise_for_status()

@@ -7,7 +7,6 @@ import base64
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 
@@ -24,16 +23,11 @@ from api.photos import service as photo_service
 from api.photos.models import Photo, Upload
 from api.ticks import sweep_photo_store
 from tests.factories import PASSWORD, Bank, login, make_bank
+from tests.live import free_port, start_server
 from tests.photos.images import jpeg, sha256
 
 pytestmark = pytest.mark.real_clock
 TUS = {"Tus-Resumable": "1.0.0"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _serve(settings: Settings, port: int, **env: str) -> subprocess.Popen[bytes]:
@@ -46,21 +40,7 @@ def _serve(settings: Settings, port: int, **env: str) -> subprocess.Popen[bytes]
         "FIELDVISIT_AUDIT_SEAL_SECONDS": "0",
         **env,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/health/live", timeout=1)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the server did not start")
+    return start_server(environment, port)
 
 
 def _manager_auth(base: str, bank: Bank) -> tuple[str, dict[str, str]]:
@@ -78,7 +58,7 @@ def test_a_crash_while_finishing_is_redone_by_the_next_request(session: Session,
     bank = make_bank(session)
     data = jpeg(1600, 1200, seed=21)
     photo_id = "5e1d7a52-8d4e-4f7b-9a55-00000000c0de"
-    port = _free_port()
+    port = free_port()
     server = _serve(settings, port, FIELDVISIT_CRASH_AT="photo_finished_before_commit")
     base = f"http://127.0.0.1:{port}"
     try:
@@ -218,7 +198,7 @@ def test_a_server_killed_mid_patch_resumes_near_where_it_was(session: Session, s
     recorded on the way, not 0."""
     bank = make_bank(session)
     length = 10 * 1024 * 1024
-    port = _free_port()
+    port = free_port()
     server = _serve(settings, port)
     base = f"http://127.0.0.1:{port}"
     try:
