@@ -108,16 +108,13 @@ class Settings(BaseSettings):
 
     @property
     def state_folder(self) -> Path:
-        if self.state_dir is not None:
-            return self.state_dir
-        if self.database_url.startswith("sqlite:///") and not self.database_url.endswith(":memory:"):
-            return Path(self.database_url.removeprefix("sqlite:///")).parent
-        return Path("./var")
+        return _state_folder(self.state_dir, self.database_url)
 
     @property
     def signing_key(self) -> str:
-        """The configured secret, or the one generated for this install."""
-        return self.secret_key or _generated_secret(self.state_folder.resolve() / SECRET_FILE)
+        """The configured secret, or the one generated for this install. Read on every request: the
+        generated one is cached by the two settings it depends on, with no path work per call."""
+        return self.secret_key or _generated_secret(self.state_dir, self.database_url)
 
     @property
     def rules(self) -> RuleThresholds:
@@ -128,10 +125,19 @@ class Settings(BaseSettings):
         return _cadence()
 
 
+def _state_folder(state_dir: Path | None, database_url: str) -> Path:
+    if state_dir is not None:
+        return state_dir
+    if database_url.startswith("sqlite:///") and not database_url.endswith(":memory:"):
+        return Path(database_url.removeprefix("sqlite:///")).parent
+    return Path("./var")
+
+
 @lru_cache
-def _generated_secret(path: Path) -> str:
+def _generated_secret(state_dir: Path | None, database_url: str) -> str:
     """Read the install's secret, making it on first start. Two processes starting at once agree: the
     secret is written to a file of its own and linked into place, which only one of them can do."""
+    path = _state_folder(state_dir, database_url) / SECRET_FILE
     try:
         return path.read_text().strip()
     except FileNotFoundError:
