@@ -10,12 +10,19 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
-def _iso_date_text(value: Any) -> Any:
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError("a date as YYYY-MM-DD")
-    return value
+def _iso_text(pattern: re.Pattern[str], expected: str) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not pattern.match(value):
+            raise ValueError(expected)
+        return value
+
+    return BeforeValidator(check)
 
 
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_text)]
+IsoDate = Annotated[dt.date, _iso_text(_ISO_DATE, "a date as YYYY-MM-DD")]
+IsoDateTime = Annotated[
+    dt.datetime, _iso_text(_ISO_DATETIME, "an RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00")
+]
