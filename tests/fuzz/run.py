@@ -43,7 +43,7 @@ def run_against(database_url: str, label: str) -> int:
         token.raise_for_status()
         print(f"schemathesis on {label}", flush=True)
         result = subprocess.run(
-            [str(BIN / "st"), "run", f"{base}/openapi.json", "--checks", "all", "--workers", "2",
+            [str(BIN / "st"), "run", f"{base}/openapi.json", "--checks", "all", "--workers", "1",
              "--phases", "examples,coverage,fuzzing,stateful", "--seed", os.environ.get("FIELDVISIT_FUZZ_SEED", "20261130")],
             env={**env, "FIELDVISIT_FUZZ_TOKEN": token.json()["access_token"]},
             cwd=ROOT,
