@@ -43,6 +43,18 @@ class AppError(Exception):
         self.extra = extra or {}
         self.headers = headers
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Whole, across a process boundary (the CSV import runs in a child process: kit/offload.py);
+        # Exception's own pickling would call __init__ with the message alone and lose the rest.
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(kind: type[AppError], args: tuple[Any, ...], state: dict[str, Any]) -> AppError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class NotFound(AppError):
     status = 404

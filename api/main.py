@@ -25,6 +25,7 @@ from api.db import READ_ONLY_OPTION, make_engine, make_sessionmaker
 from api.errors import install_error_handlers
 from api.guards import install_guards
 from api.health import router as health_router
+from api.kit import offload
 from api.photos.router import router as photos_router
 from api.photos.service import photo_store
 from api.portfolio.router import router as portfolio_router
@@ -63,9 +64,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # the newest events is noticed (FIELDVISIT_AUDIT_SEAL_SECONDS).
         seal = functools.partial(audit.seal, app.state.engine, settings=settings)
         loops.append(asyncio.create_task(_every(settings.audit_seal_seconds, seal, "audit sealing")))
+    # The fork server for CPU-heavy jobs (kit/offload.py) starts in the background, not on the first import.
+    warming = asyncio.create_task(run_in_threadpool(offload.warm_up))
     try:
         yield
     finally:
+        await warming
         for loop_task in loops:
             loop_task.cancel()
             with suppress(asyncio.CancelledError):

@@ -22,6 +22,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
+from json.encoder import encode_basestring as encode_string
 from typing import Any
 
 from sqlalchemy import event, inspect, select, text, update
@@ -151,21 +152,68 @@ def record(
     return row
 
 
+_SCALAR_FORMS: dict[type, Any] = {
+    uuid.UUID: str,
+    dt.datetime: dt.datetime.isoformat,
+    dt.date: dt.date.isoformat,
+    decimal.Decimal: str,
+}
+
+
+def _plain_scalar(value: Any) -> Any:
+    """The JSON encoder's fallback for what it cannot write itself; the same forms `_plain` gives."""
+    form = _SCALAR_FORMS.get(type(value))
+    if form is not None:
+        return form(value)
+    plain = _plain(value)
+    if plain is value:
+        raise TypeError(f"{type(value).__name__} is not JSON-ready")
+    return plain
+
+
 def created_events(
-    *, entity_type: str, rows: list[dict[str, Any]], actor_id: uuid.UUID | None
+    *,
+    entity_type: str,
+    rows: list[dict[str, Any]],
+    actor_id: uuid.UUID | None,
+    recorded_at: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Audit events for rows inserted in bulk (which the flush hook does not see), ready for one INSERT.
-    Each content is the same canonical form `record` writes."""
+    Each content is exactly the canonical text `record` writes (a test holds them equal), built for speed:
+    the parts all events share are encoded once, the C encoder writes each row (calling back only for
+    UUIDs, dates and decimals, whose text is remembered for the batch: rows share branches and instants),
+    and all events carry the one instant of the transaction that writes them."""
+    recorded_at = recorded_at or utcnow()
+    forms: dict[Any, str] = {}
+
+    def plain(value: Any) -> Any:
+        # Only UUIDs and datetimes (with their offset) are remembered: equal decimals such as 1.0 and
+        # 1.00, or one instant in two zones, are equal keys with different texts.
+        kind = type(value)
+        if kind is uuid.UUID or kind is dt.datetime:
+            key = value if kind is uuid.UUID else (value, value.utcoffset())
+            form = forms.get(key)
+            if form is None:
+                form = forms[key] = _plain_scalar(value)
+            return form
+        return _plain_scalar(value)
+
+    encode_row = json.JSONEncoder(
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=plain
+    ).encode
+    # `canonical` sorts the keys: action, actor_id, after, before, entity_id, entity_type, id, recorded_at.
+    opening = '{"action":"created","actor_id":' + _ENCODE(_plain(actor_id)) + ',"after":'
+    before = ',"before":null,"entity_id":'
+    kind = ',"entity_type":' + _ENCODE(entity_type) + ',"id":"'
+    closing = '","recorded_at":' + _ENCODE(recorded_at.isoformat()) + "}"
     events = []
     for row in rows:
-        event_id, recorded_at, entity_id = uuid.uuid4(), utcnow(), str(row["id"])
-        stated = _stated_columns(
-            event_id=event_id, recorded_at=recorded_at, actor_id=actor_id, action="created",
-            entity_type=entity_type, entity_id=entity_id,
-        )  # fmt: skip
-        # A row's values are flat, so each is made plain once and the whole is not walked again.
-        after = {k: _plain(v) for k, v in row.items() if k not in SECRET_FIELDS}
-        content = _ENCODE({**stated, "before": None, "after": after})
+        event_id, entity_id = uuid.uuid4(), str(row["id"])
+        after = {k: v for k, v in row.items() if k not in SECRET_FIELDS}
+        after["id"] = entity_id
+        content = (
+            opening + encode_row(after) + before + encode_string(entity_id) + kind + str(event_id) + closing
+        )
         events.append(
             {
                 "id": event_id, "recorded_at": recorded_at, "actor_id": actor_id, "action": "created",

@@ -38,8 +38,12 @@ def sign_in(
     for one username within 15 minutes (twenty from one address) block sign-in for that username
     (address) with 429 and `Retry-After`: one minute, doubling with each block, at most an hour."""
     address = request.client.host if request.client else None
+    with request.app.state.read_sessionmaker() as snapshot:
+        checked = service.check_password(
+            snapshot, username=form.username, password=form.password, address=address
+        )
     _user, pair = service.sign_in(
-        session, settings, username=form.username, password=form.password, address=address
+        session, settings, username=form.username, password=form.password, address=address, checked=checked
     )
     response.headers["Cache-Control"] = "no-store"
     return _token_out(pair)

@@ -45,11 +45,19 @@ class Keys:
         return keys
 
 
+def _blocked_until(session: Session, keys: Keys, now: dt.datetime) -> list[dt.datetime]:
+    rows = session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_([k for k, _ in keys.each()])))
+    return [row.blocked_until for row in rows if row.blocked_until is not None and row.blocked_until > now]
+
+
+def blocked(session: Session, *, keys: Keys) -> bool:
+    return bool(_blocked_until(session, keys, utcnow()))
+
+
 def check(session: Session, *, keys: Keys, username: str) -> None:
     """Refuse at once while any key is blocked; the refusal is audited."""
     now = utcnow()
-    rows = session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_([k for k, _ in keys.each()])))
-    blocked = [row.blocked_until for row in rows if row.blocked_until is not None and row.blocked_until > now]
+    blocked = _blocked_until(session, keys, now)
     if blocked:
         wait = max(1, math.ceil((max(blocked) - now).total_seconds()))
         audit.record(

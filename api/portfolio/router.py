@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 
 from fastapi import APIRouter, Query, Request
@@ -11,8 +9,9 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth.dependencies import AdminUser, CurrentUser
-from api.db import CommitFirstRoute, SessionDep
+from api.db import CommitFirstRoute, SessionDep, utcnow
 from api.errors import AppError, NotFound
+from api.kit import offload
 from api.kit.cursor import Page
 from api.kit.pagination import paginate, text_key, uuid_key
 from api.portfolio import imports, schemas, service
@@ -196,41 +195,23 @@ async def import_csv(
 ) -> schemas.ImportReport:
     """Send the file as the raw body (`Content-Type: text/csv`). Every row is checked; with any bad row
     nothing is imported and the answer (422) lists each bad row with its line number and reason."""
-    # Nothing is written until every row passed: end the transaction the sign-in check opened, so that no
-    # write lock is held while the file arrives and is checked on a read-only snapshot.
+    # The import writes on its own connection, in a process of its own (kit/offload.py): end the
+    # transaction the sign-in check opened, so that no write lock is held while the file arrives.
     await run_in_threadpool(session.commit)
     raw = bytearray()
     async for chunk in request.stream():
         raw.extend(chunk)
         if len(raw) > MAX_IMPORT_BYTES:
             raise ImportTooLarge("The file is larger than 20 MB.", detail_zh="文件超过 20 MB。")
+    imports.kind_of(kind)
     text = imports.decode_csv(bytes(raw))
-    gone = threading.Event()
-    watcher = asyncio.create_task(_watch_disconnect(request, gone))
     try:
-        prepared = await run_in_threadpool(_prepare, request, kind, text, admin.id, gone)
-    finally:
-        watcher.cancel()
-    if prepared.errors:
-        raise ImportRejected(extra={"report": prepared.report(dry_run=dry_run).model_dump(mode="json")})
-    if gone.is_set():
-        raise imports.ClientGone()
-    if not dry_run:
-        statements = await run_in_threadpool(imports.driver_rows, session, prepared)
-        await run_in_threadpool(imports.write, session, prepared, statements)
-    return prepared.report(dry_run=dry_run)
-
-
-def _prepare(
-    request: Request, kind: str, text: str, actor_id: uuid.UUID, gone: threading.Event
-) -> imports.PreparedImport:
-    with request.app.state.read_sessionmaker() as snapshot:
-        return imports.prepare(snapshot, kind=kind, text=text, actor_id=actor_id, stop=gone.is_set)
-
-
-async def _watch_disconnect(request: Request, gone: threading.Event) -> None:
-    """A client that hung up gets no answer: stop checking its file."""
-    while not gone.is_set():
-        if await request.is_disconnected():
-            gone.set()
-        await asyncio.sleep(0.25)
+        report = await offload.run(
+            imports.run, gone=request.is_disconnected, database_url=request.app.state.settings.database_url,
+            kind=kind, text=text, actor_id=admin.id, dry_run=dry_run, now=utcnow(),
+        )  # fmt: skip
+    except offload.Gone:
+        raise imports.ClientGone() from None
+    if report.errors:
+        raise ImportRejected(extra={"report": report.model_dump(mode="json")})
+    return report

@@ -4,6 +4,8 @@ write path verifies intact on both databases, and any edit, deletion or reorderi
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import decimal
 import uuid
 from typing import Any
 
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 from api.audit import service
 from api.audit.models import AuditEvent
 from api.demo import COLLATERAL_TEMPLATE
-from api.portfolio.models import Collateral
+from api.portfolio.models import Collateral, SiteDatum
 from tests.factories import login, make_bank
 from tests.sync.helpers import capture_photos, put_photo, submission_body
 
@@ -107,3 +109,51 @@ def test_huge_numbers_in_answers_and_templates_keep_the_chain_intact(
     session.rollback()
     verdict = service.verify(session)
     assert verdict.ok and verdict.checked > 5, verdict
+
+
+ROW_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT
+    | st.uuids()
+    | st.datetimes(timezones=st.just(dt.UTC) | st.timezones())
+    | st.dates()
+    | st.decimals(allow_nan=False, allow_infinity=False, places=4)
+    | st.sampled_from(list(SiteDatum))
+    | st.dictionaries(TEXT, TEXT, max_size=3)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.dictionaries(TEXT.filter(bool), ROW_VALUES, max_size=8), min_size=1, max_size=3),
+    actor=st.none() | st.uuids(),
+)
+def test_bulk_events_are_the_canonical_text(rows: list[dict[str, Any]], actor: uuid.UUID | None) -> None:
+    """The import builds event texts by parts for speed; each must be exactly what `record` would hash."""
+    rows = [{**row, "id": uuid.uuid4(), "password_hash": "secret"} for row in rows]
+    events = service.created_events(entity_type="borrower", rows=rows, actor_id=actor)
+    for row, event in zip(rows, events, strict=True):
+        stated = {
+            "id": str(event["id"]), "recorded_at": event["recorded_at"].isoformat(),
+            "actor_id": str(actor) if actor else None, "action": "created", "entity_type": "borrower",
+            "entity_id": str(row["id"]),
+        }  # fmt: skip
+        after = {key: value for key, value in row.items() if key != "password_hash"}
+        assert event["content"] == service.canonical({**stated, "before": None, "after": after})
+        assert event["content_sha256"] == service.content_sha256(event["content"])
+
+
+def test_bulk_events_tell_equal_values_of_different_text_apart() -> None:
+    """Equal decimals (1.0, 1.00) and one instant in two zones are equal keys with different texts."""
+    instant = dt.datetime(2026, 11, 30, 1, 0, tzinfo=dt.UTC)
+    shanghai = instant.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    rows = [
+        {"id": uuid.uuid4(), "value": decimal.Decimal("1.0"), "at": instant},
+        {"id": uuid.uuid4(), "value": decimal.Decimal("1.00"), "at": shanghai},
+    ]
+    first, second = service.created_events(entity_type="declaration", rows=rows, actor_id=None)
+    assert '"value":"1.0"' in first["content"] and '"at":"2026-11-30T01:00:00+00:00"' in first["content"]
+    assert '"value":"1.00"' in second["content"] and '"at":"2026-11-30T09:00:00+08:00"' in second["content"]

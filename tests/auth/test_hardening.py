@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.audit.models import AuditEvent
+from api.config import Settings
 from tests.conftest import TEST_NOW
 from tests.factories import PASSWORD, make_bank
 
@@ -102,3 +103,42 @@ def test_a_replayed_refresh_token_ends_the_access_tokens_too(client: TestClient,
         assert replay.status_code == 401
         access = {"Authorization": f"Bearer {fresh['access_token']}"}
         assert client.get("/api/v1/me", headers=access).status_code == 401
+
+
+def test_the_password_is_checked_before_the_write_lock_and_rechecked_if_it_changed(
+    client: TestClient, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 runs on a read-only snapshot before the sign-in's write transaction (on SQLite the lock is
+    the whole database's); a password changed in between is verified again, never trusted stale."""
+    import sqlite3
+
+    from api.auth import security, service
+
+    bank = make_bank(session)
+    user = bank.one.manager
+    session.commit()
+    if settings.database_url.startswith("sqlite"):
+        # Another writer holds the lock: the check still answers at once.
+        other = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with client.app.state.read_sessionmaker() as snapshot:  # type: ignore[attr-defined]
+                checked = service.check_password(snapshot, username=user.username, password=PASSWORD)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert checked is not None and checked.ok
+    verified: list[str] = []
+    real_verify = security.verify_password
+
+    def counting(password: str, password_hash: str | None) -> bool:
+        verified.append(password)
+        return real_verify(password, password_hash)
+
+    monkeypatch.setattr(service, "verify_password", counting)
+    assert _try(client, user.username, PASSWORD)[0] == 200
+    assert verified == [PASSWORD]  # once, ahead of the write transaction
+    stale = service.PasswordCheck(password_hash="$argon2id$v=19$m=65536,t=3,p=4$c3RhbGU$c3RhbGU", ok=True)
+    with pytest.raises(service.BadCredentials):
+        service.authenticate(session, username=user.username, password="wrong", checked=stale)
+    assert verified[-1] == "wrong"  # the hash had changed: verified again, and refused
