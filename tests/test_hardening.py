@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.auth.models import User
+from api.config import Settings
 from api.portfolio.models import Borrower
 from api.visits.models import Visit, VisitStatus
 from tests.factories import login, make_bank
@@ -175,3 +176,45 @@ def test_security_headers_and_compression(client: TestClient, session: Session) 
     assert api_answer.headers["x-content-type-options"] == "nosniff"
     spec = client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
     assert spec.headers["content-encoding"] == "gzip"
+
+
+def test_a_writer_waits_for_sqlite_s_lock_and_past_the_wait_it_is_a_503(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine polls for SQLite's write lock itself (every 5 ms; SQLite's own handler sleeps up to
+    100 ms between tries: bench/import_load.py shows the difference). A writer gets the lock once it is
+    free; past the wait, the lock is a 503 like any busy database."""
+    import sqlite3
+    import threading
+    import time
+
+    from sqlalchemy import exc as sa_exc
+
+    from api import db
+    from api.errors import _database_unavailable
+
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single write lock")
+    engine = db.make_engine(settings.database_url)
+    other = sqlite3.connect(
+        settings.database_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        released = threading.Timer(0.45, lambda: (other.execute("ROLLBACK"), marks.append(time.monotonic())))
+        marks: list[float] = []
+        released.start()
+        with engine.begin() as conn:
+            got = time.monotonic()
+            conn.exec_driver_sql("SELECT 1")
+        released.join()
+        assert got >= marks[0]
+        monkeypatch.setattr(db, "SQLITE_LOCK_WAIT_SECONDS", 0.2)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sa_exc.OperationalError) as refused, engine.begin():
+            pass
+        assert _database_unavailable(refused.value)
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        engine.dispose()

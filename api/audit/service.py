@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring as encode_string
 from typing import Any
@@ -177,12 +178,14 @@ def created_events(
     rows: list[dict[str, Any]],
     actor_id: uuid.UUID | None,
     recorded_at: dt.datetime | None = None,
+    ids: Iterator[uuid.UUID] | None = None,
 ) -> list[dict[str, Any]]:
     """Audit events for rows inserted in bulk (which the flush hook does not see), ready for one INSERT.
     Each content is exactly the canonical text `record` writes (a test holds them equal), built for speed:
     the parts all events share are encoded once, the C encoder writes each row (calling back only for
     UUIDs, dates and decimals, whose text is remembered for the batch: rows share branches and instants),
-    and all events carry the one instant of the transaction that writes them."""
+    and all events carry the one instant of the transaction that writes them. `ids`: the events' ids (the
+    import gives time-ordered ones); by default random."""
     recorded_at = recorded_at or utcnow()
     forms: dict[Any, str] = {}
 
@@ -208,7 +211,7 @@ def created_events(
     closing = '","recorded_at":' + _ENCODE(recorded_at.isoformat()) + "}"
     events = []
     for row in rows:
-        event_id, entity_id = uuid.uuid4(), str(row["id"])
+        event_id, entity_id = next(ids) if ids is not None else uuid.uuid4(), str(row["id"])
         after = {k: v for k, v in row.items() if k not in SECRET_FIELDS}
         after["id"] = entity_id
         content = (

@@ -298,3 +298,19 @@ def test_no_write_lock_is_held_while_a_file_is_checked(
     )  # fmt: skip
     assert report.imported == 1 and not report.errors
     assert others == ["wrote"]
+
+
+def test_bulk_ids_are_uuid7_increasing_and_carry_the_instant() -> None:
+    import datetime as dt
+    import uuid
+
+    from api.db import ordered_ids
+
+    now = dt.datetime(2026, 11, 30, 3, 0, 0, 123000, tzinfo=dt.UTC)
+    ids = ordered_ids(now)
+    batch = [next(ids) for _ in range(5000)]
+    assert all(isinstance(i, uuid.UUID) and i.version == 7 and i.variant == uuid.RFC_4122 for i in batch)
+    assert batch == sorted(batch) and len(set(batch)) == 5000
+    assert [str(i) for i in batch] == sorted(str(i) for i in batch)  # SQLite keeps them as text
+    assert {i.int >> 80 for i in batch} == {int(now.timestamp() * 1000)}
+    assert next(ordered_ids(now)) != next(ordered_ids(now))  # a random start per batch
