@@ -25,8 +25,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-# Packages from the npm registry (package-lock.json), never committed: the tus project's JavaScript client
-# for the upload tests. Debian's nodejs and npm are installed when a fresh machine lacks them.
+# Packages from the npm registry (package-lock.json), never committed: Swagger UI for /docs, and the tus
+# project's JavaScript client for the upload tests. Debian's nodejs and npm are installed when a fresh machine lacks them.
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "npm is missing; installing Debian's nodejs and npm"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
@@ -37,7 +37,7 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-run: install
+run: install node_modules/.installed
 	@mkdir -p var
 	$(BIN)/fieldvisit migrate
 	$(BIN)/fieldvisit demo --if-empty

@@ -8,10 +8,14 @@ photos, tus chunks) are declared as binary in their real media types, so generat
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from api.errors import PROBLEM_JSON
@@ -153,10 +157,37 @@ def build(app: FastAPI) -> dict[str, Any]:
     return document
 
 
+# Swagger UI from the npm registry (package.json, installed by `make`), served by us: FastAPI's default
+# page loads it from a CDN, which a bank's network may block and which we do not control.
+SWAGGER_UI = Path(__file__).resolve().parent.parent / "node_modules" / "swagger-ui-dist"
+DOCS_ASSETS = "/docs/assets"
+
+
 def install(app: FastAPI) -> None:
+    """The post-processed document at /openapi.json and Swagger UI at /docs (create the app with
+    docs_url=None and redoc_url=None)."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = build(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if SWAGGER_UI.is_dir():
+        app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI), name="api-docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> Response:
+        if not SWAGGER_UI.is_dir():
+            return HTMLResponse(
+                "<p>接口文档的页面文件未安装（请运行 make run）。The API documentation page is not installed "
+                "(run make run). 接口说明 / OpenAPI: <a href=/openapi.json>/openapi.json</a></p>",
+                status_code=503,
+            )
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )

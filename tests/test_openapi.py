@@ -3,6 +3,8 @@ media types, and a 405 lists every method of the path."""
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -47,3 +49,18 @@ def test_what_is_created_links_to_what_comes_next(app: FastAPI) -> None:
         "operationRef": "#/paths/~1api~1v1~1visits~1{visit_id}/get",
         "parameters": {"visit_id": "$response.body#/id"},
     }
+
+
+def test_the_api_docs_page_is_served_from_our_own_files(client: TestClient) -> None:
+    """Swagger UI comes from the npm registry through `make`, never from a CDN a bank's network may block."""
+    page = client.get("/docs")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "https://" not in page.text and "//cdn" not in page.text
+    assert "/openapi.json" in page.text
+    for asset in re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page.text):
+        answer = client.get(asset)
+        assert answer.status_code == 200, asset
+    assert (
+        client.get("/docs/assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
+    )
+    assert client.get("/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN: not offered
