@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlmodel import select
 
 from api.config import Settings, get_settings
 

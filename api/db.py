@@ -20,11 +20,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, Numeric, String, TypeDecorator, create_engine, event
+from pydantic import ConfigDict
+from sqlalchemy import JSON, DateTime, Dialect, Numeric, String, TypeDecorator, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import AppError
@@ -43,8 +45,13 @@ READ_ONLY_OPTION = "fieldvisit_read_only"
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+# Every table is an SQLModel class (docs/decisions/0008-sqlmodel.md); they share SQLModel's one metadata,
+# which gets our constraint names before any table is declared (this module is imported first).
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+# The config of an answer's shape derived from a table's base: read from the rows, and every field always
+# present in the answer (also those with a default on the table). Typed Any: SQLModel types
+# `model_config` as a TypedDict of its own that it does not export.
+PUBLIC: Any = ConfigDict(from_attributes=True, json_schema_serialization_defaults_required=True)
 
 
 def new_id() -> uuid.UUID:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.auth.models import User
 from api.checklists import service as checklist_service
@@ -118,10 +119,12 @@ def tick_overdue(session: Session, *, settings: Settings, today: dt.date | None 
     today = today or today_in(settings.timezone)
     overdue = session.scalars(
         select(Visit).where(
-            Visit.status.in_(AWAITING_MANAGER),
+            col(Visit.status).in_(AWAITING_MANAGER),
             Visit.due_on < today,
-            ~exists().where(Submission.visit_id == Visit.id),
-            ~exists().where(Discrepancy.visit_id == Visit.id, Discrepancy.rule_key == "visit_overdue"),
+            ~exists().where(col(Submission.visit_id) == col(Visit.id)),
+            ~exists().where(
+                col(Discrepancy.visit_id) == col(Visit.id), col(Discrepancy.rule_key) == "visit_overdue"
+            ),
         )
     )
     opened = 0

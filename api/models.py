@@ -1,9 +1,10 @@
 """Every domain's tables, gathered so that Alembic and the tests see one complete metadata."""
 
+from sqlmodel import SQLModel
+
 from api.audit.models import AuditEvent
 from api.auth.models import Branch, RefreshToken, User
 from api.checklists.models import ChecklistTemplate, TemplateVersion
-from api.db import Base
 from api.photos.models import Photo, Upload
 from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Milestone, Project
 from api.review.models import VisitReview
@@ -12,9 +13,10 @@ from api.sync.models import ChangeLog, ManifestPhoto, Submission
 from api.tasks.models import FollowUpTask, TaskComment, TaskWatcher
 from api.visits.models import Visit, VisitAssignment
 
+metadata = SQLModel.metadata
+
 __all__ = [
     "AuditEvent",
-    "Base",
     "Borrower",
     "Branch",
     "ChangeLog",

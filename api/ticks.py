@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from api.audit import service as audit
 from api.config import Settings
@@ -66,11 +67,12 @@ def sweep_photo_store(make_session: sessionmaker[Session], settings: Settings) -
         photo_service.finished_uploads_expired(session)
         session.commit()
         live = {
-            row.hex for row in session.scalars(select(Upload.id).where(Upload.finished_photo_id.is_(None)))
+            row.hex
+            for row in session.scalars(select(col(Upload.id)).where(col(Upload.finished_photo_id).is_(None)))
         }
 
         def owned(digests: object) -> set[str]:
             wanted = list(digests)  # type: ignore[call-overload]
-            return set(session.scalars(select(Photo.sha256).where(Photo.sha256.in_(wanted))))
+            return set(session.scalars(select(col(Photo.sha256)).where(col(Photo.sha256).in_(wanted))))
 
         return photo_service.photo_store(settings).sweep(owned=owned, live_uploads=live)

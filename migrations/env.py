@@ -6,10 +6,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from api.db import make_engine
-from api.models import Base
+from api.models import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_with(connection: Connection) -> None:

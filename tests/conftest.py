@@ -22,7 +22,7 @@ from api.config import Settings
 from api.db import READ_ONLY_OPTION
 from api.main import create_app
 from api.migrate import upgrade
-from api.models import Base
+from api.models import metadata
 
 POSTGRES_URL = os.environ.get("FIELDVISIT_TEST_POSTGRES_URL", "")
 # The one clock of the tests: the product's own, frozen at this instant (then ticking) for every test that
@@ -126,7 +126,7 @@ def app(settings: Settings) -> Iterator[FastAPI]:
 
 
 def _empty_all_tables(app: FastAPI) -> None:
-    tables = list(reversed(Base.metadata.sorted_tables))
+    tables = list(reversed(metadata.sorted_tables))
     with app.state.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " CASCADE"))

@@ -7,13 +7,13 @@ from alembic.migration import MigrationContext
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api.models import Base
+from api.models import metadata
 
 
 def test_migrated_schema_matches_the_models(app: FastAPI) -> None:
     with app.state.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        differences = compare_metadata(context, Base.metadata)
+        differences = compare_metadata(context, metadata)
     assert differences == []
 
 

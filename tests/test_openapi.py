@@ -64,3 +64,13 @@ def test_the_api_docs_page_is_served_from_our_own_files(client: TestClient) -> N
         client.get("/docs/assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
     )
     assert client.get("/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN: not offered
+
+
+def test_answers_derived_from_a_table_always_carry_every_field(app: FastAPI) -> None:
+    """Shapes that derive from a table's base (SQLModel family) inherit the table's defaults; the answer
+    still carries every field, and the document says so (api.db.PUBLIC)."""
+    schemas = app.openapi()["components"]["schemas"]
+    derived = ["BorrowerPublic", "FacilityPublic", "MilestonePublic", "DeclarationPublic", "UserPublic",
+               "BranchPublic", "DiscrepancyPublic", "TaskComment", "ReviewPublic", "VersionSummary"]  # fmt: skip
+    for name in derived:
+        assert set(schemas[name]["required"]) == set(schemas[name]["properties"]), name

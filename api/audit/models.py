@@ -5,13 +5,13 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Index, Text
+from sqlmodel import Field, SQLModel
 
-from api.db import Base, UTCDateTime, new_id, utcnow
+from api.db import UTCDateTime, new_id, utcnow
 
 
-class AuditEvent(Base):
+class AuditEvent(SQLModel, table=True):
     """One state change. `content` is the event's canonical JSON text and `content_sha256` its hash, both
     fixed when the event is written; `seq`, `prev_sha256` and `chain_sha256` are given when it is sealed
     into the chain, in commit order (see audit/service.py).
@@ -27,17 +27,17 @@ class AuditEvent(Base):
         Index("ix_audit_event_unsealed", "seq", "recorded_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
-    action: Mapped[str] = mapped_column(String(32))
-    entity_type: Mapped[str] = mapped_column(String(32))
-    entity_id: Mapped[str] = mapped_column(String(64))
-    content: Mapped[str] = mapped_column(Text)
-    content_sha256: Mapped[str] = mapped_column(String(64))
-    prev_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    chain_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    seq: int | None = Field(default=None, unique=True, sa_type=BigInteger)
+    recorded_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor_id: uuid.UUID | None = Field(default=None)
+    action: str = Field(max_length=32)
+    entity_type: str = Field(max_length=32)
+    entity_id: str = Field(max_length=64)
+    content: str = Field(sa_type=Text)
+    content_sha256: str = Field(max_length=64)
+    prev_sha256: str | None = Field(default=None, max_length=64)
+    chain_sha256: str | None = Field(default=None, max_length=64)
 
     @property
     def before(self) -> dict[str, Any] | None:

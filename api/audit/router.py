@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from api.audit import service
 from api.audit.models import AuditEvent
@@ -82,10 +82,12 @@ def audit_events(
         if visit_id is None or not visit_service.can_see_visit(session, user=user, visit_id=visit_id):
             raise NotFound("No such record.", detail_zh="记录不存在。")
     query = select(AuditEvent).where(
-        AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id, AuditEvent.seq.is_not(None)
+        AuditEvent.entity_type == entity_type,
+        AuditEvent.entity_id == entity_id,
+        col(AuditEvent.seq).is_not(None),
     )
     rows, next_cursor = paginate(
-        session, query, kind="audit", keys=[int_key(AuditEvent.seq)], cursor=cursor, limit=limit
+        session, query, kind="audit", keys=[int_key(col(AuditEvent.seq))], cursor=cursor, limit=limit
     )
     return Page(
         items=[

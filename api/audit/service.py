@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as encode_string
 from typing import Any
 
-from sqlalchemy import event, inspect, select, text, update
+from sqlalchemy import event, inspect, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.audit import checkpoint as head
 from api.audit.models import AuditEvent
@@ -139,16 +140,17 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
+    event_id, recorded_at = uuid.uuid4(), utcnow()
+    actor_id = actor_id if actor_id is not None else session.info.get("actor_id")
+    stated = _stated_columns(
+        event_id=event_id, recorded_at=recorded_at, actor_id=actor_id, action=action,
+        entity_type=entity_type, entity_id=str(entity_id),
+    )  # fmt: skip
+    content = canonical({**stated, "before": before, "after": after})
     row = AuditEvent(
-        id=uuid.uuid4(),
-        recorded_at=utcnow(),
-        actor_id=actor_id if actor_id is not None else session.info.get("actor_id"),
-        action=action,
-        entity_type=entity_type,
-        entity_id=str(entity_id),
-    )
-    row.content = canonical({**columns_of(row), "before": before, "after": after})
-    row.content_sha256 = content_sha256(row.content)
+        id=event_id, recorded_at=recorded_at, actor_id=actor_id, action=action, entity_type=entity_type,
+        entity_id=str(entity_id), content=content, content_sha256=content_sha256(content),
+    )  # fmt: skip
     session.add(row)
     return row
 
@@ -309,15 +311,15 @@ def seal(engine: Engine, *, batch: int = 5000, settings: Settings | None = None)
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
         last = session.execute(
             select(AuditEvent.seq, AuditEvent.chain_sha256)
-            .where(AuditEvent.seq.is_not(None))
-            .order_by(AuditEvent.seq.desc())
+            .where(col(AuditEvent.seq).is_not(None))
+            .order_by(col(AuditEvent.seq).desc())
             .limit(1)
         ).first()
         seq, chain = (int(last[0] or 0), str(last[1])) if last else (0, GENESIS)
         pending = session.execute(
             select(AuditEvent.id, AuditEvent.content_sha256)
-            .where(AuditEvent.seq.is_(None))
-            .order_by(AuditEvent.recorded_at, AuditEvent.id)
+            .where(col(AuditEvent.seq).is_(None))
+            .order_by(col(AuditEvent.recorded_at), col(AuditEvent.id))
             .limit(batch)
         ).all()
         links = []
@@ -360,7 +362,7 @@ def verify(session: Session, *, settings: Settings | None = None) -> Verdict:
     chain = GENESIS
     checked = 0
     rows = session.execute(
-        select(AuditEvent).where(AuditEvent.seq.is_not(None)).order_by(AuditEvent.seq)
+        select(AuditEvent).where(col(AuditEvent.seq).is_not(None)).order_by(col(AuditEvent.seq))
     ).scalars()
     for row in rows:
         if row.seq != expected_seq:

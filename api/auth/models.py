@@ -6,10 +6,10 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Boolean, Enum, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, Enum
+from sqlmodel import Field, SQLModel
 
-from api.db import Base, UTCDateTime, new_id, utcnow
+from api.db import UTCDateTime, new_id, utcnow
 
 
 class Role(enum.StrEnum):
@@ -18,61 +18,71 @@ class Role(enum.StrEnum):
     admin = "admin"
 
 
-class Branch(Base):
+class BranchBase(SQLModel):
+    """A branch as the table keeps it and the API shows it (schemas.BranchPublic)."""
+
+    code: str = Field(unique=True, max_length=32)
+    name: str = Field(max_length=200)
+
+
+class Branch(BranchBase, table=True):
     __tablename__ = "branch"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    code: Mapped[str] = mapped_column(String(32), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class User(Base):
+class UserBase(SQLModel):
+    """A user as the table keeps it and the API shows it (schemas.UserPublic); never the password hash."""
+
+    username: str = Field(unique=True, max_length=64)
+    display_name: str = Field(max_length=200)
+    role: Role = Field(sa_column=Column(Enum(Role, native_enum=False, length=16), nullable=False))
+    branch_id: uuid.UUID = Field(foreign_key="branch.id", index=True)
+    is_active: bool = Field(default=True)
+
+
+class User(UserBase, table=True):
     __tablename__ = "app_user"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    display_name: Mapped[str] = mapped_column(String(200))
-    password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16))
-    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branch.id"), index=True)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    password_hash: str = Field(max_length=200)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class RefreshToken(Base):
+class RefreshToken(SQLModel, table=True):
     """One refresh token of a rotation family; only its SHA-256 is kept."""
 
     __tablename__ = "refresh_token"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"), index=True)
-    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    family_id: uuid.UUID = Field(index=True)
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
+    issued_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime)
+    rotated_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class RevokedSession(Base):
+class RevokedSession(SQLModel, table=True):
     """A signed-out sign-in (a refresh-token family): its access tokens stop working at once, not when
     they expire. Looked up by primary key on every authenticated request."""
 
     __tablename__ = "revoked_session"
 
-    family_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    family_id: uuid.UUID = Field(primary_key=True)
+    revoked_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class SignInThrottle(Base):
+class SignInThrottle(SQLModel, table=True):
     """Failed sign-ins per key (`user:<name>` as typed, or `addr:<client address>`). Kept for unknown
     usernames exactly as for known ones, so the throttle reveals nothing about who exists."""
 
     __tablename__ = "sign_in_throttle"
 
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    failures: Mapped[int] = mapped_column(default=0)
-    window_started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    lockouts: Mapped[int] = mapped_column(default=0)
-    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = Field(default=0)
+    window_started_at: dt.datetime = Field(sa_type=UTCDateTime)
+    lockouts: int = Field(default=0)
+    blocked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlalchemy import select
+from sqlmodel import select
 
 from api.auth import service
 from api.auth.dependencies import AdminUser, CurrentUser, SettingsDep

@@ -3,9 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from api.auth.models import Role
+from api.auth.models import BranchBase, Role, UserBase
+from api.db import PUBLIC
 
 
 class TokenOut(BaseModel):
@@ -22,15 +23,10 @@ class RefreshIn(BaseModel):
     refresh_token: str = Field(min_length=10, max_length=200)
 
 
-class UserPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class UserPublic(UserBase):
+    model_config = PUBLIC
 
     id: uuid.UUID
-    username: str
-    display_name: str
-    role: Role
-    branch_id: uuid.UUID
-    is_active: bool
 
 
 class UserCreate(BaseModel):
@@ -41,9 +37,7 @@ class UserCreate(BaseModel):
     branch_code: str = Field(min_length=1, max_length=32)
 
 
-class BranchPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class BranchPublic(BranchBase):
+    model_config = PUBLIC
 
     id: uuid.UUID
-    code: str
-    name: str

@@ -11,8 +11,9 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.audit import service as audit
 from api.auth import throttle
@@ -163,7 +164,7 @@ def revoke_family(session: Session, *, family_id: uuid.UUID) -> None:
         session.add(RevokedSession(family_id=family_id))
     session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
 

@@ -11,10 +11,10 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.audit import service as audit
 from api.auth.exceptions import TooManySignIns
@@ -46,7 +46,9 @@ class Keys:
 
 
 def _blocked_until(session: Session, keys: Keys, now: dt.datetime) -> list[dt.datetime]:
-    rows = session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_([k for k, _ in keys.each()])))
+    rows = session.scalars(
+        select(SignInThrottle).where(col(SignInThrottle.key).in_([k for k, _ in keys.each()]))
+    )
     return [row.blocked_until for row in rows if row.blocked_until is not None and row.blocked_until > now]
 
 

@@ -5,10 +5,10 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, Enum, UniqueConstraint
+from sqlmodel import Field, SQLModel
 
-from api.db import Base, JSONDoc, UTCDateTime, new_id, utcnow
+from api.db import JSONDoc, UTCDateTime, new_id, utcnow
 from api.portfolio.models import SubjectType
 
 
@@ -18,28 +18,37 @@ class VersionStatus(enum.StrEnum):
     retired = "retired"
 
 
-class ChecklistTemplate(Base):
+class ChecklistTemplate(SQLModel, table=True):
     __tablename__ = "checklist_template"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    code: Mapped[str] = mapped_column(String(64), unique=True)
-    subject_type: Mapped[SubjectType] = mapped_column(Enum(SubjectType, native_enum=False, length=16))
-    name_zh: Mapped[str] = mapped_column(String(200))
-    name_en: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    code: str = Field(unique=True, max_length=64)
+    subject_type: SubjectType = Field(
+        sa_column=Column(Enum(SubjectType, native_enum=False, length=16), nullable=False)
+    )
+    name_zh: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class TemplateVersion(Base):
+class TemplateVersionBase(SQLModel):
+    """A version's life as the table keeps it and the API lists it (schemas.VersionSummary)."""
+
+    version: int
+    status: VersionStatus = Field(
+        sa_column=Column(Enum(VersionStatus, native_enum=False, length=16), nullable=False)
+    )
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    published_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    retired_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TemplateVersion(TemplateVersionBase, table=True):
     """One version of a template. Once published its definition never changes; visits pin it."""
 
     __tablename__ = "template_version"
     __table_args__ = (UniqueConstraint("template_id", "version"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("checklist_template.id"), index=True)
-    version: Mapped[int] = mapped_column()
-    status: Mapped[VersionStatus] = mapped_column(Enum(VersionStatus, native_enum=False, length=16))
-    definition: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    template_id: uuid.UUID = Field(foreign_key="checklist_template.id", index=True)
+    definition: dict[str, Any] = Field(sa_column=Column(JSONDoc, nullable=False))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.checklists.models import VersionStatus
+from api.checklists.models import TemplateVersionBase
+from api.db import PUBLIC
 from api.portfolio.models import SubjectType
 
 
@@ -142,15 +142,10 @@ class DraftUpdate(Strict):
     definition: Definition
 
 
-class VersionSummary(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class VersionSummary(TemplateVersionBase):
+    model_config = PUBLIC
 
     id: uuid.UUID
-    version: int
-    status: VersionStatus
-    created_at: dt.datetime
-    published_at: dt.datetime | None
-    retired_at: dt.datetime | None
 
 
 class TemplateVersionPublic(VersionSummary):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.checklists.models import ChecklistTemplate, TemplateVersion, VersionStatus
 from api.checklists.schemas import (
@@ -72,7 +72,7 @@ def save_draft(session: Session, *, template_id: uuid.UUID, definition: Definiti
     newest = session.scalar(
         select(TemplateVersion)
         .where(TemplateVersion.template_id == template_id)
-        .order_by(TemplateVersion.version.desc())
+        .order_by(col(TemplateVersion.version).desc())
         .limit(1)
     )
     if newest is not None and newest.status == VersionStatus.draft:
@@ -135,11 +135,11 @@ def current_version_for(session: Session, *, subject_type: SubjectType) -> Templ
     """The newest published version of the first template for this subject type (what scheduling issues)."""
     return session.scalar(
         select(TemplateVersion)
-        .join(ChecklistTemplate, ChecklistTemplate.id == TemplateVersion.template_id)
+        .join(ChecklistTemplate, col(ChecklistTemplate.id) == col(TemplateVersion.template_id))
         .where(
             ChecklistTemplate.subject_type == subject_type, TemplateVersion.status == VersionStatus.published
         )
-        .order_by(ChecklistTemplate.code, TemplateVersion.version.desc())
+        .order_by(ChecklistTemplate.code, col(TemplateVersion.version).desc())
         .limit(1)
     )
 
@@ -166,7 +166,7 @@ def template_public(session: Session, template: ChecklistTemplate) -> TemplatePu
     versions = session.scalars(
         select(TemplateVersion)
         .where(TemplateVersion.template_id == template.id)
-        .order_by(TemplateVersion.version)
+        .order_by(col(TemplateVersion.version))
     )
     return TemplatePublic(
         id=template.id,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, tuple_
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session
 
 from api.kit.cursor import InvalidCursor, decode_cursor, encode_cursor
 
@@ -23,24 +23,31 @@ class SortKey:
     load: Callable[[Any], Any]
 
 
-def uuid_key(column: InstrumentedAttribute[Any]) -> SortKey:
-    return SortKey(column, str, lambda v: uuid.UUID(str(v)))
+def _attribute(column: Mapped[Any]) -> InstrumentedAttribute[Any]:
+    # SQLModel types a table's attributes as their Python values (`col()` gives Mapped); they are columns.
+    if not isinstance(column, InstrumentedAttribute):
+        raise TypeError(f"a sort key must be a table's column, not {column!r}")
+    return column
 
 
-def date_key(column: InstrumentedAttribute[Any]) -> SortKey:
-    return SortKey(column, lambda d: d.isoformat(), lambda v: dt.date.fromisoformat(str(v)))
+def uuid_key(column: Mapped[Any]) -> SortKey:
+    return SortKey(_attribute(column), str, lambda v: uuid.UUID(str(v)))
 
 
-def datetime_key(column: InstrumentedAttribute[Any]) -> SortKey:
-    return SortKey(column, lambda d: d.isoformat(), lambda v: dt.datetime.fromisoformat(str(v)))
+def date_key(column: Mapped[Any]) -> SortKey:
+    return SortKey(_attribute(column), lambda d: d.isoformat(), lambda v: dt.date.fromisoformat(str(v)))
 
 
-def text_key(column: InstrumentedAttribute[Any]) -> SortKey:
-    return SortKey(column, str, str)
+def datetime_key(column: Mapped[Any]) -> SortKey:
+    return SortKey(_attribute(column), lambda d: d.isoformat(), lambda v: dt.datetime.fromisoformat(str(v)))
 
 
-def int_key(column: InstrumentedAttribute[Any]) -> SortKey:
-    return SortKey(column, int, int)
+def text_key(column: Mapped[Any]) -> SortKey:
+    return SortKey(_attribute(column), str, str)
+
+
+def int_key(column: Mapped[Any]) -> SortKey:
+    return SortKey(_attribute(column), int, int)
 
 
 def paginate(

@@ -12,8 +12,10 @@ import hashlib
 import logging
 import uuid
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col, select
 
 from api.config import Settings
 from api.db import utcnow
@@ -25,10 +27,10 @@ logger = logging.getLogger("fieldvisit.photos")
 STALE_CLAIM = dt.timedelta(minutes=5)
 
 
-def _claimable() -> object:
+def _claimable() -> ColumnElement[bool]:
     return or_(
-        Photo.state == PhotoState.received,
-        (Photo.state == PhotoState.processing) & (Photo.claimed_at < utcnow() - STALE_CLAIM),
+        col(Photo.state) == PhotoState.received,
+        (col(Photo.state) == PhotoState.processing) & (col(Photo.claimed_at) < utcnow() - STALE_CLAIM),
     )
 
 
@@ -38,9 +40,9 @@ def process_one(make_session: sessionmaker[Session], settings: Settings, photo_i
     with make_session() as session:
         claimed = session.execute(
             update(Photo)
-            .where(Photo.id == photo_id, _claimable())  # type: ignore[arg-type]
+            .where(col(Photo.id) == photo_id, _claimable())
             .values(state=PhotoState.processing, claimed_at=utcnow())
-            .returning(Photo.sha256)
+            .returning(col(Photo.sha256))
         ).scalar_one_or_none()
         session.commit()
         if claimed is None:

@@ -7,10 +7,10 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, Float, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Column, Enum, Index
+from sqlmodel import Field, SQLModel
 
-from api.db import Base, JSONDoc, UTCDateTime, new_id, utcnow
+from api.db import JSONDoc, UTCDateTime, new_id, utcnow
 
 
 class PhotoState(enum.StrEnum):
@@ -20,7 +20,7 @@ class PhotoState(enum.StrEnum):
     failed = "failed"
 
 
-class Photo(Base):
+class Photo(SQLModel, table=True):
     """One photo, identified by the UUID the device gave it. The original bytes are evidence."""
 
     __tablename__ = "photo"
@@ -35,63 +35,71 @@ class Photo(Base):
     )
     __change_entity__ = "photo"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), index=True)
-    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branch.id"))
-    item_key: Mapped[str] = mapped_column(String(64))
-    uploaded_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"))
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    size: Mapped[int] = mapped_column(BigInteger)
-    declared_type: Mapped[str] = mapped_column(String(64))
-    format: Mapped[str] = mapped_column(String(16))
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
-    exif: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
-    gps_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
-    gps_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
-    taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    id: uuid.UUID = Field(primary_key=True)
+    visit_id: uuid.UUID = Field(foreign_key="visit.id", index=True)
+    branch_id: uuid.UUID = Field(foreign_key="branch.id")
+    item_key: str = Field(max_length=64)
+    uploaded_by_id: uuid.UUID = Field(foreign_key="app_user.id")
+    sha256: str = Field(index=True, max_length=64)
+    size: int = Field(sa_type=BigInteger)
+    declared_type: str = Field(max_length=64)
+    format: str = Field(max_length=16)
+    width: int = Field()
+    height: int = Field()
+    exif: dict[str, Any] = Field(sa_column=Column(JSONDoc, nullable=False))
+    gps_lat: float | None = Field(default=None)
+    gps_lon: float | None = Field(default=None)
+    taken_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Where the phone was and what time it said when the photo was taken: Android browsers strip EXIF GPS.
-    device_fix: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
-    device_taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    phash: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    device_fix: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONDoc, nullable=True))
+    device_taken_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    phash: int | None = Field(default=None, sa_type=BigInteger)
     # The hash's four 16-bit bands, each indexed: the photo-reuse lookup (rules/engine.similar_photos).
-    phash_b0: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    phash_b1: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    phash_b2: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    phash_b3: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    phash_b0: int | None = Field(default=None)
+    phash_b1: int | None = Field(default=None)
+    phash_b2: int | None = Field(default=None)
+    phash_b3: int | None = Field(default=None)
     # Hashes of the photo turned and mirrored (identity first): a rotated copy is still a copy.
-    phash_variants: Mapped[list[int] | None] = mapped_column(JSONDoc, nullable=True)
-    state: Mapped[PhotoState] = mapped_column(Enum(PhotoState, native_enum=False, length=16))
-    thumbnail_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    preview_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    processing_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    phash_variants: list[int] | None = Field(default=None, sa_column=Column(JSONDoc, nullable=True))
+    state: PhotoState = Field(
+        sa_column=Column(Enum(PhotoState, native_enum=False, length=16), nullable=False)
+    )
+    thumbnail_sha256: str | None = Field(default=None, max_length=64)
+    preview_sha256: str | None = Field(default=None, max_length=64)
+    processing_error: str | None = Field(default=None, max_length=500)
+    claimed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    processed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, sa_column_kwargs={"onupdate": utcnow}
+    )
 
     def change_scope(self) -> tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]:
         return self.branch_id, self.uploaded_by_id, self.visit_id
 
 
-class Upload(Base):
+class Upload(SQLModel, table=True):
     """A tus upload. Its bytes live in the photo folder; the offset is confirmed here. A finished upload
     keeps its row (with `finished_photo_id`) for FINISHED_UPLOAD_KEPT, so that a phone that lost the
     last answer asks `HEAD` and hears that everything arrived."""
 
     __tablename__ = "photo_upload"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    photo_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"))
-    item_key: Mapped[str] = mapped_column(String(64))
-    declared_type: Mapped[str] = mapped_column(String(64))
-    sha256: Mapped[str] = mapped_column(String(64))
-    length: Mapped[int] = mapped_column(BigInteger)
-    offset: Mapped[int] = mapped_column(BigInteger, default=0)
-    metadata_extra: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
-    finished_photo_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    photo_id: uuid.UUID = Field(index=True)
+    visit_id: uuid.UUID = Field(foreign_key="visit.id")
+    item_key: str = Field(max_length=64)
+    declared_type: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)
+    length: int = Field(sa_type=BigInteger)
+    offset: int = Field(default=0, sa_type=BigInteger)
+    metadata_extra: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONDoc, default=dict, nullable=False)
+    )
+    finished_photo_id: uuid.UUID | None = Field(default=None)
+    finished_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_by_id: uuid.UUID = Field(foreign_key="app_user.id")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, sa_column_kwargs={"onupdate": utcnow}
+    )

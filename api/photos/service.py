@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.auth.models import User
 from api.checklists import service as checklist_service
@@ -325,7 +326,7 @@ def finish_upload(session: Session, *, settings: Settings, user: User, upload: U
 def finished_uploads_expired(session: Session) -> int:
     """Forget finished uploads older than FINISHED_UPLOAD_KEPT (their bytes are already photos)."""
     cutoff = utcnow() - FINISHED_UPLOAD_KEPT
-    stale = list(session.scalars(select(Upload).where(Upload.finished_at < cutoff)))
+    stale = list(session.scalars(select(Upload).where(col(Upload.finished_at) < cutoff)))
     for upload in stale:
         session.delete(upload)
     session.flush()
@@ -342,7 +343,9 @@ def record_progress(make_session: Any, *, upload_id: uuid.UUID, offset: int) -> 
     """Record the offset reached mid-request, in a short transaction of its own."""
     with make_session() as session:
         session.execute(
-            update(Upload).where(Upload.id == upload_id, Upload.offset < offset).values(offset=offset)
+            update(Upload)
+            .where(col(Upload.id) == upload_id, col(Upload.offset) < offset)
+            .values(offset=offset)
         )
         session.commit()
 

@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Dialect, Engine, Table
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import types as sa_types
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -42,6 +43,7 @@ from api.portfolio.lookup import BulkLookup, Lookup
 from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Milestone, Project
 
 MAX_ROWS = 50_000
+AUDIT_TABLE = cast(Table, sa_inspect(AuditEvent).local_table)
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ def driver_rows(session: Session, prepared: PreparedImport) -> list[DriverRows]:
     dialect = session.get_bind().dialect
     return [
         DriverRows.build(dialect, cast(Table, prepared.spec.model.__table__), prepared.records),
-        DriverRows.build(dialect, cast(Table, AuditEvent.__table__), prepared.events),
+        DriverRows.build(dialect, AUDIT_TABLE, prepared.events),
     ]
 
 

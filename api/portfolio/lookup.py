@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import any_, bindparam, select
+from sqlalchemy import any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlmodel import select
 
 from api.auth.models import Branch, Role, User
 from api.portfolio.models import Borrower, Collateral, Facility, Milestone, Project, SubjectType
@@ -70,7 +71,7 @@ class DatabaseLookup:
         row = self.session.execute(
             select(User.id, User.role, User.branch_id).where(User.username == username)
         ).first()
-        return ManagerRef(row[0], row[1], row[2]) if row else None
+        return ManagerRef(row[0], Role(row[1]), row[2]) if row else None
 
     def facility(self, reference: str) -> FacilityRef | None:
         row = self.session.execute(
@@ -93,7 +94,8 @@ class DatabaseLookup:
             found = self.facility(reference)
             return found.id if found else None
         model: Any = Collateral if subject_type == SubjectType.collateral else Project
-        return self.session.scalar(select(model.id).where(model.reference == reference))
+        found_id: uuid.UUID | None = self.session.scalar(select(model.id).where(model.reference == reference))
+        return found_id
 
     def remember(self, table: str, values: dict[str, Any]) -> None:
         pass  # the row is in the session; the next query finds it
@@ -147,7 +149,9 @@ class BulkLookup:
             users = select(User.username, User.id, User.role, User.branch_id).where(
                 member(User.username, chunk)
             )
-            lookup.managers.update({u: ManagerRef(i, r, b) for u, i, r, b in session.execute(users).all()})
+            lookup.managers.update(
+                {u: ManagerRef(i, Role(r), b) for u, i, r, b in session.execute(users).all()}
+            )
         facility_keys = set(keys("facility_reference")) | set(keys("reference"))
         facility_keys |= {str(r["subject_reference"]) for r in rows if r.get("subject_type") == "facility"}
         for chunk in _chunks(sorted(facility_keys)):

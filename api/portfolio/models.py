@@ -8,10 +8,17 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, Enum, Float, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Enum,
+    Index,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
 
-from api.db import Base, JSONDoc, Money, UTCDateTime, new_id, utcnow
+from api.db import JSONDoc, Money, UTCDateTime, new_id, utcnow
 
 
 class FacilityKind(enum.StrEnum):
@@ -57,89 +64,127 @@ def _enum(kind: type[enum.StrEnum], length: int = 32) -> Enum:
     return Enum(kind, native_enum=False, length=length, validate_strings=True)
 
 
-class Borrower(Base):
+class BorrowerBase(SQLModel):
+    """A borrower as the table keeps it and the API shows it (schemas.BorrowerPublic)."""
+
+    branch_id: uuid.UUID = Field(foreign_key="branch.id", index=True)
+    name: str = Field(max_length=200)
+    credit_code: str = Field(unique=True, max_length=18)
+    address: str = Field(default="", max_length=400)
+    contact_name: str = Field(default="", max_length=100)
+    contact_phone: str = Field(default="", max_length=40)
+
+
+class Borrower(BorrowerBase, table=True):
     __tablename__ = "borrower"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branch.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
-    address: Mapped[str] = mapped_column(String(400), default="")
-    contact_name: Mapped[str] = mapped_column(String(100), default="")
-    contact_phone: Mapped[str] = mapped_column(String(40), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, sa_column_kwargs={"onupdate": utcnow}
+    )
 
 
-class Facility(Base):
+class FacilityBase(SQLModel):
+    """A loan as the table keeps it and the API shows it (schemas.FacilityPublic)."""
+
+    reference: str = Field(unique=True, max_length=64)
+    borrower_id: uuid.UUID = Field(foreign_key="borrower.id", index=True)
+    branch_id: uuid.UUID = Field(foreign_key="branch.id", index=True)
+    kind: FacilityKind = Field(sa_column=Column(_enum(FacilityKind), nullable=False))
+    amount: decimal.Decimal = Field(sa_type=Money)
+    currency: str = Field(max_length=3)
+    disbursed_on: dt.date | None = Field(default=None)
+    matures_on: dt.date
+    risk_grade: RiskGrade = Field(sa_column=Column(_enum(RiskGrade), nullable=False))
+    manager_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
+
+
+class Facility(FacilityBase, table=True):
     __tablename__ = "facility"
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    reference: Mapped[str] = mapped_column(String(64), unique=True)
-    borrower_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("borrower.id"), index=True)
-    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branch.id"), index=True)
-    kind: Mapped[FacilityKind] = mapped_column(_enum(FacilityKind))
-    amount: Mapped[decimal.Decimal] = mapped_column(Money())
-    currency: Mapped[str] = mapped_column(String(3))
-    disbursed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    matures_on: Mapped[dt.date] = mapped_column(Date)
-    risk_grade: Mapped[RiskGrade] = mapped_column(_enum(RiskGrade))
-    manager_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, sa_column_kwargs={"onupdate": utcnow}
+    )
 
 
-class Collateral(Base):
+class Collateral(SQLModel, table=True):
     __tablename__ = "collateral"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    reference: Mapped[str] = mapped_column(String(64), unique=True)
-    facility_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("facility.id"), index=True)
-    kind: Mapped[CollateralKind] = mapped_column(_enum(CollateralKind))
-    description: Mapped[str] = mapped_column(String(400))
-    site_lat: Mapped[float] = mapped_column(Float)
-    site_lon: Mapped[float] = mapped_column(Float)
-    site_datum: Mapped[SiteDatum] = mapped_column(_enum(SiteDatum, 8))
-    address: Mapped[str] = mapped_column(String(400))
-    declared_value: Mapped[decimal.Decimal] = mapped_column(Money())
-    currency: Mapped[str] = mapped_column(String(3))
-    quantity: Mapped[decimal.Decimal | None] = mapped_column(Money(), nullable=True)
-    unit: Mapped[str] = mapped_column(String(32), default="")
-    condition: Mapped[str] = mapped_column(String(400), default="")
-    identifiers: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    reference: str = Field(unique=True, max_length=64)
+    facility_id: uuid.UUID = Field(foreign_key="facility.id", index=True)
+    kind: CollateralKind = Field(sa_column=Column(_enum(CollateralKind), nullable=False))
+    description: str = Field(max_length=400)
+    site_lat: float
+    site_lon: float
+    site_datum: SiteDatum = Field(sa_column=Column(_enum(SiteDatum, 8), nullable=False))
+    address: str = Field(max_length=400)
+    declared_value: decimal.Decimal = Field(sa_type=Money)
+    currency: str = Field(max_length=3)
+    quantity: decimal.Decimal | None = Field(default=None, sa_type=Money)
+    unit: str = Field(default="", max_length=32)
+    condition: str = Field(default="", max_length=400)
+    identifiers: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONDoc, default=dict, nullable=False)
+    )
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, sa_column_kwargs={"onupdate": utcnow}
+    )
 
 
-class Project(Base):
+class Project(SQLModel, table=True):
     __tablename__ = "project"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    reference: Mapped[str] = mapped_column(String(64), unique=True)
-    facility_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("facility.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    site_lat: Mapped[float] = mapped_column(Float)
-    site_lon: Mapped[float] = mapped_column(Float)
-    site_datum: Mapped[SiteDatum] = mapped_column(_enum(SiteDatum, 8))
-    address: Mapped[str] = mapped_column(String(400))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    reference: str = Field(unique=True, max_length=64)
+    facility_id: uuid.UUID = Field(foreign_key="facility.id", index=True)
+    name: str = Field(max_length=200)
+    site_lat: float
+    site_lon: float
+    site_datum: SiteDatum = Field(sa_column=Column(_enum(SiteDatum, 8), nullable=False))
+    address: str = Field(max_length=400)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, sa_column_kwargs={"onupdate": utcnow}
+    )
 
 
-class Milestone(Base):
+class MilestoneBase(SQLModel):
+    """A planned step of a project as the table keeps it and the API shows it (schemas.MilestonePublic)."""
+
+    seq: int
+    name: str = Field(max_length=200)
+    planned_on: dt.date
+    planned_progress_pct: decimal.Decimal | None = Field(default=None, sa_type=Money)
+
+
+class Milestone(MilestoneBase, table=True):
     __tablename__ = "milestone"
     __table_args__ = (UniqueConstraint("project_id", "seq"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id"), index=True)
-    seq: Mapped[int] = mapped_column()
-    name: Mapped[str] = mapped_column(String(200))
-    planned_on: Mapped[dt.date] = mapped_column(Date)
-    planned_progress_pct: Mapped[decimal.Decimal | None] = mapped_column(Money(), nullable=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="project.id", index=True)
 
 
-class Declaration(Base):
+class DeclarationBase(SQLModel):
+    """A declared figure as the table keeps it and the API shows it (schemas.DeclarationPublic)."""
+
+    subject_type: SubjectType = Field(sa_column=Column(_enum(SubjectType, 16), nullable=False))
+    subject_id: uuid.UUID
+    field: str = Field(max_length=64)
+    value_number: decimal.Decimal | None = Field(default=None, sa_type=Money)
+    value_text: str | None = Field(default=None, sa_type=Text)
+    unit: str = Field(default="", max_length=32)
+    declared_on: dt.date
+    source: str = Field(default="", max_length=100)
+
+
+class Declaration(DeclarationBase, table=True):
     """One dated figure the borrower declared about a subject. Rows are never updated: history is kept."""
 
     __tablename__ = "declaration"
@@ -148,13 +193,5 @@ class Declaration(Base):
         CheckConstraint("value_number IS NOT NULL OR value_text IS NOT NULL", name="has_value"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    subject_type: Mapped[SubjectType] = mapped_column(_enum(SubjectType, 16))
-    subject_id: Mapped[uuid.UUID] = mapped_column()
-    field: Mapped[str] = mapped_column(String(64))
-    value_number: Mapped[decimal.Decimal | None] = mapped_column(Money(), nullable=True)
-    value_text: Mapped[str | None] = mapped_column(Text, nullable=True)
-    unit: Mapped[str] = mapped_column(String(32), default="")
-    declared_on: Mapped[dt.date] = mapped_column(Date)
-    source: Mapped[str] = mapped_column(String(100), default="")
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    recorded_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

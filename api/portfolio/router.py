@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth.dependencies import AdminUser, CurrentUser
@@ -49,7 +49,7 @@ def list_borrowers(
         session,
         query,
         kind="borrowers",
-        keys=[text_key(Borrower.name), uuid_key(Borrower.id)],
+        keys=[text_key(col(Borrower.name)), uuid_key(col(Borrower.id))],
         cursor=cursor,
         limit=limit,
     )
@@ -59,7 +59,7 @@ def list_borrowers(
 @router.get("/borrowers/{borrower_id}", response_model=schemas.BorrowerPublic, summary="A borrower")
 def get_borrower(borrower_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Borrower:
     borrower: Borrower | None = session.scalar(
-        service.scope_borrowers(select(Borrower), user).where(Borrower.id == borrower_id)
+        service.scope_borrowers(select(Borrower), user).where(col(Borrower.id) == borrower_id)
     )
     if borrower is None:
         raise NotFound("No such borrower.", detail_zh="借款企业不存在。")
@@ -82,14 +82,19 @@ def list_facilities(
 ) -> Page[schemas.FacilityPublic]:
     query = service.scope_facilities(select(Facility), user)
     rows, next_cursor = paginate(
-        session, query, kind="facilities", keys=[text_key(Facility.reference)], cursor=cursor, limit=limit
+        session,
+        query,
+        kind="facilities",
+        keys=[text_key(col(Facility.reference))],
+        cursor=cursor,
+        limit=limit,
     )
     return Page(items=[schemas.FacilityPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 def _visible_facility(session: SessionDep, user: CurrentUser, facility_id: uuid.UUID) -> Facility:
     facility: Facility | None = session.scalar(
-        service.scope_facilities(select(Facility), user).where(Facility.id == facility_id)
+        service.scope_facilities(select(Facility), user).where(col(Facility.id) == facility_id)
     )
     if facility is None:
         raise NotFound("No such facility.", detail_zh="贷款不存在。")
@@ -145,7 +150,7 @@ def list_declarations(
         raise NotFound("No such subject.", detail_zh="申报对象不存在。")
     query = select(Declaration).where(Declaration.subject_id == subject_id)
     rows, next_cursor = paginate(
-        session, query, kind="declarations", keys=[uuid_key(Declaration.id)], cursor=cursor, limit=limit
+        session, query, kind="declarations", keys=[uuid_key(col(Declaration.id))], cursor=cursor, limit=limit
     )
     return Page(items=[schemas.DeclarationPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 

@@ -9,8 +9,19 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from api.db import PUBLIC
 from api.portfolio.credit_code import credit_code_problem
-from api.portfolio.models import CollateralKind, FacilityKind, RiskGrade, SiteDatum, SubjectType
+from api.portfolio.models import (
+    BorrowerBase,
+    CollateralKind,
+    DeclarationBase,
+    FacilityBase,
+    FacilityKind,
+    MilestoneBase,
+    RiskGrade,
+    SiteDatum,
+    SubjectType,
+)
 
 
 def _credit_code(value: str) -> str:
@@ -33,6 +44,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# The create shapes stand alone: they name other records by natural key (branch code, credit code,
+# contract reference), as a bank's files do, where the rows hold ids.
 class BorrowerCreate(Strict):
     branch_code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=2, max_length=200)
@@ -113,32 +126,16 @@ class DeclarationCreate(Strict):
         return self
 
 
-class BorrowerPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class BorrowerPublic(BorrowerBase):
+    model_config = PUBLIC
 
     id: uuid.UUID
-    branch_id: uuid.UUID
-    name: str
-    credit_code: str
-    address: str
-    contact_name: str
-    contact_phone: str
 
 
-class FacilityPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class FacilityPublic(FacilityBase):
+    model_config = PUBLIC
 
     id: uuid.UUID
-    reference: str
-    borrower_id: uuid.UUID
-    branch_id: uuid.UUID
-    kind: FacilityKind
-    amount: decimal.Decimal
-    currency: str
-    disbursed_on: dt.date | None
-    matures_on: dt.date
-    risk_grade: RiskGrade
-    manager_id: uuid.UUID
 
 
 class DeclaredSite(BaseModel):
@@ -150,6 +147,7 @@ class DeclaredSite(BaseModel):
     address: str
 
 
+# Stands alone: the site is nested and converted to WGS-84 (the row keeps it as declared).
 class CollateralPublic(BaseModel):
     id: uuid.UUID
     reference: str
@@ -165,15 +163,11 @@ class CollateralPublic(BaseModel):
     identifiers: dict[str, Any]
 
 
-class MilestonePublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    seq: int
-    name: str
-    planned_on: dt.date
-    planned_progress_pct: decimal.Decimal | None
+class MilestonePublic(MilestoneBase):  # listed under its project: no ids
+    model_config = PUBLIC
 
 
+# Stands alone: the site is nested and the milestones come along.
 class ProjectPublic(BaseModel):
     id: uuid.UUID
     reference: str
@@ -183,18 +177,10 @@ class ProjectPublic(BaseModel):
     milestones: list[MilestonePublic]
 
 
-class DeclarationPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class DeclarationPublic(DeclarationBase):
+    model_config = PUBLIC
 
     id: uuid.UUID
-    subject_type: SubjectType
-    subject_id: uuid.UUID
-    field: str
-    value_number: decimal.Decimal | None
-    value_text: str | None
-    unit: str
-    declared_on: dt.date
-    source: str
 
 
 class ImportRowError(BaseModel):

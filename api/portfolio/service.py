@@ -6,8 +6,9 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.auth.models import Role, User
 from api.db import new_id
@@ -43,17 +44,17 @@ def scope_facilities(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
     if user.role == Role.reviewer:
-        return query.where(Facility.branch_id == user.branch_id)
-    return query.where(Facility.manager_id == user.id)
+        return query.where(col(Facility.branch_id) == user.branch_id)
+    return query.where(col(Facility.manager_id) == user.id)
 
 
 def scope_borrowers(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
     if user.role == Role.reviewer:
-        return query.where(Borrower.branch_id == user.branch_id)
+        return query.where(col(Borrower.branch_id) == user.branch_id)
     mine = select(Facility.borrower_id).where(Facility.manager_id == user.id)
-    return query.where(Borrower.id.in_(mine))
+    return query.where(col(Borrower.id).in_(mine))
 
 
 def visible_facility_ids(user: User) -> Select[Any]:
@@ -64,9 +65,11 @@ def subject_visible(session: Session, *, user: User, subject_id: uuid.UUID) -> b
     """Is this facility, collateral or project inside the user's scope?"""
     facility_ids = visible_facility_ids(user)
     for query in (
-        select(Facility.id).where(Facility.id == subject_id, Facility.id.in_(facility_ids)),
-        select(Collateral.id).where(Collateral.id == subject_id, Collateral.facility_id.in_(facility_ids)),
-        select(Project.id).where(Project.id == subject_id, Project.facility_id.in_(facility_ids)),
+        select(Facility.id).where(Facility.id == subject_id, col(Facility.id).in_(facility_ids)),
+        select(Collateral.id).where(
+            Collateral.id == subject_id, col(Collateral.facility_id).in_(facility_ids)
+        ),
+        select(Project.id).where(Project.id == subject_id, col(Project.facility_id).in_(facility_ids)),
     ):
         if session.scalar(query) is not None:
             return True
@@ -278,7 +281,7 @@ def collateral_public(collateral: Collateral) -> schemas.CollateralPublic:
 
 def project_public(session: Session, project: Project) -> schemas.ProjectPublic:
     milestones = session.scalars(
-        select(Milestone).where(Milestone.project_id == project.id).order_by(Milestone.seq)
+        select(Milestone).where(col(Milestone.project_id) == project.id).order_by(col(Milestone.seq))
     )
     return schemas.ProjectPublic(
         id=project.id,
@@ -301,7 +304,7 @@ def latest_declarations(
             Declaration.subject_id == subject_id,
             Declaration.declared_on <= as_of,
         )
-        .order_by(Declaration.field, Declaration.declared_on.desc(), Declaration.recorded_at.desc())
+        .order_by(Declaration.field, col(Declaration.declared_on).desc(), col(Declaration.recorded_at).desc())
     )
     latest: dict[str, Declaration] = {}
     for row in rows:

@@ -4,10 +4,10 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Enum, ForeignKey, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, Enum, Text
+from sqlmodel import Field, SQLModel
 
-from api.db import Base, UTCDateTime, new_id, utcnow
+from api.db import UTCDateTime, new_id, utcnow
 
 
 class Decision(enum.StrEnum):
@@ -15,15 +15,23 @@ class Decision(enum.StrEnum):
     return_ = "return"
 
 
-class VisitReview(Base):
+class VisitReviewBase(SQLModel):
+    """A reviewer's decision as the table keeps it and the API shows it (schemas.ReviewPublic)."""
+
+    visit_id: uuid.UUID = Field(foreign_key="visit.id", index=True)
+    submission_id: uuid.UUID = Field(foreign_key="submission.id")
+    reviewer_id: uuid.UUID = Field(foreign_key="app_user.id")
+    decision: Decision = Field(
+        sa_column=Column(
+            Enum(Decision, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+            nullable=False,
+        )
+    )
+    comment: str = Field(default="", sa_type=Text)
+    decided_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VisitReview(VisitReviewBase, table=True):
     __tablename__ = "visit_review"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), index=True)
-    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submission.id"))
-    reviewer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"))
-    decision: Mapped[Decision] = mapped_column(
-        Enum(Decision, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
-    )
-    comment: Mapped[str] = mapped_column(Text, default="")
-    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -5,7 +5,8 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.review.models import Decision
+from api.db import PUBLIC
+from api.review.models import Decision, VisitReviewBase
 from api.visits.schemas import VisitSummary
 
 
@@ -16,16 +17,10 @@ class ReviewIn(BaseModel):
     comment: str = Field("", max_length=5000, description="Required to return a visit.")
 
 
-class ReviewPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class ReviewPublic(VisitReviewBase):
+    model_config = PUBLIC
 
     id: uuid.UUID
-    visit_id: uuid.UUID
-    submission_id: uuid.UUID
-    reviewer_id: uuid.UUID
-    decision: Decision
-    comment: str
-    decided_at: dt.datetime
 
 
 class QueueItem(BaseModel):

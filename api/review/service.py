@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.auth.models import User
 from api.config import Settings
@@ -46,7 +47,7 @@ def latest_submission(session: Session, *, visit_id: uuid.UUID) -> Submission | 
     return session.scalar(
         select(Submission)
         .where(Submission.visit_id == visit_id)
-        .order_by(Submission.received_at.desc(), Submission.id)
+        .order_by(col(Submission.received_at).desc(), col(Submission.id))
         .limit(1)
     )
 
@@ -99,7 +100,9 @@ def record_decision(
 def reviews_of(session: Session, *, visit_id: uuid.UUID) -> list[VisitReview]:
     return list(
         session.scalars(
-            select(VisitReview).where(VisitReview.visit_id == visit_id).order_by(VisitReview.decided_at)
+            select(VisitReview)
+            .where(col(VisitReview.visit_id) == visit_id)
+            .order_by(col(VisitReview.decided_at))
         )
     )
 
@@ -110,7 +113,7 @@ def return_comment(session: Session, *, visit: Visit) -> str | None:
     review = session.scalar(
         select(VisitReview)
         .where(VisitReview.visit_id == visit.id, VisitReview.decision == Decision.return_)
-        .order_by(VisitReview.decided_at.desc())
+        .order_by(col(VisitReview.decided_at).desc())
         .limit(1)
     )
     return review.comment if review else None
@@ -120,12 +123,12 @@ def queue(
     session: Session, *, user: User, settings: Settings, cursor: str | None, limit: int
 ) -> tuple[list[QueueItem], str | None]:
     """Submitted visits in the reviewer's scope, oldest submission first."""
-    query = visit_service.scope_visits(select(Visit), user).where(Visit.status == VisitStatus.submitted)
+    query = visit_service.scope_visits(select(Visit), user).where(col(Visit.status) == VisitStatus.submitted)
     visits, next_cursor = paginate(
         session,
         query,
         kind="review",
-        keys=[datetime_key(Visit.submitted_at), uuid_key(Visit.id)],
+        keys=[datetime_key(col(Visit.submitted_at)), uuid_key(col(Visit.id))],
         cursor=cursor,
         limit=limit,
     )

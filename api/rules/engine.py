@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.checklists.schemas import Definition, Item, ItemRule, ItemType, RuleKey, Severity
 from api.config import Settings
@@ -280,8 +280,8 @@ def similar_photos(
     closest = sorted(best, key=best.__getitem__)[:limit]
     rows = session.scalars(
         select(Photo)
-        .where(Photo.phash.in_(closest), Photo.visit_id != exclude_visit)
-        .order_by(Photo.received_at)
+        .where(col(Photo.phash).in_(closest), col(Photo.visit_id) != exclude_visit)
+        .order_by(col(Photo.received_at))
         .limit(limit * 4)
     )
     matches = sorted(((photo, best[int(photo.phash or 0)]) for photo in rows), key=lambda pair: pair[1])
@@ -292,7 +292,7 @@ def photo_reuse(session: Session, *, photo: Photo, settings: Settings) -> Findin
     same = session.scalar(
         select(Photo)
         .where(Photo.sha256 == photo.sha256, Photo.visit_id != photo.visit_id)
-        .order_by(Photo.received_at)
+        .order_by(col(Photo.received_at))
         .limit(1)
     )
     match: tuple[Photo, int] | None = (same, 0) if same is not None else None
@@ -523,7 +523,7 @@ def _judge_photos(
     result: Evaluation,
 ) -> None:
     body = submission.body
-    photos = list(session.scalars(select(Photo).where(Photo.id.in_(photo_ids)))) if photo_ids else []
+    photos = list(session.scalars(select(Photo).where(col(Photo.id).in_(photo_ids)))) if photo_ids else []
     started = body.get("device_started_at")
     visit_start = dt.datetime.fromisoformat(started) if started else submission.received_at
     photo_outcomes: dict[tuple[str, str], list[Finding | bool]] = {}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.rules.engine import Finding
 from api.rules.models import Discrepancy
@@ -57,7 +57,7 @@ def of_visit(session: Session, *, visit_id: uuid.UUID) -> list[Discrepancy]:
         session.scalars(
             select(Discrepancy)
             .where(Discrepancy.visit_id == visit_id)
-            .order_by(Discrepancy.created_at, Discrepancy.id)
+            .order_by(col(Discrepancy.created_at), col(Discrepancy.id))
         )
     )
 
@@ -67,6 +67,6 @@ def of_submission(session: Session, *, submission_id: uuid.UUID) -> list[Discrep
         session.scalars(
             select(Discrepancy)
             .where(Discrepancy.submission_id == submission_id)
-            .order_by(Discrepancy.created_at, Discrepancy.id)
+            .order_by(col(Discrepancy.created_at), col(Discrepancy.id))
         )
     )

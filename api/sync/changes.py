@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import event, func, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.auth.models import Role, User
 from api.db import new_id
@@ -61,8 +62,8 @@ def number_pending(session: Session, *, batch: int = 5000) -> int:
     pending = list(
         session.scalars(
             select(ChangeLog.id)
-            .where(ChangeLog.seq.is_(None))
-            .order_by(ChangeLog.recorded_at, ChangeLog.id)
+            .where(col(ChangeLog.seq).is_(None))
+            .order_by(col(ChangeLog.recorded_at), col(ChangeLog.id))
             .limit(batch)
         )
     )
@@ -80,12 +81,12 @@ def feed(session: Session, *, user: User, after: int, limit: int) -> tuple[list[
     """Numbered changes after `after`, in the user's scope; returns them and the position to resume at."""
     # Read the ceiling first: rows numbered after this moment wait for the next call.
     newest = int(session.scalar(select(func.max(ChangeLog.seq))) or 0)
-    query = select(ChangeLog).where(ChangeLog.seq > after, ChangeLog.seq <= newest)
+    query = select(ChangeLog).where(col(ChangeLog.seq) > after, col(ChangeLog.seq) <= newest)
     if user.role == Role.reviewer:
         query = query.where(ChangeLog.branch_id == user.branch_id)
     elif user.role == Role.manager:
         query = query.where(ChangeLog.manager_id == user.id)
-    rows = list(session.scalars(query.order_by(ChangeLog.seq).limit(limit)))
+    rows = list(session.scalars(query.order_by(col(ChangeLog.seq)).limit(limit)))
     if len(rows) == limit:
         return rows, int(rows[-1].seq or after)
     # Nothing more in scope up to the ceiling: resume there, so a consumer with a sparse scope does

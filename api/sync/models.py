@@ -8,10 +8,10 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Column, Enum, Index
+from sqlmodel import Field, SQLModel
 
-from api.db import Base, JSONDoc, UTCDateTime, new_id, utcnow
+from api.db import JSONDoc, UTCDateTime, new_id, utcnow
 
 
 class SubmissionState(enum.StrEnum):
@@ -19,58 +19,64 @@ class SubmissionState(enum.StrEnum):
     complete = "complete"
 
 
-class Submission(Base):
+class Submission(SQLModel, table=True):
     __tablename__ = "submission"
     __change_entity__ = "submission"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), index=True)
-    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branch.id"))
-    submitted_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"))
-    template_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("template_version.id"))
+    id: uuid.UUID = Field(primary_key=True)
+    visit_id: uuid.UUID = Field(foreign_key="visit.id", index=True)
+    branch_id: uuid.UUID = Field(foreign_key="branch.id")
+    submitted_by_id: uuid.UUID = Field(foreign_key="app_user.id")
+    template_version_id: uuid.UUID = Field(foreign_key="template_version.id")
     # SHA-256 of the canonical body: the same UUID with another body is a conflict, not a retry.
-    body_sha256: Mapped[str] = mapped_column(String(64))
-    body: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
-    state: Mapped[SubmissionState] = mapped_column(Enum(SubmissionState, native_enum=False, length=16))
-    conflict: Mapped[bool] = mapped_column(Boolean, default=False)
-    conflict_reasons: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
-    visit_status_after: Mapped[str] = mapped_column(String(16))
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    body_sha256: str = Field(max_length=64)
+    body: dict[str, Any] = Field(sa_column=Column(JSONDoc, nullable=False))
+    state: SubmissionState = Field(
+        sa_column=Column(Enum(SubmissionState, native_enum=False, length=16), nullable=False)
+    )
+    conflict: bool = Field(default=False)
+    conflict_reasons: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONDoc, default=list, nullable=False)
+    )
+    visit_status_after: str = Field(max_length=16)
+    received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, sa_column_kwargs={"onupdate": utcnow}
+    )
 
     def change_scope(self) -> tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]:
         return self.branch_id, self.submitted_by_id, self.visit_id
 
 
-class ManifestPhoto(Base):
+class ManifestPhoto(SQLModel, table=True):
     """One photo a submission says it has; `arrived` once a photo with this UUID and hash is kept."""
 
     __tablename__ = "submission_photo"
     __table_args__ = (Index("ix_submission_photo_photo_id", "photo_id"),)
 
-    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submission.id"), primary_key=True)
-    photo_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(BigInteger)
-    item_key: Mapped[str] = mapped_column(String(64))
-    arrived: Mapped[bool] = mapped_column(Boolean, default=False)
-    mismatch: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    submission_id: uuid.UUID = Field(primary_key=True, foreign_key="submission.id")
+    photo_id: uuid.UUID = Field(primary_key=True)
+    sha256: str = Field(max_length=64)
+    size: int = Field(sa_type=BigInteger)
+    item_key: str = Field(max_length=64)
+    arrived: bool = Field(default=False)
+    mismatch: str | None = Field(default=None, max_length=200)
 
 
-class ChangeLog(Base):
+class ChangeLog(SQLModel, table=True):
     """Every change of a visit, submission, photo or task. `seq` is given only to committed rows, in
     one serialised step, so a consumer reading up to N never finds a row below N later."""
 
     __tablename__ = "change_log"
     __table_args__ = (Index("ix_change_log_pending", "seq", "id"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
-    entity_type: Mapped[str] = mapped_column(String(32))
-    entity_id: Mapped[uuid.UUID] = mapped_column()
-    op: Mapped[str] = mapped_column(String(16))
-    branch_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    manager_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
-    visit_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    seq: int | None = Field(default=None, unique=True, sa_type=BigInteger)
+    entity_type: str = Field(max_length=32)
+    entity_id: uuid.UUID = Field()
+    op: str = Field(max_length=16)
+    branch_id: uuid.UUID = Field(index=True)
+    manager_id: uuid.UUID | None = Field(default=None, index=True)
+    visit_id: uuid.UUID | None = Field(default=None)
+    recorded_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

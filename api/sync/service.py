@@ -11,9 +11,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.auth.models import User
 from api.checklists import service as checklist_service
@@ -262,7 +262,7 @@ def _match_arrived_photos(session: Session, *, submission: Submission, rows: lis
         return
     photos = {
         photo.id: photo
-        for photo in session.scalars(select(Photo).where(Photo.id.in_([row.photo_id for row in rows])))
+        for photo in session.scalars(select(Photo).where(col(Photo.id).in_([row.photo_id for row in rows])))
     }
     for row in rows:
         photo = photos.get(row.photo_id)
@@ -315,7 +315,7 @@ def out(session: Session, submission: Submission) -> schemas.SubmissionOut:
     findings = rules_service.of_submission(session, submission_id=submission.id)
     rows = session.scalars(
         select(ManifestPhoto).where(
-            ManifestPhoto.submission_id == submission.id, ManifestPhoto.arrived.is_(False)
+            ManifestPhoto.submission_id == submission.id, col(ManifestPhoto.arrived).is_(False)
         )
     )
     return schemas.SubmissionOut(
@@ -359,7 +359,9 @@ def get_submission_for(session: Session, *, user: User, submission_id: uuid.UUID
 def submissions_of(session: Session, *, visit: Visit) -> list[Submission]:
     return list(
         session.scalars(
-            select(Submission).where(Submission.visit_id == visit.id).order_by(Submission.received_at)
+            select(Submission)
+            .where(col(Submission.visit_id) == visit.id)
+            .order_by(col(Submission.received_at))
         )
     )
 
@@ -370,8 +372,8 @@ def submissions_of(session: Session, *, visit: Visit) -> list[Submission]:
 def work_package(session: Session, *, settings: Settings, user: User) -> schemas.WorkPackage:
     visits = session.scalars(
         select(Visit)
-        .where(Visit.manager_id == user.id, Visit.status.in_(AWAITING_MANAGER))
-        .order_by(Visit.due_on, Visit.id)
+        .where(Visit.manager_id == user.id, col(Visit.status).in_(AWAITING_MANAGER))
+        .order_by(col(Visit.due_on), col(Visit.id))
     )
     entries = []
     for visit in visits:
@@ -400,7 +402,7 @@ def previous_visit(session: Session, *, visit: Visit) -> schemas.PreviousVisit |
             Visit.status == VisitStatus.approved,
             Visit.id != visit.id,
         )
-        .order_by(Visit.decided_at.desc())
+        .order_by(col(Visit.decided_at).desc())
         .limit(1)
     )
     if earlier is None:
@@ -409,7 +411,7 @@ def previous_visit(session: Session, *, visit: Visit) -> schemas.PreviousVisit |
     last = session.scalar(
         select(Submission)
         .where(Submission.visit_id == earlier.id)
-        .order_by(Submission.received_at.desc())
+        .order_by(col(Submission.received_at).desc())
         .limit(1)
     )
     notes = str(last.body.get("notes", "")) if last else ""

@@ -6,17 +6,15 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.checklists.schemas import Severity
+from api.db import PUBLIC
 from api.portfolio.models import SubjectType
-from api.tasks.models import TaskState
+from api.tasks.models import TaskCommentBase, TaskState
 
 
-class TaskComment(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class TaskComment(TaskCommentBase):
+    model_config = PUBLIC
 
     id: uuid.UUID
-    author_id: uuid.UUID
-    body: str
-    created_at: dt.datetime
 
 
 class TaskPublic(BaseModel):

@@ -8,9 +8,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.auth.models import Role, User
 from api.checklists.schemas import Severity
@@ -59,7 +60,7 @@ def _reviewers(session: Session, branch_id: uuid.UUID) -> list[uuid.UUID]:
     return list(
         session.scalars(
             select(User.id).where(
-                User.branch_id == branch_id, User.role == Role.reviewer, User.is_active.is_(True)
+                User.branch_id == branch_id, User.role == Role.reviewer, col(User.is_active).is_(True)
             )
         )
     )
@@ -162,14 +163,14 @@ def scope_tasks(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
     if user.role == Role.reviewer:
-        return query.where(FollowUpTask.branch_id == user.branch_id)
+        return query.where(col(FollowUpTask.branch_id) == user.branch_id)
     watched = select(TaskWatcher.task_id).where(TaskWatcher.user_id == user.id)
-    return query.where((FollowUpTask.assignee_id == user.id) | FollowUpTask.id.in_(watched))
+    return query.where((col(FollowUpTask.assignee_id) == user.id) | col(FollowUpTask.id).in_(watched))
 
 
 def get_task_for(session: Session, *, user: User, task_id: uuid.UUID) -> FollowUpTask:
     task: FollowUpTask | None = session.scalar(
-        scope_tasks(select(FollowUpTask), user).where(FollowUpTask.id == task_id)
+        scope_tasks(select(FollowUpTask), user).where(col(FollowUpTask.id) == task_id)
     )
     if task is None:
         raise NotFound("No such task.", detail_zh="跟进任务不存在。")
@@ -192,26 +193,30 @@ def list_tasks(
     query = scope_tasks(select(FollowUpTask), user)
     today = today_in(settings.timezone)
     if where.state:
-        query = query.where(FollowUpTask.state.in_(where.state))
+        query = query.where(col(FollowUpTask.state).in_(where.state))
     if where.severity:
-        query = query.where(FollowUpTask.severity.in_(where.severity))
+        query = query.where(col(FollowUpTask.severity).in_(where.severity))
     if where.assignee_id:
         watched = select(TaskWatcher.task_id).where(TaskWatcher.user_id == where.assignee_id)
-        query = query.where((FollowUpTask.assignee_id == where.assignee_id) | FollowUpTask.id.in_(watched))
+        query = query.where(
+            (col(FollowUpTask.assignee_id) == where.assignee_id) | col(FollowUpTask.id).in_(watched)
+        )
     if where.subject_id:
-        query = query.where(FollowUpTask.subject_id == where.subject_id)
+        query = query.where(col(FollowUpTask.subject_id) == where.subject_id)
     if where.visit_id:
         linked = select(Discrepancy.task_id).where(Discrepancy.visit_id == where.visit_id)
-        query = query.where(FollowUpTask.id.in_(linked))
+        query = query.where(col(FollowUpTask.id).in_(linked))
     if where.overdue is True:
-        query = query.where(FollowUpTask.state.in_(OPEN_TASK_STATES), FollowUpTask.due_on < today)
+        query = query.where(col(FollowUpTask.state).in_(OPEN_TASK_STATES), col(FollowUpTask.due_on) < today)
     elif where.overdue is False:
-        query = query.where(~(FollowUpTask.state.in_(OPEN_TASK_STATES) & (FollowUpTask.due_on < today)))
+        query = query.where(
+            ~(col(FollowUpTask.state).in_(OPEN_TASK_STATES) & (col(FollowUpTask.due_on) < today))
+        )
     rows, next_cursor = paginate(
         session,
         query,
         kind="tasks",
-        keys=[date_key(FollowUpTask.due_on), uuid_key(FollowUpTask.id)],
+        keys=[date_key(col(FollowUpTask.due_on)), uuid_key(col(FollowUpTask.id))],
         cursor=cursor,
         limit=limit,
     )
@@ -250,7 +255,7 @@ def public(session: Session, task: FollowUpTask, today: dt.date) -> schemas.Task
 
 def detail(session: Session, task: FollowUpTask, today: dt.date) -> schemas.TaskDetail:
     comments = session.scalars(
-        select(TaskComment).where(TaskComment.task_id == task.id).order_by(TaskComment.created_at)
+        select(TaskComment).where(col(TaskComment.task_id) == task.id).order_by(col(TaskComment.created_at))
     )
     findings = session.scalars(select(Discrepancy.id).where(Discrepancy.task_id == task.id))
     return schemas.TaskDetail(

@@ -4,10 +4,10 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Date, Enum, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, Enum, Index
+from sqlmodel import Field, SQLModel
 
-from api.db import Base, UTCDateTime, new_id, utcnow
+from api.db import UTCDateTime, new_id, utcnow
 from api.portfolio.models import SubjectType
 
 
@@ -30,7 +30,7 @@ class VisitOrigin(enum.StrEnum):
     manual = "manual"
 
 
-class Visit(Base):
+class Visit(SQLModel, table=True):
     __tablename__ = "visit"
     __table_args__ = (
         Index("ix_visit_due_on_id", "due_on", "id"),
@@ -40,41 +40,51 @@ class Visit(Base):
     )
     __change_entity__ = "visit"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branch.id"))
-    borrower_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("borrower.id"), index=True)
-    facility_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("facility.id"), index=True)
-    subject_type: Mapped[SubjectType] = mapped_column(Enum(SubjectType, native_enum=False, length=16))
-    subject_id: Mapped[uuid.UUID] = mapped_column()
-    template_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("template_version.id"), index=True)
-    manager_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"))
-    due_on: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[VisitStatus] = mapped_column(
-        Enum(VisitStatus, native_enum=False, length=16), default=VisitStatus.scheduled, index=True
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    branch_id: uuid.UUID = Field(foreign_key="branch.id")
+    borrower_id: uuid.UUID = Field(foreign_key="borrower.id", index=True)
+    facility_id: uuid.UUID = Field(foreign_key="facility.id", index=True)
+    subject_type: SubjectType = Field(
+        sa_column=Column(Enum(SubjectType, native_enum=False, length=16), nullable=False)
     )
-    origin: Mapped[VisitOrigin] = mapped_column(Enum(VisitOrigin, native_enum=False, length=16))
+    subject_id: uuid.UUID = Field()
+    template_version_id: uuid.UUID = Field(foreign_key="template_version.id", index=True)
+    manager_id: uuid.UUID = Field(foreign_key="app_user.id")
+    due_on: dt.date = Field()
+    status: VisitStatus = Field(
+        default=VisitStatus.scheduled,
+        sa_column=Column(
+            Enum(VisitStatus, native_enum=False, length=16),
+            index=True,
+            default=VisitStatus.scheduled,
+            nullable=False,
+        ),
+    )
+    origin: VisitOrigin = Field(
+        sa_column=Column(Enum(VisitOrigin, native_enum=False, length=16), nullable=False)
+    )
     # Set for scheduled visits: "subject_type:subject_id:due_on". The unique constraint is what makes
     # scheduling idempotent, even when two schedulers run at once.
-    schedule_key: Mapped[str | None] = mapped_column(String(120), unique=True, nullable=True)
-    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
-    cancel_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow, index=True
+    schedule_key: str | None = Field(default=None, unique=True, max_length=120)
+    created_by_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    cancel_reason: str | None = Field(default=None, max_length=500)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, index=True, sa_type=UTCDateTime, sa_column_kwargs={"onupdate": utcnow}
     )
-    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    submitted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     def change_scope(self) -> tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]:
         return self.branch_id, self.manager_id, self.id
 
 
-class VisitAssignment(Base):
+class VisitAssignment(SQLModel, table=True):
     """Every manager a visit was ever assigned to: a reassigned manager's offline capture still lands."""
 
     __tablename__ = "visit_assignment"
 
-    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), primary_key=True)
-    manager_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
-    assigned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    visit_id: uuid.UUID = Field(primary_key=True, foreign_key="visit.id")
+    manager_id: uuid.UUID = Field(primary_key=True, foreign_key="app_user.id")
+    assigned_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -4,8 +4,8 @@ discrepancies, follow-up tasks and reviews. Composed here, above the domains it 
 from __future__ import annotations
 
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.config import Settings
 from api.kit.clock import today_in
@@ -41,9 +41,13 @@ def build(session: Session, *, visit: Visit, settings: Settings) -> VisitRecord:
     findings = rules_service.of_visit(session, visit_id=visit.id)
     task_ids = {f.task_id for f in findings if f.task_id}
     tasks = (
-        list(session.scalars(select(FollowUpTask).where(FollowUpTask.id.in_(task_ids)))) if task_ids else []
+        list(session.scalars(select(FollowUpTask).where(col(FollowUpTask.id).in_(task_ids))))
+        if task_ids
+        else []
     )
-    photos = session.scalars(select(Photo).where(Photo.visit_id == visit.id).order_by(Photo.received_at))
+    photos = session.scalars(
+        select(Photo).where(col(Photo.visit_id) == visit.id).order_by(col(Photo.received_at))
+    )
     today = today_in(settings.timezone)
     return VisitRecord(
         **detail.model_dump(),

@@ -7,9 +7,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from api.auth.models import Role, User
 from api.checklists import service as checklist_service
@@ -61,17 +62,19 @@ def scope_visits(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
     if user.role == Role.reviewer:
-        return query.where(Visit.branch_id == user.branch_id)
-    return query.where(Visit.manager_id == user.id)
+        return query.where(col(Visit.branch_id) == user.branch_id)
+    return query.where(col(Visit.manager_id) == user.id)
 
 
 def can_see_visit(session: Session, *, user: User, visit_id: uuid.UUID) -> bool:
     """Is this visit in the user's scope? For records that belong to a visit (photos, submissions...)."""
-    return session.scalar(scope_visits(select(Visit.id), user).where(Visit.id == visit_id)) is not None
+    return (
+        session.scalar(scope_visits(select(col(Visit.id)), user).where(col(Visit.id) == visit_id)) is not None
+    )
 
 
 def get_visit_for(session: Session, *, user: User, visit_id: uuid.UUID) -> Visit:
-    visit: Visit | None = session.scalar(scope_visits(select(Visit), user).where(Visit.id == visit_id))
+    visit: Visit | None = session.scalar(scope_visits(select(Visit), user).where(col(Visit.id) == visit_id))
     if visit is None:
         # Another branch's visit answers exactly like a missing one.
         raise NotFound("No such visit.", detail_zh="检查任务不存在。")
@@ -115,31 +118,31 @@ def list_visits(
 ) -> tuple[list[schemas.VisitSummary], str | None]:
     query = scope_visits(select(Visit), user)
     if where.status:
-        query = query.where(Visit.status.in_(where.status))
+        query = query.where(col(Visit.status).in_(where.status))
     if where.branch_id:
-        query = query.where(Visit.branch_id == where.branch_id)
+        query = query.where(col(Visit.branch_id) == where.branch_id)
     if where.manager_id:
-        query = query.where(Visit.manager_id == where.manager_id)
+        query = query.where(col(Visit.manager_id) == where.manager_id)
     if where.subject_id:
-        query = query.where(Visit.subject_id == where.subject_id)
+        query = query.where(col(Visit.subject_id) == where.subject_id)
     if where.borrower_id:
-        query = query.where(Visit.borrower_id == where.borrower_id)
+        query = query.where(col(Visit.borrower_id) == where.borrower_id)
     if where.due_from:
-        query = query.where(Visit.due_on >= where.due_from)
+        query = query.where(col(Visit.due_on) >= where.due_from)
     if where.due_to:
-        query = query.where(Visit.due_on <= where.due_to)
+        query = query.where(col(Visit.due_on) <= where.due_to)
     if where.updated_since:
-        query = query.where(Visit.updated_at > where.updated_since)
+        query = query.where(col(Visit.updated_at) > where.updated_since)
     today = _today(settings)
     if where.overdue is True:
-        query = query.where(Visit.status.in_(AWAITING_MANAGER), Visit.due_on < today)
+        query = query.where(col(Visit.status).in_(AWAITING_MANAGER), col(Visit.due_on) < today)
     elif where.overdue is False:
-        query = query.where(~(Visit.status.in_(AWAITING_MANAGER) & (Visit.due_on < today)))
+        query = query.where(~(col(Visit.status).in_(AWAITING_MANAGER) & (col(Visit.due_on) < today)))
     visits, next_cursor = paginate(
         session,
         query,
         kind="visits",
-        keys=[date_key(Visit.due_on), uuid_key(Visit.id)],
+        keys=[date_key(col(Visit.due_on)), uuid_key(col(Visit.id))],
         cursor=cursor,
         limit=limit,
     )
@@ -154,7 +157,9 @@ def _today(settings: Settings) -> dt.date:
 def _borrower_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
-    return dict(session.execute(select(Borrower.id, Borrower.name).where(Borrower.id.in_(ids))).all())
+    return dict(
+        session.execute(select(col(Borrower.id), col(Borrower.name)).where(col(Borrower.id).in_(ids))).all()
+    )
 
 
 def is_overdue(visit: Visit, today: dt.date) -> bool:
@@ -340,19 +345,19 @@ def schedule(
     for kind, model in ((SubjectType.collateral, Collateral), (SubjectType.project, Project)):
         rows = session.execute(
             select(model.id, Facility)
-            .join(Facility, Facility.id == model.facility_id)
-            .where(Facility.disbursed_on.is_not(None), Facility.matures_on >= today)
+            .join(Facility, col(Facility.id) == model.facility_id)
+            .where(col(Facility.disbursed_on).is_not(None), col(Facility.matures_on) >= today)
         )
         subjects.extend((kind, subject_id, facility) for subject_id, facility in rows)
 
     open_subjects = set(
-        session.scalars(select(Visit.subject_id).where(Visit.status.in_(OPEN_STATUSES))).all()
+        session.scalars(select(col(Visit.subject_id)).where(col(Visit.status).in_(OPEN_STATUSES))).all()
     )
     last_approved = dict(
         session.execute(
             select(Visit.subject_id, func.max(Visit.decided_at))
             .where(Visit.status == VisitStatus.approved)
-            .group_by(Visit.subject_id)
+            .group_by(col(Visit.subject_id))
         ).all()
     )
     for kind, subject_id, facility in subjects:
