@@ -69,7 +69,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await warming
+        try:
+            await warming
+        except Exception:  # the first import will start it, or say why it cannot
+            logger.exception("the fork server for imports did not start")
         for loop_task in loops:
             loop_task.cancel()
             with suppress(asyncio.CancelledError):
