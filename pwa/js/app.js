@@ -1,7 +1,7 @@
 // The field app (managers, phone-first) and the review screens (reviewers, desktop), one app by role.
 import * as db from "./db.js";
 import { AuthError, HttpError, json, loadSession, request, signIn, signOut } from "./api.js";
-import { onChange, pending, retryFailed, syncOutbox } from "./sync.js";
+import { onChange, pending, retryFailed, syncOutbox, tally } from "./sync.js";
 import { date, lang, metres, pick, setLang, t } from "./i18n.js";
 
 const app = document.getElementById("app");
@@ -316,6 +316,7 @@ async function renderOutbox(present = show) {
     const estimate = navigator.storage?.estimate ? await navigator.storage.estimate() : {};
     const persisted = navigator.storage?.persisted ? await navigator.storage.persisted() : false;
     storage.textContent = `${t("storage", { u: `${((estimate.usage || 0) / 1e6).toFixed(1)} MB`, n: waiting })} · ${persisted ? t("persisted") : t("notPersisted")}`;
+    if (!button.disabled) status.textContent = syncStatus(await tally());
     list.replaceChildren(...items.map((item) => {
       const findings = item.result?.discrepancies || [];
       return h("div", { class: "card", "data-outbox": item.kind },
@@ -323,7 +324,7 @@ async function renderOutbox(present = show) {
           h("strong", { class: "grow", text: `${item.kind === "photo" ? t("photo") : t("submit")} · ${item.borrower || ""}` }),
           h("span", { class: `badge ${item.state}`, "data-state": item.state, text: t(`state.${item.state}`) })),
         item.kind === "photo" && item.state !== "done" ? h("progress", { max: "1", value: String(item.progress || 0), "aria-label": t("state.uploading") }) : null,
-        item.error ? h("div", { class: "error", text: item.error }) : null,
+        item.error || item.errorKind === "network" ? h("div", { class: "error", text: item.error || t("networkError") }) : null,
         item.result ? h("div", {},
           h("div", { class: "muted", text: item.result.state === "incomplete" ? t("incomplete") : "" }),
           h("div", { text: findings.length ? `${t("findings")}:` : t("noFindings") }),
@@ -335,9 +336,8 @@ async function renderOutbox(present = show) {
     try {
       await retryFailed();
       const left = await syncOutbox();
-      status.textContent = left ? `${left} · ${t("state.waiting")}` : t("syncDone");
       if (!left) await refreshPackageQuietly();
-    } catch (e) { status.textContent = e.message; }
+    } catch { /* the parts say what happened to each */ }
     finally { button.disabled = false; paint(); }
   } });
   const exportButton = h("button", { class: "secondary", text: t("exportOutbox"), onclick: exportOutbox });
@@ -345,6 +345,12 @@ async function renderOutbox(present = show) {
   window.addEventListener("hashchange", stop, { once: true });
   await paint();
   present(h("div", { class: "row" }, button, exportButton), status, storage, list);
+}
+
+function syncStatus(counts) {
+  if (counts.failed) return t("partsRefused", { n: counts.failed });
+  if (counts.waiting + counts.uploading) return t("partsWaiting", { n: counts.waiting + counts.uploading });
+  return counts.done ? t("syncDone") : t("nothingToSync");
 }
 
 async function exportOutbox() {

@@ -15,6 +15,14 @@ export async function pending() {
   return (await db.all("outbox")).filter((item) => item.state !== "done");
 }
 
+// Every part by state: what the app says about syncing is derived from all of them, so a refused or
+// unsent part can never read as synced.
+export async function tally() {
+  const counts = { waiting: 0, uploading: 0, failed: 0, done: 0 };
+  for (const item of await db.all("outbox")) counts[item.state] = (counts[item.state] || 0) + 1;
+  return counts;
+}
+
 function b64(text) { return btoa(unescape(encodeURIComponent(text))); }
 
 async function uploadPhoto(item) {
@@ -77,7 +85,10 @@ async function sendOne(item) {
   } catch (error) {
     const permanent = error instanceof HttpError && error.status >= 400 && error.status < 500 && ![401, 408, 423, 429].includes(error.status);
     item.state = permanent ? "failed" : "waiting";
-    item.error = error.message || String(error);
+    // The server's reason comes in the user's language; no answer at all is said by the app, not as the
+    // browser's "Failed to fetch".
+    item.error = error instanceof HttpError ? error.message : null;
+    item.errorKind = error instanceof HttpError ? "server" : "network";
     await save(item);
     if (!permanent) throw error; // the caller decides: stop the round (no network) or go on (5xx)
   }

@@ -286,6 +286,55 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     context.close()
 
 
+def test_a_refused_or_unsent_part_never_reads_as_synced(browser: Any, live: dict[str, Any]) -> None:
+    """Fault 1 of "The field app a manager can trust": the status line is derived from every part. A part
+    the server refused reads as refused, not "Synced"; no network reads as such, not "Failed to fetch"."""
+    with _api(live, "manager2") as api:
+        scheduled = [v for v in api.get("/api/v1/visits").json()["items"] if v["status"] == "scheduled"]
+        record = api.get(f"/api/v1/visits/{scheduled[-1]['id']}").json()
+    site = record["collateral"]["declared_site"]
+    context = _context(
+        browser, live, phone=True, lat=site["wgs84_lat"], lon=site["wgs84_lon"], background_sync=False
+    )
+    page = context.new_page()
+    _sign_in(page, "manager2")
+    page.locator("a.visit").first.wait_for()
+    context.set_offline(True)
+    page.goto(f"/#/visit/{record['id']}")
+    _fill_checklist(page, [_photo(20 + n, site["wgs84_lat"], site["wgs84_lon"]) for n in range(3)])
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile("#/outbox"))
+    status = page.locator("p[role=status]")
+
+    page.get_by_role("button", name="Sync now").click()  # still offline
+    page.locator("[data-outbox] .error").first.wait_for()
+    errors = page.locator("[data-outbox] .error").all_inner_texts()
+    assert errors and all("No network" in text for text in errors), errors
+    assert "Failed to fetch" not in page.content()
+    assert "not synced" in status.inner_text() and "Synced" not in status.inner_text()
+
+    # Online, and the server refuses the submission (the photos go through).
+    def refuse(route: Any) -> None:
+        if route.request.method != "PUT":
+            route.continue_()
+            return
+        route.fulfill(
+            status=422, content_type="application/problem+json",
+            body='{"type":"about:blank","title":"Unprocessable","status":422,"code":"invalid_answers",'
+            '"detail":"Item photos_overview: at most 5 photos."}',
+        )  # fmt: skip
+
+    page.route("**/api/v1/visits/*/submissions/*", refuse)
+    context.set_offline(False)
+    page.get_by_role("button", name="Sync now").click()
+    _poll(page, "() => document.querySelectorAll('[data-outbox=photo] [data-state=done]').length === 3", 30)
+    _poll(page, "() => !!document.querySelector('[data-outbox=submission] [data-state=failed]')")
+    _poll(page, "() => !document.querySelector('button[disabled]')")
+    assert "1 part(s) refused" in status.inner_text() and "Synced" not in status.inner_text()
+    assert "at most 5 photos" in page.locator("[data-outbox=submission] .error").inner_text()
+    context.close()
+
+
 def test_the_app_speaks_chinese_first(browser: Any, live: dict[str, Any]) -> None:
     context = browser.new_context(
         viewport={"width": 360, "height": 740},
