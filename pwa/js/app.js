@@ -86,9 +86,24 @@ async function downloadPackage(status) {
   if (answer.status === 304) { status.textContent = t("downloaded", { n: (await db.all("visits")).length }); return; }
   if (!answer.ok) throw new HttpError(answer.status, await answer.json().catch(() => ({})));
   const pkg = await answer.json();
-  await db.replaceAll("visits", pkg.visits);
+  await db.replaceAll("visits", await mergePackage(pkg.visits));
   await db.put("kv", answer.headers.get("ETag"), "packageEtag");
   status.textContent = t("downloaded", { n: pkg.visits.length });
+}
+
+// A fresh work package never overwrites the phone's copy of a visit the phone still holds work for
+// (docs/decisions/0009-work-package-merge.md): a draft, or a part in the outbox the server has not confirmed.
+// Otherwise the server's copy wins, and a visit the package no longer lists goes.
+async function mergePackage(fresh) {
+  const held = new Set([
+    ...(await db.all("outbox")).filter((item) => item.state !== "done").map((item) => item.visitId),
+    ...(await db.keys("drafts")),
+  ]);
+  const local = new Map((await db.all("visits")).map((entry) => [entry.visit.id, entry]));
+  const merged = fresh.map((entry) => (held.has(entry.visit.id) && local.has(entry.visit.id) ? local.get(entry.visit.id) : entry));
+  const listed = new Set(fresh.map((entry) => entry.visit.id));
+  for (const [id, entry] of local) if (held.has(id) && !listed.has(id)) merged.push(entry);
+  return merged;
 }
 
 function rank(entry) {

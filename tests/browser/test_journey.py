@@ -286,9 +286,21 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     context.close()
 
 
-def test_a_refused_or_unsent_part_never_reads_as_synced(browser: Any, live: dict[str, Any]) -> None:
-    """Fault 1 of "The field app a manager can trust": the status line is derived from every part. A part
-    the server refused reads as refused, not "Synced"; no network reads as such, not "Failed to fetch"."""
+FORGET_PACKAGE_ETAG = """() => new Promise((resolve, reject) => {
+  const opening = indexedDB.open("fieldvisit");
+  opening.onsuccess = () => {
+    const tx = opening.result.transaction("kv", "readwrite");
+    tx.objectStore("kv").delete("packageEtag");
+    tx.oncomplete = () => resolve(true);
+    tx.onerror = () => reject(tx.error);
+  };
+})"""
+
+
+def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live: dict[str, Any]) -> None:
+    """Faults 1 and 4 of "The field app a manager can trust": the status line is derived from every part (a
+    part the server refused reads as refused, not "Synced"; no network reads as such, not "Failed to
+    fetch"), and a fresh work package never overwrites a visit whose parts are still on the phone."""
     with _api(live, "manager2") as api:
         scheduled = [v for v in api.get("/api/v1/visits").json()["items"] if v["status"] == "scheduled"]
         record = api.get(f"/api/v1/visits/{scheduled[-1]['id']}").json()
@@ -312,6 +324,20 @@ def test_a_refused_or_unsent_part_never_reads_as_synced(browser: Any, live: dict
     assert errors and all("No network" in text for text in errors), errors
     assert "Failed to fetch" not in page.content()
     assert "not synced" in status.inner_text() and "Synced" not in status.inner_text()
+
+    # Fault 4: "Download for offline" while the submitted visit's parts still wait, after the office changed
+    # the work package (its ETag no longer matches), must not bring the visit back as not yet submitted.
+    page.route("**/api/v1/uploads/**", lambda route: route.abort())
+    page.route("**/api/v1/visits/*/submissions/*", lambda route: route.abort())
+    page.evaluate(FORGET_PACKAGE_ETAG)
+    context.set_offline(False)
+    page.goto("/#/")
+    page.get_by_role("button", name="Download for offline").click()
+    page.get_by_text(re.compile("visits downloaded")).wait_for()
+    assert "Submitted" in page.locator(f'a.visit[href="#/visit/{record["id"]}"]').inner_text()
+    page.unroute("**/api/v1/uploads/**")
+    page.unroute("**/api/v1/visits/*/submissions/*")
+    page.goto("/#/outbox")
 
     # Online, and the server refuses the submission (the photos go through).
     def refuse(route: Any) -> None:
