@@ -75,8 +75,26 @@ function renderTabs() {
     ? [["#/", t("visits")], ["#/outbox", t("outbox")], ["#/tasks", t("tasks")]]
     : [["#/review", t("review")], ["#/tasks", t("tasks")]];
   tabs.replaceChildren(...links.map(([href, label]) => h("a", { href, text: label, "aria-current": here === href ? "page" : null })),
-    h("a", { href: "#/", onclick: async (e) => { e.preventDefault(); await signOut(); renderLogin(); }, text: t("signOut") }));
+    h("a", { href: "#/", onclick: async (e) => { e.preventDefault(); await confirmSignOut(); }, text: t("signOut") }));
   tabs.hidden = false;
+}
+
+// Signing out with parts the server has not confirmed says how many and offers to sync first: on a shared
+// phone the next person must not sign in over someone's unsent work without being told.
+async function confirmSignOut() {
+  const unsent = (await pending()).length;
+  const leave = async () => { await signOut(); renderLogin(); };
+  if (!unsent) { await leave(); return; }
+  const dialog = h("dialog", { "aria-labelledby": "sign-out-title" },
+    h("h2", { id: "sign-out-title", text: t("unsentTitle") }),
+    h("p", { text: t("unsentBody", { n: unsent }) }),
+    h("div", { class: "row" },
+      h("button", { text: t("syncFirst"), onclick: () => { dialog.close(); location.hash = "#/outbox"; kickSync(); } }),
+      h("button", { class: "danger", text: t("signOutAnyway"), onclick: async () => { dialog.close(); await leave(); } }),
+      h("button", { class: "secondary", text: t("cancel"), onclick: () => dialog.close() })));
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
 }
 
 // ---- manager: visits ----

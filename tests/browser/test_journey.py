@@ -298,9 +298,10 @@ FORGET_PACKAGE_ETAG = """() => new Promise((resolve, reject) => {
 
 
 def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live: dict[str, Any]) -> None:
-    """Faults 1 and 4 of "The field app a manager can trust": the status line is derived from every part (a
-    part the server refused reads as refused, not "Synced"; no network reads as such, not "Failed to
-    fetch"), and a fresh work package never overwrites a visit whose parts are still on the phone."""
+    """Faults 1 and 4 of "The field app a manager can trust", and part of 3: the status line is derived from
+    every part (a part the server refused reads as refused, not "Synced"; no network reads as such, not
+    "Failed to fetch"); a fresh work package never overwrites a visit whose parts are still on the phone;
+    signing out with unsent parts warns with the count."""
     with _api(live, "manager2") as api:
         scheduled = [v for v in api.get("/api/v1/visits").json()["items"] if v["status"] == "scheduled"]
         record = api.get(f"/api/v1/visits/{scheduled[-1]['id']}").json()
@@ -357,7 +358,21 @@ def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live
     _poll(page, "() => !!document.querySelector('[data-outbox=submission] [data-state=failed]')")
     _poll(page, "() => !document.querySelector('button[disabled]')")
     assert "1 part(s) refused" in status.inner_text() and "Synced" not in status.inner_text()
+    _shot(page, "manager-outbox-refused")
     assert "at most 5 photos" in page.locator("[data-outbox=submission] .error").inner_text()
+
+    # Fault 3 (in part): signing out with unsent parts says how many and offers to sync first.
+    page.get_by_role("link", name="Sign out").click()
+    dialog = page.get_by_role("dialog")
+    assert "1 part(s)" in dialog.inner_text()
+    _shot(page, "manager-sign-out-unsent")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert (
+        page.get_by_role("dialog").count() == 0 and page.get_by_role("button", name="Sync now").is_visible()
+    )
+    page.get_by_role("link", name="Sign out").click()
+    page.get_by_role("dialog").get_by_role("button", name="Sign out anyway").click()
+    page.get_by_role("button", name="Sign in").wait_for()
     context.close()
 
 
