@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -219,12 +219,15 @@ def test_offline_capture_sync_and_the_review_loop(browser: Any, live: dict[str, 
         assert [t["state"] for t in tasks if t["rule_key"] == "site_distance"] == ["resolved"]
 
 
-def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str, Any]) -> None:
+def _offline_at_a_visit(
+    browser: Any, live: dict[str, Any], pick: Callable[[list[dict[str, Any]]], dict[str, Any]]
+) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """manager2 signed in on a phone without Background Sync (as on Safari, so the page's own uploader
+    meets the server), then offline on the scheduled visit `pick` chooses: (context, page, visit, site)."""
     with _api(live, "manager2") as api:
-        visit = next(v for v in api.get("/api/v1/visits").json()["items"] if v["status"] == "scheduled")
-        record = api.get(f"/api/v1/visits/{visit['id']}").json()
-    site = record["collateral"]["declared_site"]
-    # Without Background Sync (as on Safari), so the page's own uploader meets the failing server.
+        scheduled = [v for v in api.get("/api/v1/visits").json()["items"] if v["status"] == "scheduled"]
+        record: dict[str, Any] = api.get(f"/api/v1/visits/{pick(scheduled)['id']}").json()
+    site: dict[str, Any] = record["collateral"]["declared_site"]
     context = _context(
         browser, live, phone=True, lat=site["wgs84_lat"], lon=site["wgs84_lon"], background_sync=False
     )
@@ -232,7 +235,12 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     _sign_in(page, "manager2")
     page.locator("a.visit").first.wait_for()
     context.set_offline(True)
-    page.goto(f"/#/visit/{visit['id']}")
+    page.goto(f"/#/visit/{record['id']}")
+    return context, page, record, site
+
+
+def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str, Any]) -> None:
+    context, page, _visit, site = _offline_at_a_visit(browser, live, lambda visits: visits[0])
     big = _photo(7, site["wgs84_lat"], site["wgs84_lon"], size=(1400, 1050), noisy=True)
     assert len(big) > 3 * 256 * 1024  # several tus chunks
     _fill_checklist(
@@ -302,18 +310,7 @@ def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live
     every part (a part the server refused reads as refused, not "Synced"; no network reads as such, not
     "Failed to fetch"); a fresh work package never overwrites a visit whose parts are still on the phone;
     signing out with unsent parts warns with the count."""
-    with _api(live, "manager2") as api:
-        scheduled = [v for v in api.get("/api/v1/visits").json()["items"] if v["status"] == "scheduled"]
-        record = api.get(f"/api/v1/visits/{scheduled[-1]['id']}").json()
-    site = record["collateral"]["declared_site"]
-    context = _context(
-        browser, live, phone=True, lat=site["wgs84_lat"], lon=site["wgs84_lon"], background_sync=False
-    )
-    page = context.new_page()
-    _sign_in(page, "manager2")
-    page.locator("a.visit").first.wait_for()
-    context.set_offline(True)
-    page.goto(f"/#/visit/{record['id']}")
+    context, page, record, site = _offline_at_a_visit(browser, live, lambda visits: visits[-1])
     _fill_checklist(page, [_photo(20 + n, site["wgs84_lat"], site["wgs84_lon"]) for n in range(3)])
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile("#/outbox"))
