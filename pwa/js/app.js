@@ -566,7 +566,8 @@ async function route() {
 
 let syncing = false;
 async function kickSync() {
-  if (syncing || !navigator.onLine || !user) return;
+  // Only managers capture, so only they have an outbox and a work package (a reviewer asking for one got a 403).
+  if (syncing || !navigator.onLine || user?.role !== "manager") return;
   syncing = true;
   try { const left = await syncOutbox(); if (!left) await refreshPackageQuietly(); } catch { /* retried on the next trigger */ } finally { syncing = false; }
 }
