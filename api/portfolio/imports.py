@@ -207,39 +207,40 @@ def prepare(
 
 @dataclass(frozen=True)
 class DriverRows:
-    """An INSERT in the driver's own parameter style with every value already converted by its column's
-    type: the conversion (most of the cost) happens before the write lock is taken, not under it."""
+    """Rows for one table in the driver's own form, every value already converted by its column's type:
+    the conversion (most of the cost) happens before the write lock is taken, not under it."""
 
-    sql: str
+    table: str  # the table's name as the dialect quotes it
+    names: str  # the columns, quoted, in the order of each row's values
+    placeholders: str
     rows: list[tuple[Any, ...]]
-    copy_sql: str
-    table: str
-    names: str
 
     @classmethod
     def build(cls, dialect: Dialect, table: Table, rows: list[dict[str, Any]]) -> DriverRows:
         columns = [column for column in table.columns if column.key in rows[0]]
         processors = [_processor(column, dialect) for column in columns]
-        placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
         preparer = dialect.identifier_preparer
         names = ", ".join(preparer.quote(c.name) for c in columns)
-        sql = (
-            f"INSERT INTO {preparer.format_table(table)} ({names}) "
-            f"VALUES ({', '.join([placeholder] * len(columns))})"
-        )
-        copy_sql = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+        placeholders = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(columns))
         keys = [column.key for column in columns]
         if not any(processors):
-            plain = [tuple(row.get(key) for key in keys) for row in rows]
-            return cls(sql, plain, copy_sql, preparer.format_table(table), names)
-        converted = [
-            tuple(
-                process(row.get(key)) if process else row.get(key)
-                for key, process in zip(keys, processors, strict=True)
-            )
-            for row in rows
-        ]
-        return cls(sql, converted, copy_sql, preparer.format_table(table), names)
+            converted = [tuple(row.get(key) for key in keys) for row in rows]
+        else:
+            converted = [
+                tuple(
+                    process(row.get(key)) if process else row.get(key)
+                    for key, process in zip(keys, processors, strict=True)
+                )
+                for row in rows
+            ]
+        return cls(preparer.format_table(table), names, placeholders, converted)
+
+    def insert_sql(self, into: str | None = None) -> str:
+        return f"INSERT INTO {into or self.table} ({self.names}) VALUES ({self.placeholders})"
+
+    @property
+    def copy_sql(self) -> str:
+        return f"COPY {self.table} ({self.names}) FROM STDIN"
 
 
 def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -253,11 +254,10 @@ def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     return processor
 
 
-def driver_rows(session: Session, prepared: PreparedImport) -> list[DriverRows]:
-    """The prepared rows and events as driver-level INSERTs (see DriverRows)."""
+def driver_rows(dialect: Dialect, prepared: PreparedImport) -> list[DriverRows]:
+    """The prepared rows and events in the driver's form (see DriverRows)."""
     if prepared.errors or not prepared.records:
         return []
-    dialect = session.get_bind().dialect
     return [
         DriverRows.build(dialect, cast(Table, prepared.spec.model.__table__), prepared.records),
         DriverRows.build(dialect, AUDIT_TABLE, prepared.events),
@@ -267,9 +267,11 @@ def driver_rows(session: Session, prepared: PreparedImport) -> list[DriverRows]:
 def write(session: Session, prepared: PreparedImport, statements: list[DriverRows] | None = None) -> None:
     """Store the prepared rows and their audit events: one bulk statement each, in the caller's
     transaction."""
-    statements = driver_rows(session, prepared) if statements is None else statements
+    statements = driver_rows(session.get_bind().dialect, prepared) if statements is None else statements
     if not statements:
         return
+    # COPY runs on the driver's own cursor, so its unique violation arrives as the driver's exception.
+    driver_integrity_error = session.get_bind().dialect.loaded_dbapi.IntegrityError
     try:
         with session.begin_nested():
             connection = session.connection()
@@ -281,12 +283,16 @@ def write(session: Session, prepared: PreparedImport, statements: list[DriverRow
                         for row in statement.rows:
                             copy.write_row(row)
                 else:
-                    connection.exec_driver_sql(statement.sql, statement.rows)
-    except IntegrityError as exc:
-        raise ImportRaced(
-            "Another change created one of these records while the file was checked.",
-            detail_zh="检查文件期间已有其他操作创建了其中的记录。",
-        ) from exc
+                    connection.exec_driver_sql(statement.insert_sql(), statement.rows)
+    except (IntegrityError, driver_integrity_error) as exc:
+        raise _raced() from exc
+
+
+def _raced() -> ImportRaced:
+    return ImportRaced(
+        "Another change created one of these records while the file was checked.",
+        detail_zh="检查文件期间已有其他操作创建了其中的记录。",
+    )
 
 
 def write_staged_sqlite(engine: Engine, statements: list[DriverRows]) -> None:
@@ -304,33 +310,23 @@ def write_staged_sqlite(engine: Engine, statements: list[DriverRows]) -> None:
         cursor.execute("PRAGMA stage.journal_mode=OFF")
         cursor.execute("PRAGMA stage.synchronous=OFF")
         cursor.execute("BEGIN")  # deferred: only the scratch file is written
-        for statement in statements:
-            bare = statement.table.split(".")[-1]
-            cursor.execute(f"CREATE TABLE stage.{bare} AS SELECT {statement.names} FROM main.{bare} WHERE 0")
-            cursor.executemany(
-                statement.sql.replace(f"INSERT INTO {statement.table} ", f"INSERT INTO stage.{bare} ", 1),
-                statement.rows,
+        for batch in statements:
+            cursor.execute(
+                f"CREATE TABLE stage.{batch.table} AS SELECT {batch.names} FROM main.{batch.table} WHERE 0"
             )
+            cursor.executemany(batch.insert_sql(into=f"stage.{batch.table}"), batch.rows)
         cursor.execute("COMMIT")
         cursor.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in statements:
-                bare = statement.table.split(".")[-1]
-                cursor.execute(
-                    f"INSERT INTO main.{bare} ({statement.names}) SELECT {statement.names} FROM stage.{bare}"
-                )
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
+        for batch in statements:
+            cursor.execute(
+                f"INSERT INTO main.{batch.table} ({batch.names}) SELECT {batch.names} FROM stage.{batch.table}"
+            )
+        cursor.execute("COMMIT")
     except sqlite3.IntegrityError as exc:
-        raise ImportRaced(
-            "Another change created one of these records while the file was checked.",
-            detail_zh="检查文件期间已有其他操作创建了其中的记录。",
-        ) from exc
+        raise _raced() from exc
     finally:
         with contextlib.suppress(sqlite3.Error):
-            if raw.in_transaction:
+            if raw.in_transaction:  # a failure above rolls back whatever it left open
                 cursor.execute("ROLLBACK")
             cursor.execute("DETACH DATABASE stage")
         cursor.close()
@@ -350,11 +346,11 @@ def run(
         with reading() as snapshot:
             prepared = prepare(snapshot, kind=kind, text=text, actor_id=actor_id, now=now)
         if not prepared.errors and not dry_run:
-            with make_sessionmaker(engine)() as session:
-                statements = driver_rows(session, prepared)
-                if engine.dialect.name == "sqlite":
-                    write_staged_sqlite(engine, statements)
-                else:
+            statements = driver_rows(engine.dialect, prepared)
+            if engine.dialect.name == "sqlite":
+                write_staged_sqlite(engine, statements)
+            else:
+                with make_sessionmaker(engine)() as session:
                     write(session, prepared, statements)
                     session.commit()
         return prepared.report(dry_run=dry_run)

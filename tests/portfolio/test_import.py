@@ -314,3 +314,49 @@ def test_bulk_ids_are_uuid7_increasing_and_carry_the_instant() -> None:
     assert [str(i) for i in batch] == sorted(str(i) for i in batch)  # SQLite keeps them as text
     assert {i.int >> 80 for i in batch} == {int(now.timestamp() * 1000)}
     assert next(ordered_ids(now)) != next(ordered_ids(now))  # a random start per batch
+
+
+def test_a_record_created_between_check_and_write_fails_the_whole_write(
+    session: Session, settings: Settings, app: FastAPI
+) -> None:
+    """The write after the check is all or nothing: a key someone else created in between is 409
+    import_raced, nothing of the file is stored, and (SQLite) the lock is not left held."""
+    import sqlite3
+
+    from api.portfolio import imports
+    from api.portfolio import schemas as portfolio_schemas
+    from api.portfolio import service as portfolio_service
+    from tests.factories import credit_code
+
+    bank = make_bank(session)
+    branch = bank.one.branch.code
+    taken = credit_code()
+    text = _borrowers_csv(
+        bank, [f"{branch},先到企业,{credit_code()},地址", f"{branch},后到企业,{taken},地址"]
+    )
+    session.commit()
+    with app.state.read_sessionmaker() as snapshot:
+        prepared = imports.prepare(snapshot, kind="borrowers", text=text, now=utcnow())
+    assert not prepared.errors
+    # Someone else creates one of the file's borrowers after the check.
+    portfolio_service.create_borrower(
+        session, data=portfolio_schemas.BorrowerCreate(branch_code=branch, name="抢先企业", credit_code=taken)
+    )
+    session.commit()
+    before = _count(session, Borrower)
+    engine = app.state.engine
+    with pytest.raises(imports.ImportRaced):
+        if engine.dialect.name == "sqlite":
+            imports.write_staged_sqlite(engine, imports.driver_rows(engine.dialect, prepared))
+        else:
+            with app.state.sessionmaker() as writer:
+                imports.write(writer, prepared)
+                writer.commit()
+    assert _count(session, Borrower) == before
+    if engine.dialect.name == "sqlite":
+        other = sqlite3.connect(
+            settings.database_url.removeprefix("sqlite:///"), timeout=0.5, isolation_level=None
+        )
+        other.execute("BEGIN IMMEDIATE")  # raises "database is locked" if the failed write kept the lock
+        other.execute("ROLLBACK")
+        other.close()
