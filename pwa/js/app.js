@@ -345,11 +345,12 @@ async function renderOutbox(present = show) {
   const storage = h("p", { class: "muted" });
   async function paint() {
     const items = (await db.all("outbox")).sort((a, b) => (b.createdAt || "").localeCompare(a.createdAt || ""));
-    const waiting = items.filter((i) => i.state !== "done").length;
+    const counts = tally(items); // one read of the outbox per repaint (it repaints on every chunk uploaded)
+    const waiting = items.length - counts.done;
     const estimate = navigator.storage?.estimate ? await navigator.storage.estimate() : {};
     const persisted = navigator.storage?.persisted ? await navigator.storage.persisted() : false;
     storage.textContent = `${t("storage", { u: `${((estimate.usage || 0) / 1e6).toFixed(1)} MB`, n: waiting })} · ${persisted ? t("persisted") : t("notPersisted")}`;
-    if (!button.disabled) status.textContent = syncStatus(await tally());
+    if (!button.disabled) status.textContent = syncStatus(counts);
     list.replaceChildren(...items.map((item) => {
       const findings = item.result?.discrepancies || [];
       return h("div", { class: "card", "data-outbox": item.kind },

@@ -15,11 +15,11 @@ export async function pending() {
   return (await db.all("outbox")).filter((item) => item.state !== "done");
 }
 
-// Every part by state: what the app says about syncing is derived from all of them, so a refused or
+// The parts by state: what the app says about syncing is derived from all of them, so a refused or
 // unsent part can never read as synced.
-export async function tally() {
+export function tally(items) {
   const counts = { waiting: 0, uploading: 0, failed: 0, done: 0 };
-  for (const item of await db.all("outbox")) counts[item.state] = (counts[item.state] || 0) + 1;
+  for (const item of items) counts[item.state] = (counts[item.state] || 0) + 1;
   return counts;
 }
 
