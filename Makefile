@@ -9,7 +9,7 @@ PY := $(BIN)/python
 export FIELDVISIT_DATABASE_URL ?= sqlite:///./var/fieldvisit.db
 export FIELDVISIT_PHOTO_DIR ?= ./var/photos
 
-.PHONY: run test install install-dev lint typecheck pytest fuzz bench clean
+.PHONY: run test install install-dev assets lint typecheck pytest fuzz bench clean
 
 $(BIN)/activate:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -25,19 +25,26 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-# Packages from the npm registry (package-lock.json), never committed: Swagger UI for /docs, and the tus
-# project's JavaScript client for the upload tests. Debian's nodejs and npm are installed when a fresh machine lacks them.
+# Packages from the npm registry (package-lock.json), never committed: Swagger UI for /docs, the field app's
+# libraries (tus-js-client, idb, Workbox) and axe-core for the browser tests. Debian's nodejs and npm are
+# installed when a fresh machine lacks them.
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "npm is missing; installing Debian's nodejs and npm"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The field app's libraries as ES modules in pwa/vendor/ (git-ignored), served by us.
+pwa/vendor/.built: node_modules/.installed scripts/build-pwa.mjs
+	node scripts/build-pwa.mjs
+
+assets: pwa/vendor/.built
+
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-run: install node_modules/.installed
+run: install assets
 	@mkdir -p var
 	$(BIN)/fieldvisit migrate
 	$(BIN)/fieldvisit demo --if-empty
@@ -58,15 +65,15 @@ typecheck: install-dev
 
 # The suite runs on the product's clock frozen at an instant where UTC's date and the bank's differ
 # (tests/conftest.py); the calendar-sensitive tests then run again where both agree, in another TZ.
-pytest: install-dev node_modules/.installed
+pytest: install-dev assets
 	$(BIN)/pytest -q
 	FIELDVISIT_TEST_NOW=2026-12-01T03:00:00+00:00 TZ=America/Los_Angeles $(BIN)/pytest -q -m calendar -p no:cacheprovider
 
 test: lint typecheck pytest
 
 # Schemathesis against a live server (SQLite; PostgreSQL too with FIELDVISIT_TEST_POSTGRES_URL). .ci/run runs it.
-fuzz: install-dev
+fuzz: install-dev assets
 	$(PY) -m tests.fuzz.run
 
 clean:
-	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis
+	rm -rf $(VENV) var node_modules pwa/vendor .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis

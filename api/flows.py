@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import exists
 from sqlalchemy.orm import Session
@@ -95,14 +96,27 @@ def photo_ready(session: Session, *, settings: Settings, photo: Photo) -> None:
 
 
 def review(
-    session: Session, *, settings: Settings, user: User, visit: Visit, decision: Decision, comment: str
+    session: Session,
+    *,
+    settings: Settings,
+    user: User,
+    visit: Visit,
+    decision: Decision,
+    comment: str,
+    items: Sequence[str] = (),
 ) -> VisitReview:
     """Approve or return. An approval resolves the subject's open tasks whose rule this visit passed."""
     submission = review_service.check_decision(
-        session, user=user, visit=visit, decision=decision, comment=comment
+        session, user=user, visit=visit, decision=decision, comment=comment, items=items
     )
     decided = review_service.record_decision(
-        session, user=user, visit=visit, submission=submission, decision=decision, comment=comment
+        session,
+        user=user,
+        visit=visit,
+        submission=submission,
+        decision=decision,
+        comment=comment,
+        items=items,
     )
     if decision == Decision.approve:
         evaluation = evaluate_submission(session, settings=settings, visit=visit, submission=submission)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -108,15 +109,18 @@ def _build_routes_now(app: FastAPI) -> None:
     app.openapi()
 
 
-def shell_version() -> str:
-    """A digest of every file of the app shell: a changed file means a new service worker, a new
-    versioned cache and the "new version" banner on the phones."""
-    digest = hashlib.sha256()
+def shell_manifest() -> list[dict[str, str]]:
+    """Every file of the app shell with a digest of its bytes, for Workbox's precache: a changed file
+    changes the service worker, so the phones fetch that file again and show the "new version" banner."""
+    served = {"index.html": "/", "manifest.webmanifest": "/manifest.webmanifest"}
+    entries = []
     for path in sorted(PWA_DIR.rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(PWA_DIR).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+        name = path.relative_to(PWA_DIR).as_posix()
+        if not path.is_file() or name == "sw.js" or path.name.startswith("."):
+            continue
+        revision = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        entries.append({"url": served.get(name, f"/app/{name}"), "revision": revision})
+    return entries
 
 
 class ShellFiles(StaticFiles):
@@ -130,7 +134,9 @@ class ShellFiles(StaticFiles):
 
 def _serve_pwa(app: FastAPI) -> None:
     index = PWA_DIR / "index.html"
-    worker = (PWA_DIR / "sw.js").read_text(encoding="utf-8").replace("__SHELL_VERSION__", shell_version())
+    worker = (PWA_DIR / "sw.js").read_text(encoding="utf-8").replace(
+        "self.__SHELL_MANIFEST__", json.dumps(shell_manifest(), separators=(",", ":"))
+    )
     security = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)

@@ -1,21 +1,20 @@
-// The service worker: the app shell from a versioned cache (so the app opens with no network), and
-// Background Sync of the outbox where the browser has it. API calls are never cached here.
-import { syncOutbox } from "/app/js/sync.js";
+// The service worker: the app shell precached by Workbox (each file under its own revision, so the app
+// opens with no network and an update fetches only what changed), and Background Sync of the signed-in
+// manager's outbox where the browser has it. API calls are never cached here.
+import { NavigationRoute, cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute, registerRoute } from "/app/vendor/workbox.js";
+import { syncSignedIn } from "/app/js/sync.js";
 
-const VERSION = "__SHELL_VERSION__";
-const CACHE = `fieldvisit-shell-${VERSION}`;
-const SHELL = [
-  "/", "/manifest.webmanifest", "/app/app.css", "/app/js/app.js", "/app/js/i18n.js", "/app/js/db.js",
-  "/app/js/api.js", "/app/js/sync.js", "/app/icons/icon-192.png", "/app/icons/icon-512.png",
-];
-
-self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: "reload" })))));
-});
+// [{url, revision}] of every file of the shell, written in by the server (api/main.py: shell_manifest).
+precacheAndRoute(self.__SHELL_MANIFEST__);
+cleanupOutdatedCaches();
+// The app routes by hash: every navigation to the app is the shell.
+registerRoute(new NavigationRoute(createHandlerBoundToURL("/"), { allowlist: [/^\/$/, /^\/index\.html$/] }));
 
 self.addEventListener("activate", (event) => {
+  // Take the open pages at once (they were served by the network or the previous worker), and drop the
+  // hand-written shell cache of earlier versions.
   event.waitUntil((async () => {
-    for (const key of await caches.keys()) if (key.startsWith("fieldvisit-shell-") && key !== CACHE) await caches.delete(key);
+    for (const key of await caches.keys()) if (key.startsWith("fieldvisit-shell-")) await caches.delete(key);
     await self.clients.claim();
   })());
 });
@@ -24,18 +23,8 @@ self.addEventListener("message", (event) => {
   if (event.data === "skipWaiting") self.skipWaiting();
 });
 
-self.addEventListener("fetch", (event) => {
-  const url = new URL(event.request.url);
-  if (event.request.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
-  if (event.request.mode === "navigate") {
-    event.respondWith(caches.match("/", { cacheName: CACHE }).then((hit) => hit || fetch(event.request)));
-    return;
-  }
-  event.respondWith(caches.match(event.request, { cacheName: CACHE }).then((hit) => hit || fetch(event.request)));
-});
-
 self.addEventListener("sync", (event) => {
   if (event.tag !== "outbox") return;
   // Rejecting while parts remain makes the browser try again later.
-  event.waitUntil(syncOutbox().then((left) => { if (left > 0) throw new Error(`${left} part(s) still waiting`); }));
+  event.waitUntil(syncSignedIn().then((left) => { if (left > 0) throw new Error(`${left} part(s) still waiting`); }));
 });

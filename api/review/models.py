@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import Column, Enum, Text
 from sqlmodel import Field, SQLModel
 
-from api.db import UTCDateTime, new_id, utcnow
+from api.db import JSONDoc, UTCDateTime, new_id, utcnow
 
 
 class Decision(enum.StrEnum):
@@ -28,6 +28,8 @@ class VisitReviewBase(SQLModel):
         )
     )
     comment: str = Field(default="", sa_type=Text)
+    # On a return, the checklist items the manager must change: the phone marks them on the returned visit.
+    items: list[str] = Field(default_factory=list, sa_column=Column(JSONDoc, default=list, nullable=False))
     decided_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

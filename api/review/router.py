@@ -38,8 +38,9 @@ def review_visit(
     visit: VisitDep, body: schemas.ReviewIn, user: StaffUser, session: SessionDep, settings: SettingsDep
 ) -> VisitReview:
     """`approve` needs a complete submission; `return` needs a comment, which the manager sees in the work
-    package. Nobody approves a visit they captured. Approving resolves the subject's open follow-up tasks
+    package, and may mark the items to change (`items`), which the field app marks on the returned visit. Nobody approves a visit they captured. Approving resolves the subject's open follow-up tasks
     whose rule this visit passed."""
     return flows.review(
-        session, settings=settings, user=user, visit=visit, decision=body.decision, comment=body.comment
-    )
+        session, settings=settings, user=user, visit=visit, decision=body.decision, comment=body.comment,
+        items=body.items,
+    )  # fmt: skip

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +16,12 @@ class ReviewIn(BaseModel):
 
     decision: Decision = Field(description="approve or return")
     comment: str = Field("", max_length=5000, description="Required to return a visit.")
+    items: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=500,
+        description="On a return, the keys of the checklist items the manager must change; the field app "
+        "marks them on the returned visit. Each must be an item of the visit's template.",
+    )
 
 
 class ReviewPublic(VisitReviewBase):

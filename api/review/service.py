@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from api.auth.models import User
+from api.checklists import service as checklist_service
 from api.config import Settings
 from api.db import utcnow
 from api.errors import AppError, Forbidden, InvalidTransition
@@ -36,6 +38,13 @@ class ReturnNeedsComment(AppError):
     title_en = "Returning a visit needs a comment"
 
 
+class ReviewItemsInvalid(AppError):
+    status = 422
+    code = "review_items_invalid"
+    title_zh = "标出的检查项不属于本检查清单，或审批通过时不应标出检查项"
+    title_en = "The marked items are not items of this checklist, or were sent with an approval"
+
+
 class SubmissionIncomplete(AppError):
     status = 409
     code = "submission_incomplete"
@@ -53,7 +62,13 @@ def latest_submission(session: Session, *, visit_id: uuid.UUID) -> Submission | 
 
 
 def check_decision(
-    session: Session, *, user: User, visit: Visit, decision: Decision, comment: str
+    session: Session,
+    *,
+    user: User,
+    visit: Visit,
+    decision: Decision,
+    comment: str,
+    items: Sequence[str] = (),
 ) -> Submission:
     """Refuse what may not be decided; returns the submission the decision is about."""
     if visit.status != VisitStatus.submitted:
@@ -72,13 +87,38 @@ def check_decision(
         raise FourEyes()
     if decision == Decision.return_ and not comment.strip():
         raise ReturnNeedsComment()
+    if items:
+        _check_items(session, visit=visit, decision=decision, items=items)
     if decision == Decision.approve and submission.state != SubmissionState.complete:
         raise SubmissionIncomplete(extra={"submission_id": str(submission.id)})
     return submission
 
 
+def _check_items(session: Session, *, visit: Visit, decision: Decision, items: Sequence[str]) -> None:
+    if decision == Decision.approve:
+        raise ReviewItemsInvalid(
+            "Items are marked only when a visit is returned.", detail_zh="只有退回时才标出需修改的检查项。"
+        )
+    definition = checklist_service.pinned_definition(session, version_id=visit.template_version_id)
+    known = {item.key for item in definition.items()}
+    unknown = sorted(set(items) - known)
+    if unknown:
+        raise ReviewItemsInvalid(
+            f"Not items of this checklist: {', '.join(unknown)}.",
+            detail_zh=f"以下不是本检查清单的检查项：{', '.join(unknown)}。",
+            extra={"items": unknown},
+        )
+
+
 def record_decision(
-    session: Session, *, user: User, visit: Visit, submission: Submission, decision: Decision, comment: str
+    session: Session,
+    *,
+    user: User,
+    visit: Visit,
+    submission: Submission,
+    decision: Decision,
+    comment: str,
+    items: Sequence[str] = (),
 ) -> VisitReview:
     visit_service.transition(
         visit, VisitStatus.approved if decision == Decision.approve else VisitStatus.returned
@@ -91,6 +131,7 @@ def record_decision(
         reviewer_id=user.id,
         decision=decision,
         comment=comment.strip(),
+        items=list(dict.fromkeys(items)),
     )
     session.add(review)
     session.flush()
@@ -108,15 +149,20 @@ def reviews_of(session: Session, *, visit_id: uuid.UUID) -> list[VisitReview]:
 
 
 def return_comment(session: Session, *, visit: Visit) -> str | None:
+    review = last_return(session, visit=visit)
+    return review.comment if review else None
+
+
+def last_return(session: Session, *, visit: Visit) -> VisitReview | None:
+    """The reviewer's decision that returned the visit, while it is returned."""
     if visit.status != VisitStatus.returned:
         return None
-    review = session.scalar(
+    return session.scalar(
         select(VisitReview)
         .where(VisitReview.visit_id == visit.id, VisitReview.decision == Decision.return_)
         .order_by(col(VisitReview.decided_at).desc())
         .limit(1)
     )
-    return review.comment if review else None
 
 
 def queue(

@@ -90,10 +90,34 @@ class PreviousVisit(BaseModel):
     notes: str
 
 
+class ReturnedPhoto(BaseModel):
+    id: uuid.UUID
+    item_key: str
+    sha256: str
+    size: int
+    thumbnail: str = Field(description="Link to the thumbnail (needs the manager's token).")
+
+
+class ReturnedSubmission(BaseModel):
+    """What a returned visit's last submission said, so the phone opens it pre-filled: its photos are on the
+    server already and a resubmission lists them again without sending them."""
+
+    submission_id: uuid.UUID
+    body: SubmissionIn
+    photos: list[ReturnedPhoto] = Field(description="The photos of the submission that the server holds.")
+    marked_items: list[str] = Field(
+        description="Items to change: those the reviewer marked, then those the rules found a discrepancy on."
+    )
+    findings: list[DiscrepancyPublic]
+
+
 class PackageVisit(BaseModel):
     visit: VisitDetail
     previous_visit: PreviousVisit | None
     review_comment: str | None = Field(None, description="The reviewer's comment on a returned visit.")
+    returned: ReturnedSubmission | None = Field(
+        None, description="On a returned visit: the submission returned, to start from."
+    )
 
 
 class WorkPackage(BaseModel):

@@ -23,6 +23,7 @@ from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
 from api.photos.models import Photo
+from api.rules.schemas import DiscrepancyPublic
 from api.sync import schemas
 from api.sync.exceptions import SubmissionIdConflict, SubmissionInvalid
 from api.sync.models import ManifestPhoto, Submission, SubmissionState
@@ -163,19 +164,31 @@ def body_digest(body: schemas.SubmissionIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _conflicts(visit: Visit, version: TemplateVersion, user: User) -> list[str]:
+def _conflicts(session: Session, visit: Visit, version: TemplateVersion, user: User) -> list[str]:
     reasons = []
     if visit.status == VisitStatus.cancelled:
         reasons.append("visit_cancelled")
     if visit.status == VisitStatus.approved:
         reasons.append("visit_approved")
-    if visit.status == VisitStatus.submitted:
+    if visit.status == VisitStatus.submitted and not _replaces_own_incomplete(session, visit, user):
         reasons.append("visit_already_submitted")
     if visit.manager_id != user.id:
         reasons.append("visit_reassigned")
     if version.status == VersionStatus.retired:
         reasons.append("template_retired")
     return reasons
+
+
+def _replaces_own_incomplete(session: Session, visit: Visit, user: User) -> bool:
+    """The manager resubmits while their last submission still waits for a photo the server refused (the
+    phone took another in its place): the new one replaces it, it is not a second capture."""
+    last = session.scalar(
+        select(Submission)
+        .where(col(Submission.visit_id) == visit.id)
+        .order_by(col(Submission.received_at).desc(), col(Submission.id))
+        .limit(1)
+    )
+    return last is not None and last.submitted_by_id == user.id and last.state == SubmissionState.incomplete
 
 
 def _same_or_conflict(existing: Submission, visit_id: uuid.UUID, digest: str) -> Submission:
@@ -207,7 +220,7 @@ def submit(
     assert version is not None
     definition = checklist_service.pinned_definition(session, version_id=version.id)
     photo_items = validate(definition, body, settings)
-    reasons = _conflicts(visit, version, user)
+    reasons = _conflicts(session, visit, version, user)
     submission = Submission(
         id=submission_id,
         visit_id=visit.id,
@@ -382,9 +395,50 @@ def work_package(session: Session, *, settings: Settings, user: User) -> schemas
                 visit=visit_service.detail(session, visit=visit, settings=settings),
                 previous_visit=previous_visit(session, visit=visit),
                 review_comment=review_comment(session, visit=visit),
+                returned=returned_submission(session, visit=visit),
             )
         )
     return schemas.WorkPackage(manager_id=user.id, visits=entries)
+
+
+def returned_submission(session: Session, *, visit: Visit) -> schemas.ReturnedSubmission | None:
+    """A returned visit's last submission with its photos and the items to change."""
+    from api.review import service as review_service
+    from api.rules.models import Discrepancy
+
+    review = review_service.last_return(session, visit=visit)
+    submission = session.get(Submission, review.submission_id) if review else None
+    if review is None or submission is None:
+        return None
+    body = schemas.SubmissionIn.model_validate(submission.body)
+    manifest = [entry.id for entry in body.photos]
+    held = list(session.scalars(select(Photo).where(col(Photo.id).in_(manifest)))) if manifest else []
+    photos = [
+        schemas.ReturnedPhoto(
+            id=photo.id,
+            item_key=photo.item_key,
+            sha256=photo.sha256,
+            size=photo.size,
+            thumbnail=f"/api/v1/photos/{photo.id}/thumbnail",
+        )
+        for photo in held
+        if photo.visit_id == visit.id
+    ]
+    findings = list(
+        session.scalars(
+            select(Discrepancy)
+            .where(col(Discrepancy.submission_id) == submission.id)
+            .order_by(col(Discrepancy.created_at), col(Discrepancy.id))
+        )
+    )
+    marked = list(dict.fromkeys([*review.items, *(f.item_key for f in findings if f.item_key)]))
+    return schemas.ReturnedSubmission(
+        submission_id=submission.id,
+        body=body,
+        photos=photos,
+        marked_items=marked,
+        findings=[DiscrepancyPublic.model_validate(f) for f in findings],
+    )
 
 
 def review_comment(session: Session, *, visit: Visit) -> str | None:

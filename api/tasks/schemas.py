@@ -27,6 +27,8 @@ class TaskPublic(BaseModel):
     title_en: str
     branch_id: uuid.UUID
     facility_id: uuid.UUID
+    borrower_id: uuid.UUID
+    borrower_name: str = Field(description="The borrower's name, so a task list reads without a lookup.")
     subject_type: SubjectType
     subject_id: uuid.UUID
     due_on: dt.date

@@ -20,7 +20,7 @@ from api.db import utcnow
 from api.errors import AppError, Forbidden, InvalidTransition, NotFound
 from api.kit.clock import today_in
 from api.kit.pagination import date_key, paginate, uuid_key
-from api.portfolio.models import Facility
+from api.portfolio.models import Borrower, Facility
 from api.rules.models import Discrepancy
 from api.tasks import schemas
 from api.tasks.models import OPEN_TASK_STATES, FollowUpTask, TaskComment, TaskState, TaskWatcher
@@ -225,6 +225,11 @@ def list_tasks(
 
 def public(session: Session, task: FollowUpTask, today: dt.date) -> schemas.TaskPublic:
     watchers = list(session.scalars(select(TaskWatcher.user_id).where(TaskWatcher.task_id == task.id)))
+    borrower = session.execute(
+        select(Borrower.id, Borrower.name)
+        .join(Facility, col(Facility.borrower_id) == col(Borrower.id))
+        .where(col(Facility.id) == task.facility_id)
+    ).one()
     return schemas.TaskPublic(
         id=task.id,
         state=task.state,
@@ -235,6 +240,8 @@ def public(session: Session, task: FollowUpTask, today: dt.date) -> schemas.Task
         title_en=task.title_en,
         branch_id=task.branch_id,
         facility_id=task.facility_id,
+        borrower_id=borrower.id,
+        borrower_name=borrower.name,
         subject_type=task.subject_type,
         subject_id=task.subject_id,
         due_on=task.due_on,

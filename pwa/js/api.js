@@ -1,6 +1,7 @@
 // The API with the signed-in user's tokens. A week offline is fine: the refresh token (30 days, rotating)
 // signs the manager back in; only when it is refused does the app ask for the password, and the outbox
-// is never touched by signing in or out.
+// is never touched by signing in or out. The session lives in the phone's own database; signing in binds
+// every other read and write to the signed-in user's database (db.js).
 import * as db from "./db.js";
 
 export class AuthError extends Error {}
@@ -15,7 +16,8 @@ export class HttpError extends Error {
 let session = null; // {access, refresh, expiresAt, user}
 
 export async function loadSession() {
-  session ??= (await db.get("kv", "session")) || null;
+  session ??= (await db.deviceGet("session")) || null;
+  if (session?.user?.id) await db.bind(session.user.id);
   return session;
 }
 
@@ -26,7 +28,7 @@ async function saveSession(tokens, user) {
     expiresAt: Date.now() + (tokens.expires_in - 30) * 1000,
     user: user || session?.user,
   };
-  await db.put("kv", session, "session");
+  await db.devicePut("session", session);
 }
 
 export async function signIn(username, password) {
@@ -37,6 +39,7 @@ export async function signIn(username, password) {
   session = { access: tokens.access_token };
   const me = await (await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${tokens.access_token}` } })).json();
   await saveSession(tokens, me);
+  await db.bind(me.id);
   return me;
 }
 
@@ -45,7 +48,8 @@ export async function signOut() {
     fetch("/api/v1/auth/revoke", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: session.refresh }) }).catch(() => {});
   }
   session = null;
-  await db.del("kv", "session");
+  await db.deviceDel("session");
+  db.unbind();
 }
 
 let refreshing = null;
@@ -58,7 +62,7 @@ async function refresh() {
     });
     if (answer.status === 401) {
       session = { ...current, access: null, refresh: null };
-      await db.put("kv", session, "session");
+      await db.devicePut("session", session);
       throw new AuthError("session expired");
     }
     if (!answer.ok) throw new HttpError(answer.status, await problem(answer));
@@ -75,6 +79,18 @@ function acceptLanguage() {
 async function problem(answer) {
   try { return await answer.json(); } catch { return {}; }
 }
+
+// A valid access token, refreshed first when it has expired (tus-js-client asks before each request).
+export async function accessToken() {
+  const current = await loadSession();
+  if (!current?.refresh) throw new AuthError("not signed in");
+  if (!current.access || Date.now() > current.expiresAt) await refresh();
+  return session.access;
+}
+
+export async function refreshNow() { await refresh(); }
+
+export function languageHeader() { return acceptLanguage(); }
 
 // fetch with the access token; refreshes it once when it has expired.
 export async function request(path, options = {}) {

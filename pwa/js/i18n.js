@@ -17,7 +17,19 @@ const zh = {
   state: { waiting: "等待上传", uploading: "上传中", done: "已完成", failed: "失败" },
   partsRefused: "{n} 项被服务器拒收，尚未同步：原因见下方", partsWaiting: "{n} 项等待上传，尚未同步",
   networkError: "网络不通：联网后会自动重新上传",
-  unsentTitle: "还有未同步的数据", unsentBody: "本机还有 {n} 项尚未被服务器确认。退出后它们仍保存在本机；把手机交给他人之前请先同步。",
+  unsentTitle: "还有未同步的数据", unsentBody: "本机还有 {n} 项尚未被服务器确认。退出后它们仍保存在本机，只有您本人登录后才能看到并继续上传；建议先同步。",
+  signingIn: "正在登录…", downloading: "正在下载…", submitting: "正在提交…", saving: "正在保存…",
+  needsFix: "被拒收：需修改", sending: "等待同步",
+  takePhoto: "拍照", takeAnother: "再拍一张", photoCount: "{n}/{max} 张", onServer: "已在服务器", refusedPhoto: "服务器拒收",
+  removePhoto: "删除照片", reviewerAsked: "审核要求修改此项", refusedItem: "服务器拒收了此项",
+  fixItems: "有 {n} 处需要修改，已在下方标出", submission: "提交", returnedPrefilled: "已带出上次提交的答案和照片：只需修改标出的 {n} 项",
+  refusedTitle: "服务器拒收了这次提交", refusedWhat: "答案和照片都还在本机。请修改下列项目后重新提交：",
+  lockedDraft: "已提交，正在等待同步；服务器确认前本机保留全部内容。", serverError: "服务器暂时出错：稍后会自动重试",
+  doReplacePhoto: "请打开这次检查，删除或重拍这张照片后重新提交", doFixItems: "请打开这次检查，修改标出的项目后重新提交",
+  doContact: "请导出待同步数据并联系后台管理员", visitRefused: "被拒收", visitSynced: "已同步", openToFix: "打开并修改",
+  cameraClock: "相机时间", byPhone: "手机记录", fromSite: "距申报地址 {d}", photoCountShort: "{n} 张照片", askToChange: "要求修改",
+  photoState: { received: "已接收", processing: "处理中", processed: "已处理", failed: "处理失败" },
+  decision: "审核结论", taskDue: "整改期限", occurrences: "发现 {n} 次", problem: "出错了",
   syncFirst: "先同步", signOutAnyway: "仍然退出", cancel: "取消",
   storage: "已用存储 {u}，待同步 {n} 项", persisted: "已获得持久存储", notPersisted: "浏览器未授予持久存储：请将应用添加到主屏幕，并尽快同步",
   findings: "发现的问题", noFindings: "未发现问题", incomplete: "照片尚未全部上传", conflict: "冲突",
@@ -50,7 +62,19 @@ const en = {
   partsWaiting: "{n} part(s) waiting to upload, not synced",
   networkError: "No network: it will upload again once you are online",
   unsentTitle: "Not everything is synced",
-  unsentBody: "{n} part(s) on this phone are not yet confirmed by the server. They stay on the phone after you sign out; sync them before you hand the phone to someone else.",
+  unsentBody: "{n} part(s) on this phone are not yet confirmed by the server. They stay on the phone after you sign out, seen only by you, and upload when you sign in again; better sync them first.",
+  signingIn: "Signing in…", downloading: "Downloading…", submitting: "Submitting…", saving: "Saving…",
+  needsFix: "Refused: needs a fix", sending: "Waiting to sync",
+  takePhoto: "Take photo", takeAnother: "Take another", photoCount: "{n}/{max}", onServer: "On the server", refusedPhoto: "refused by the server",
+  removePhoto: "Remove photo", reviewerAsked: "The reviewer asks you to change this", refusedItem: "Refused by the server",
+  fixItems: "{n} thing(s) to fix, marked below", submission: "Submission", returnedPrefilled: "Your last submission's answers and photos are filled in: change only the {n} marked item(s)",
+  refusedTitle: "The server refused this submission", refusedWhat: "Your answers and photos are still on the phone. Fix these and submit again:",
+  lockedDraft: "Submitted and waiting to sync; the phone keeps everything until the server confirms it.", serverError: "Server error: it will retry by itself",
+  doReplacePhoto: "Open the visit, remove or retake this photo and submit again", doFixItems: "Open the visit, fix the marked items and submit again",
+  doContact: "Export the outbox and contact the back office", visitRefused: "Refused", visitSynced: "Synced", openToFix: "Open and fix",
+  cameraClock: "camera clock", byPhone: "by the phone", fromSite: "{d} from the declared site", photoCountShort: "{n} photo(s)", askToChange: "Ask to change",
+  photoState: { received: "Received", processing: "Processing", processed: "Processed", failed: "Processing failed" },
+  decision: "Decision", taskDue: "Fix by", occurrences: "found {n} time(s)", problem: "Something went wrong",
   syncFirst: "Sync first", signOutAnyway: "Sign out anyway", cancel: "Cancel",
   storage: "{u} used, {n} item(s) not synced", persisted: "Persistent storage granted", notPersisted: "The browser refused persistent storage: add the app to the home screen and sync soon",
   findings: "Findings", noFindings: "No findings", incomplete: "Photos still missing", conflict: "Conflict",
@@ -78,10 +102,14 @@ export function t(key, vars = {}) {
 export function pick(record, base = "label") {
   return current === "en" ? record[`${base}_en`] : record[`${base}_zh`];
 }
-export function date(value) {
+// A day as a day; an instant in the bank's zone; `local` a wall-clock time as written (a camera's clock).
+export function date(value, { local = false } = {}) {
   if (!value) return "";
-  const d = new Date(value.length === 10 ? value + "T00:00:00" : value);
-  return new Intl.DateTimeFormat(current, value.length === 10 ? { dateStyle: "medium" } : { dateStyle: "medium", timeStyle: "short", timeZone: "Asia/Shanghai" }).format(d);
+  const day = value.length === 10;
+  const d = new Date(day ? value + "T00:00:00" : value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  const style = day ? { dateStyle: "medium" } : local ? { dateStyle: "medium", timeStyle: "short" } : { dateStyle: "medium", timeStyle: "short", timeZone: "Asia/Shanghai" };
+  return new Intl.DateTimeFormat(current, style).format(d);
 }
 export function metres(m) {
   if (m == null) return "";

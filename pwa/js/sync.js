@@ -1,8 +1,11 @@
-// The outbox: each part (a submission, each photo) uploads on its own and keeps its own state.
-// Photos go over tus, resumably: after a cut the server says how much it has and only the rest is sent.
+// The outbox: each part (a submission, each photo) uploads on its own and keeps its own state. Photos go
+// through tus-js-client (the tus project's client): resumable, so after a cut only the rest is sent.
 // One uploader at a time (a Web Lock shared by the page and the service worker).
 import * as db from "./db.js";
-import { HttpError, request } from "./api.js";
+import { AuthError, HttpError, accessToken, languageHeader, loadSession, refreshNow, request } from "./api.js";
+import { photoBlob, refuse, settle } from "./capture.js";
+import { FetchHttpStack } from "./fetch-stack.js";
+import { Upload } from "../vendor/tus.js";
 
 const CHUNK = 256 * 1024;
 const listeners = new Set();
@@ -23,46 +26,62 @@ export function tally(items) {
   return counts;
 }
 
-function b64(text) { return btoa(unescape(encodeURIComponent(text))); }
+// A tus-js-client error as the app's: the server's answer (status and problem body) or no answer at all.
+function asAppError(error) {
+  const response = error?.originalResponse;
+  if (!response) return error;
+  let problem = {};
+  try { problem = JSON.parse(response.getBody() || "{}"); } catch { /* not JSON */ }
+  return new HttpError(response.getStatus(), problem);
+}
 
 async function uploadPhoto(item) {
-  if (!item.uploadUrl) {
-    const meta = {
-      photo_id: item.id, visit_id: item.visitId, item_key: item.itemKey, content_type: item.type || "image/jpeg",
-      sha256: item.sha256, taken_at: item.takenAt,
-      ...(item.fix ? { fix_lat: String(item.fix.lat), fix_lon: String(item.fix.lon), fix_accuracy: String(item.fix.accuracy_m) } : {}),
-    };
-    const created = await request("/api/v1/uploads/", {
-      method: "POST",
-      headers: { "Tus-Resumable": "1.0.0", "Upload-Length": String(item.size), "Upload-Metadata": Object.entries(meta).filter(([, v]) => v).map(([k, v]) => `${k} ${b64(v)}`).join(",") },
+  const blob = item.blob || (await photoBlob(item));
+  if (!blob) throw new HttpError(410, { detail: "photo missing on this phone" });
+  const metadata = {
+    photo_id: item.id, visit_id: item.visitId, item_key: item.itemKey, content_type: item.type || "image/jpeg",
+    sha256: item.sha256, taken_at: item.takenAt,
+    ...(item.fix ? { fix_lat: String(item.fix.lat), fix_lon: String(item.fix.lon), fix_accuracy: String(item.fix.accuracy_m) } : {}),
+  };
+  let lastSaved = 0;
+  await new Promise((resolve, reject) => {
+    const upload = new Upload(blob, {
+      endpoint: "/api/v1/uploads/",
+      uploadUrl: item.uploadUrl || null,
+      chunkSize: CHUNK,
+      // Our outbox remembers the upload URL; tus-js-client's localStorage fingerprints would outlive the
+      // user who made them on a shared phone.
+      storeFingerprintForResuming: false,
+      retryDelays: [0, 1000, 3000],
+      metadata: Object.fromEntries(Object.entries(metadata).filter(([, v]) => v)),
+      ...(typeof XMLHttpRequest === "function" ? {} : { httpStack: new FetchHttpStack() }),
+      onBeforeRequest: async (req) => {
+        req.setHeader("Authorization", `Bearer ${await accessToken()}`);
+        for (const [name, value] of Object.entries(languageHeader())) req.setHeader(name, value);
+      },
+      onShouldRetry: (error, attempt, options) => {
+        const status = error?.originalResponse?.getStatus();
+        if (status === 401) return attempt < 2 && refreshNow().then(() => true, () => false);
+        const transient = !status || status >= 500 || [408, 409, 423, 429].includes(status);
+        return transient && attempt < options.retryDelays.length && (typeof navigator === "undefined" || navigator.onLine);
+      },
+      onUploadUrlAvailable: async () => {
+        item.uploadUrl = upload.url;
+        await save(item);
+      },
+      onProgress: (sent, total) => {
+        item.progress = total ? sent / total : 0;
+        changed(item); // the screen shows the percent; the record is saved per chunk below
+      },
+      onChunkComplete: async (_size, accepted, total) => {
+        item.progress = total ? accepted / total : 0;
+        if (accepted - lastSaved >= CHUNK || accepted === total) { lastSaved = accepted; await save(item); }
+      },
+      onSuccess: resolve,
+      onError: (error) => reject(asAppError(error)),
     });
-    if (created.status === 200) return true; // an older server: it already holds these bytes
-    if (created.status !== 201) throw new HttpError(created.status, await created.json().catch(() => ({})));
-    // A photo the server already holds comes back as an upload that is already complete.
-    if (created.headers.get("Fieldvisit-Photo-Id")) return true;
-    item.uploadUrl = created.headers.get("Location");
-    await save(item);
-  }
-  const head = await request(item.uploadUrl, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } });
-  if (head.status === 404) { item.uploadUrl = null; await save(item); return uploadPhoto(item); }
-  if (!head.ok) throw new HttpError(head.status, {});
-  let offset = Number(head.headers.get("Upload-Offset") || 0);
-  if (offset >= item.size && head.headers.get("Fieldvisit-Photo-Id")) return true; // the last answer was lost
-  while (offset < item.size) {
-    const chunk = item.blob.slice(offset, Math.min(offset + CHUNK, item.size));
-    const answer = await request(item.uploadUrl, {
-      method: "PATCH",
-      headers: { "Tus-Resumable": "1.0.0", "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
-      body: chunk,
-    });
-    if (answer.status === 409) { offset = Number(answer.headers.get("Upload-Offset") || offset); continue; }
-    if (!answer.ok) throw new HttpError(answer.status, await answer.json().catch(() => ({})));
-    offset = Number(answer.headers.get("Upload-Offset"));
-    item.progress = offset / item.size;
-    await save(item);
-    if (answer.headers.get("Fieldvisit-Photo-Id")) return true;
-  }
-  return true;
+    upload.start();
+  });
 }
 
 async function sendSubmission(item) {
@@ -71,51 +90,68 @@ async function sendSubmission(item) {
   });
   if (!answer.ok) throw new HttpError(answer.status, await answer.json().catch(() => ({})));
   item.result = await answer.json();
-  return true;
 }
 
 async function sendOne(item) {
-  item.state = "uploading"; item.error = null;
+  item.state = "uploading"; item.error = null; item.errorKind = null;
   await save(item);
   try {
     if (item.kind === "photo") await uploadPhoto(item); else await sendSubmission(item);
     item.state = "done"; item.progress = 1; item.doneAt = new Date().toISOString();
-    if (item.kind === "photo") item.blob = null; // confirmed by the server: now the copy may go
+    delete item.blob; // confirmed by the server: now the phone's copy may go
     await save(item);
+    await settle(item.visitId);
   } catch (error) {
+    if (error instanceof AuthError) { item.state = "waiting"; await save(item); throw error; }
     const permanent = error instanceof HttpError && error.status >= 400 && error.status < 500 && ![401, 408, 423, 429].includes(error.status);
     item.state = permanent ? "failed" : "waiting";
     // The server's reason comes in the user's language; no answer at all is said by the app, not as the
     // browser's "Failed to fetch".
     item.error = error instanceof HttpError ? error.message : null;
-    item.errorKind = error instanceof HttpError ? "server" : "network";
+    item.errorKind = error instanceof HttpError ? (error.status >= 500 ? "server" : "refused") : "network";
+    item.status = error instanceof HttpError ? error.status : null;
+    item.problem = error instanceof HttpError ? { code: error.problem.code, items: error.problem.items || [] } : null;
     await save(item);
-    if (!permanent) throw error; // the caller decides: stop the round (no network) or go on (5xx)
+    if (permanent) await refuse(item);
+    else throw error; // the caller decides: stop the round (no network) or go on (5xx)
   }
 }
 
-// Upload everything waiting. Resolves with how many parts are still not done.
+// Upload everything waiting, for the signed-in user only. Resolves with how many parts are still to send.
 export async function syncOutbox() {
   const run = async () => {
     const items = (await db.all("outbox")).filter((item) => item.state !== "done" && item.state !== "failed");
     items.sort((a, b) => (a.kind === b.kind ? a.createdAt.localeCompare(b.createdAt) : a.kind === "submission" ? -1 : 1));
     for (const item of items) {
+      // A part superseded meanwhile (the manager resubmitted) is gone from the outbox: skip it.
+      const current = await db.get("outbox", item.id);
+      if (!current || current.state === "done" || current.state === "failed") continue;
       try {
-        await sendOne(item);
+        await sendOne(current);
       } catch (error) {
-        // No answer at all: the network is gone, so stop this round. A server error (5xx) is about this
-        // part only: it waits for the next round and the parts behind it go on.
+        // No answer at all, or signed out: stop this round. A server error (5xx) is about this part only:
+        // it waits for the next round and the parts behind it go on.
         if (!(error instanceof HttpError)) break;
       }
     }
     return (await pending()).filter((item) => item.state !== "failed").length;
   };
-  if (typeof navigator !== "undefined" && navigator.locks) return navigator.locks.request("outbox-sync", run);
+  // Another user's outbox is in another database: the lock is per user.
+  const lock = `outbox-sync-${db.boundTo()}`;
+  if (typeof navigator !== "undefined" && navigator.locks) return navigator.locks.request(lock, run);
   return run();
+}
+
+// The service worker's Background Sync: only the signed-in user's outbox, with that user's tokens.
+export async function syncSignedIn() {
+  const session = await loadSession();
+  if (!session?.refresh) return 0;
+  return syncOutbox();
 }
 
 export async function retryFailed() {
   for (const item of await db.all("outbox")) {
-    if (item.state === "failed") { item.state = "waiting"; await save(item); }
+    // What the server refused for its content waits for the manager to fix the draft; the rest may be retried.
+    if (item.state === "failed" && ![413, 415, 422].includes(item.status)) { item.state = "waiting"; await save(item); }
   }
 }

@@ -103,22 +103,35 @@ def _sign_in(page: Any, username: str, english: bool = True) -> None:
     page.get_by_role("button", name="Sign in" if english else "登录").click()
 
 
+def _answer(page: Any, item: str, option: str) -> None:
+    """One tap: yes/no and short choices are buttons."""
+    page.get_by_role("radiogroup", name=item).get_by_role("radio", name=option, exact=True).click()
+
+
+def _thumbnails(page: Any, item: str) -> Any:
+    return page.locator(f'img[alt^="{item} photo "]')
+
+
+def _add_photos(page: Any, item: str, photos: list[bytes]) -> None:
+    before = _thumbnails(page, item).count()
+    page.get_by_label(f"{item} photo", exact=True).set_input_files(
+        [_file(f"{item}-{n}.jpg", data) for n, data in enumerate(photos)]
+    )
+    _poll(page, f"() => document.querySelectorAll('img[alt^=\"{item} photo \"]').length === {before + len(photos)}")
+
+
 def _fill_checklist(page: Any, photos: list[bytes]) -> None:
     page.get_by_role("button", name="Check in").click()
     page.get_by_text(re.compile("Checked in")).wait_for()
     assert re.match(r"-?\d+\.\d{6}, -?\d+\.\d{6} ±12 m", page.get_by_label("Check-in location").input_value())
-    page.get_by_label("Collateral present").select_option("true")
-    page.get_by_label("Condition of the collateral").select_option("good")
-    page.get_by_label("Seizure notice posted").select_option("false")
-    page.get_by_label("Occupied by a third party").select_option("false")
-    page.get_by_label("Business operating normally").select_option("true")
+    _answer(page, "Collateral present", "Yes")
+    _answer(page, "Condition of the collateral", "Good")
+    _answer(page, "Seizure notice posted", "No")
+    _answer(page, "Occupied by a third party", "No")
+    _answer(page, "Business operating normally", "Yes")
     page.get_by_label("Observed quantity").fill("18650")
-    page.get_by_label("Overview of the collateral photo").set_input_files(
-        [_file("a.jpg", photos[0]), _file("b.jpg", photos[1])]
-    )
-    page.get_by_text("2 added").wait_for()
-    page.get_by_label("Nameplate or title document photo").set_input_files([_file("c.jpg", photos[2])])
-    page.get_by_text("1 added").wait_for()
+    _add_photos(page, "Overview of the collateral", photos[:2])
+    _add_photos(page, "Nameplate or title document", photos[2:3])
     page.get_by_label("Notes").fill("厂房外观完好，生产正常。")
 
 
@@ -297,15 +310,19 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     context.close()
 
 
-FORGET_PACKAGE_ETAG = """() => new Promise((resolve, reject) => {
-  const opening = indexedDB.open("fieldvisit");
+FORGET_PACKAGE_ETAG = """async () => {
+  const mine = (await indexedDB.databases()).filter((d) => d.name.startsWith("fieldvisit-user-"));
+  if (mine.length !== 1) throw new Error("expected one user's database");
+  return await new Promise((resolve, reject) => {
+  const opening = indexedDB.open(mine[0].name);
   opening.onsuccess = () => {
     const tx = opening.result.transaction("kv", "readwrite");
     tx.objectStore("kv").delete("packageEtag");
     tx.oncomplete = () => resolve(true);
     tx.onerror = () => reject(tx.error);
   };
-})"""
+  });
+}"""
 
 
 def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live: dict[str, Any]) -> None:

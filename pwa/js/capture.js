@@ -1,0 +1,121 @@
+// A visit's draft from the first tap to the server's last confirmation. The draft holds the answers and the
+// photos (their bytes too); submitting queues the parts in the outbox and locks the draft; it is deleted only
+// when the server has confirmed the submission and every photo of it. A part the server refuses unlocks it,
+// with the refused items named, for the manager to fix and submit again.
+// (DESIGN "Sync"; docs/decisions/0010-drafts-until-confirmed.md)
+import * as db from "./db.js";
+import { checkSubmission, items } from "./rules.js";
+
+// A fresh draft; a returned visit starts from the submission the reviewer returned: its answers, its
+// photos (already on the server, so never sent again) and the items to change marked.
+export function newDraft(entry, now) {
+  const draft = { visitId: entry.visit.id, answers: {}, photos: [], notes: "", checkIn: null, startedAt: now, sentAs: null, refused: null, marked: [] };
+  const returned = entry.returned;
+  if (!returned) return draft;
+  const held = new Map(returned.photos.map((photo) => [photo.id, photo]));
+  for (const [key, answer] of Object.entries(returned.body.answers)) {
+    if (answer.value !== undefined && answer.value !== null) draft.answers[key] = { value: answer.value };
+    for (const id of answer.photos || []) {
+      const photo = held.get(id);
+      if (photo) draft.photos.push({ id, itemKey: key, remote: true, thumbnail: photo.thumbnail, sha256: photo.sha256, size: photo.size });
+    }
+  }
+  draft.notes = returned.body.notes || "";
+  draft.checkIn = returned.body.check_in || null;
+  draft.marked = returned.marked_items;
+  draft.returnedFrom = returned.submission_id;
+  return draft;
+}
+
+export async function loadDraft(entry, now) {
+  return (await db.get("drafts", entry.visit.id)) || newDraft(entry, now);
+}
+
+export const saveDraft = (draft) => db.put("drafts", draft, draft.visitId);
+
+// A photo's bytes for the uploader: they live in the draft until the server has confirmed them.
+export async function photoBlob(item) {
+  const draft = await db.get("drafts", item.visitId);
+  return draft?.photos.find((photo) => photo.id === item.id)?.blob || null;
+}
+
+// The submission's body, as the server takes it.
+export function bodyOf(definition, draft, finishedAt) {
+  const answers = {};
+  for (const item of items(definition)) {
+    const answer = draft.answers[item.key] || {};
+    if (item.type === "photo") {
+      const photos = draft.photos.filter((p) => p.itemKey === item.key).map((p) => p.id);
+      if (photos.length) answers[item.key] = { photos };
+    } else if (item.type !== "location" && answer.value !== undefined && answer.value !== null && answer.value !== "") {
+      answers[item.key] = { value: answer.value };
+    }
+  }
+  return {
+    check_in: draft.checkIn, answers, notes: draft.notes || "", device_started_at: draft.startedAt, device_finished_at: finishedAt,
+    photos: draft.photos.map((p) => ({ id: p.id, sha256: p.sha256, size: p.size })),
+    device: { app: "fieldvisit-pwa", agent: (globalThis.navigator?.userAgent || "").slice(0, 200) },
+  };
+}
+
+export function problemsOf(definition, draft) {
+  return checkSubmission(definition, bodyOf(definition, draft, new Date().toISOString()));
+}
+
+// Queue the draft's parts. A part of an earlier attempt that the server refused, or a photo since removed
+// from the draft, leaves the outbox; a photo already queued keeps its place (and its upload).
+export async function submitDraft(entry, draft, now) {
+  const visitId = entry.visit.id;
+  const keep = new Set(draft.photos.map((photo) => photo.id));
+  const queued = new Map((await db.byVisit(visitId)).map((item) => [item.id, item]));
+  for (const item of queued.values()) {
+    const superseded = item.kind === "submission" ? item.state !== "done" : item.state !== "done" && !keep.has(item.id);
+    if (superseded || (item.kind === "photo" && item.state === "failed")) { await db.del("outbox", item.id); queued.delete(item.id); }
+  }
+  const submissionId = crypto.randomUUID();
+  const definition = entry.visit.template_version.definition;
+  const labels = Object.fromEntries(items(definition).map((item) => [item.key, { zh: item.label_zh, en: item.label_en }]));
+  await db.put("outbox", { id: submissionId, kind: "submission", visitId, borrower: entry.visit.borrower.name, body: bodyOf(definition, draft, now), labels, state: "waiting", createdAt: now });
+  for (const photo of draft.photos) {
+    if (photo.remote || queued.has(photo.id)) continue;
+    await db.put("outbox", {
+      id: photo.id, kind: "photo", visitId, submissionId, itemKey: photo.itemKey, itemLabel: labels[photo.itemKey], borrower: entry.visit.borrower.name,
+      sha256: photo.sha256, size: photo.size, type: photo.type, fix: photo.fix, takenAt: photo.takenAt, state: "waiting", progress: 0, createdAt: now,
+    });
+  }
+  draft.sentAs = submissionId;
+  draft.refused = null;
+  for (const photo of draft.photos) delete photo.refused;
+  await saveDraft(draft);
+  entry.visit.status = "submitted";
+  await db.put("visits", entry);
+  return submissionId;
+}
+
+// Once the submission and every photo it lists are confirmed, the draft (and the photos' bytes) may go.
+export async function settle(visitId) {
+  const draft = await db.get("drafts", visitId);
+  if (!draft?.sentAs) return;
+  const parts = new Map((await db.byVisit(visitId)).map((item) => [item.id, item]));
+  const mine = [draft.sentAs, ...draft.photos.filter((photo) => !photo.remote).map((photo) => photo.id)];
+  if (mine.every((id) => parts.get(id)?.state === "done")) await db.del("drafts", visitId);
+}
+
+// The server refused a part for good: the draft opens again, the refused items (or photo) named.
+export async function refuse(item) {
+  const draft = await db.get("drafts", item.visitId);
+  if (!draft) return; // an outbox from before drafts were kept: the outbox names the reason
+  const problems = item.kind === "photo"
+    ? [{ item: item.itemKey, photoId: item.id, en: item.error || "", zh: item.error || "" }]
+    : (item.problem?.items || []).map((p) => ({ item: p.item, en: p.message, zh: p.message_zh }));
+  if (!problems.length) problems.push({ item: null, en: item.error || "", zh: item.error || "" });
+  draft.sentAs = null;
+  draft.refused = [...(draft.refused || []), ...problems];
+  if (item.kind === "photo") {
+    const photo = draft.photos.find((p) => p.id === item.id);
+    if (photo) photo.refused = item.error || true;
+  }
+  await saveDraft(draft);
+  const entry = await db.get("visits", item.visitId);
+  if (entry) { entry.visit.status = "in_progress"; await db.put("visits", entry); }
+}

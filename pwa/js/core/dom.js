@@ -1,0 +1,41 @@
+// The tiny DOM helper every screen uses: text is always text (EXIF strings and names are data, never markup).
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+const app = () => document.getElementById("app");
+
+export function show(...nodes) {
+  app().replaceChildren(...nodes);
+  app().focus({ preventScroll: true });
+}
+
+export function field(label, control, ...after) {
+  return h("label", { class: "field" }, h("span", { text: label }), control, ...after);
+}
+
+// A button that says it is busy while its work runs (and cannot be tapped twice).
+export function busyButton(attrs, label, busyLabel, work) {
+  const button = h("button", { ...attrs, text: label, onclick: async (event) => {
+    if (button.getAttribute("aria-busy") === "true") return;
+    button.setAttribute("aria-busy", "true"); button.disabled = true; button.textContent = busyLabel;
+    try { await work(event); } finally { button.removeAttribute("aria-busy"); button.disabled = false; button.textContent = label; }
+  } });
+  return button;
+}
+
+export function svg(tag, attrs = {}) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  return node;
+}
