@@ -134,8 +134,10 @@ class ShellFiles(StaticFiles):
 
 def _serve_pwa(app: FastAPI) -> None:
     index = PWA_DIR / "index.html"
-    worker = (PWA_DIR / "sw.js").read_text(encoding="utf-8").replace(
-        "self.__SHELL_MANIFEST__", json.dumps(shell_manifest(), separators=(",", ":"))
+    worker = (
+        (PWA_DIR / "sw.js")
+        .read_text(encoding="utf-8")
+        .replace("self.__SHELL_MANIFEST__", json.dumps(shell_manifest(), separators=(",", ":")))
     )
     security = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 

@@ -275,3 +275,66 @@ def test_waiving_needs_a_reviewer_and_a_reason(client: TestClient, session: Sess
     )
     assert _tasks(client, bank.one.reviewer, state="waived")[0]["id"] == task["id"]
     assert _tasks(client, bank.one.reviewer, state="open") == []
+
+
+def test_a_returned_visit_comes_back_with_its_submission_and_the_items_to_change(
+    client: TestClient, session: Session
+) -> None:
+    """The work package carries what the phone needs to open a returned visit pre-filled: the submission's
+    body, its photos (already here), the items the reviewer marked first, then those the rules found."""
+    bank = make_bank(session)
+    photos = capture_photos(seed=61)
+    first = _capture(client, bank, bank.one.visit.id, where=FAR, photos=photos)
+    reviewer = login(client, bank.one.reviewer)
+    url = f"/api/v1/visits/{bank.one.visit.id}/review"
+    returned = client.post(
+        url,
+        json={"decision": "return", "comment": "数量请重新清点", "items": ["observed_quantity"]},
+        headers=reviewer,
+    )
+    assert returned.status_code == 200, returned.text
+    assert returned.json()["items"] == ["observed_quantity"]
+
+    package = client.get("/api/v1/me/work-package", headers=login(client, bank.one.manager)).json()
+    entry = next(v for v in package["visits"] if v["visit"]["id"] == str(bank.one.visit.id))
+    back = entry["returned"]
+    assert back["submission_id"] == first["id"]
+    assert back["body"]["answers"]["observed_quantity"]["value"] == 10
+    assert {p["id"] for p in back["photos"]} == {p.id for p in photos}
+    assert all(p["thumbnail"] == f"/api/v1/photos/{p['id']}/thumbnail" for p in back["photos"])
+    assert back["marked_items"] == ["observed_quantity", "check_in"]  # the reviewer's, then the rules'
+    assert [f["rule_key"] for f in back["findings"]] == ["site_distance"]
+    thumbnail = client.get(back["photos"][0]["thumbnail"], headers=login(client, bank.one.manager))
+    assert thumbnail.status_code in (200, 409)  # served, or not made yet: the link is the real one
+
+    # The phone resubmits the same photos by their ids, sending none of them again: complete at once.
+    body = submission_body(photos, check_in=_check_in(NEAR))
+    again = client.put(
+        f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}",
+        json=body,
+        headers=login(client, bank.one.manager),
+    )
+    assert again.status_code == 201, again.text
+    assert again.json()["state"] == "complete" and again.json()["conflict"] is False
+    package = client.get("/api/v1/me/work-package", headers=login(client, bank.one.manager)).json()
+    assert str(bank.one.visit.id) not in {v["visit"]["id"] for v in package["visits"]}
+
+
+def test_marked_items_must_be_the_checklists_and_go_with_a_return(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    _capture(client, bank, bank.one.visit.id, where=NEAR)
+    reviewer = login(client, bank.one.reviewer)
+    url = f"/api/v1/visits/{bank.one.visit.id}/review"
+    unknown = client.post(
+        url, json={"decision": "return", "comment": "请补充", "items": ["no_such_item"]}, headers=reviewer
+    )
+    assert unknown.status_code == 422 and unknown.json()["code"] == "review_items_invalid"
+    assert unknown.json()["items"] == ["no_such_item"]
+    with_approval = client.post(
+        url, json={"decision": "approve", "items": ["observed_quantity"]}, headers=reviewer
+    )
+    assert with_approval.status_code == 422 and with_approval.json()["code"] == "review_items_invalid"
+    record = client.get(f"/api/v1/visits/{bank.one.visit.id}", headers=reviewer).json()
+    assert record["status"] == "submitted" and record["reviews"] == []  # nothing changed

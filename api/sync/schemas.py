@@ -44,6 +44,12 @@ class SubmissionIn(Strict):
     check_in: Fix | None = Field(None, description="The GPS fix at check-in (WGS-84).")
     answers: dict[Annotated[str, Field(max_length=64)], Answer] = Field(max_length=500)
     notes: str = Field("", max_length=20_000)
+    replaces: uuid.UUID | None = Field(
+        None,
+        description="The submission this one takes the place of: the manager's last, still incomplete because "
+        "the server refused one of its photos and the phone took another. Without it, a second submission "
+        "for a submitted visit is flagged `visit_already_submitted`.",
+    )
     device_started_at: AwareDatetime | None = None
     device_finished_at: AwareDatetime | None = None
     photos: list[ManifestEntry] = Field(

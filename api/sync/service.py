@@ -164,13 +164,15 @@ def body_digest(body: schemas.SubmissionIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _conflicts(session: Session, visit: Visit, version: TemplateVersion, user: User) -> list[str]:
+def _conflicts(
+    session: Session, visit: Visit, version: TemplateVersion, user: User, replaces: uuid.UUID | None
+) -> list[str]:
     reasons = []
     if visit.status == VisitStatus.cancelled:
         reasons.append("visit_cancelled")
     if visit.status == VisitStatus.approved:
         reasons.append("visit_approved")
-    if visit.status == VisitStatus.submitted and not _replaces_own_incomplete(session, visit, user):
+    if visit.status == VisitStatus.submitted and not _replaces_own_incomplete(session, visit, user, replaces):
         reasons.append("visit_already_submitted")
     if visit.manager_id != user.id:
         reasons.append("visit_reassigned")
@@ -179,16 +181,23 @@ def _conflicts(session: Session, visit: Visit, version: TemplateVersion, user: U
     return reasons
 
 
-def _replaces_own_incomplete(session: Session, visit: Visit, user: User) -> bool:
-    """The manager resubmits while their last submission still waits for a photo the server refused (the
-    phone took another in its place): the new one replaces it, it is not a second capture."""
+def _replaces_own_incomplete(session: Session, visit: Visit, user: User, replaces: uuid.UUID | None) -> bool:
+    """The manager resubmits, naming their last submission, which still waits for a photo the server
+    refused (the phone took another in its place): the new one takes its place, it is not a second capture."""
+    if replaces is None:
+        return False
     last = session.scalar(
         select(Submission)
         .where(col(Submission.visit_id) == visit.id)
         .order_by(col(Submission.received_at).desc(), col(Submission.id))
         .limit(1)
     )
-    return last is not None and last.submitted_by_id == user.id and last.state == SubmissionState.incomplete
+    return (
+        last is not None
+        and last.id == replaces
+        and last.submitted_by_id == user.id
+        and last.state == SubmissionState.incomplete
+    )
 
 
 def _same_or_conflict(existing: Submission, visit_id: uuid.UUID, digest: str) -> Submission:
@@ -220,7 +229,7 @@ def submit(
     assert version is not None
     definition = checklist_service.pinned_definition(session, version_id=version.id)
     photo_items = validate(definition, body, settings)
-    reasons = _conflicts(session, visit, version, user)
+    reasons = _conflicts(session, visit, version, user, body.replaces)
     submission = Submission(
         id=submission_id,
         visit_id=visit.id,

@@ -52,6 +52,7 @@ export function bodyOf(definition, draft, finishedAt) {
     }
   }
   return {
+    ...(draft.replaces ? { replaces: draft.replaces } : {}),
     check_in: draft.checkIn, answers, notes: draft.notes || "", device_started_at: draft.startedAt, device_finished_at: finishedAt,
     photos: draft.photos.map((p) => ({ id: p.id, sha256: p.sha256, size: p.size })),
     device: { app: "fieldvisit-pwa", agent: (globalThis.navigator?.userAgent || "").slice(0, 200) },
@@ -109,6 +110,9 @@ export async function refuse(item) {
     ? [{ item: item.itemKey, photoId: item.id, en: item.error || "", zh: item.error || "" }]
     : (item.problem?.items || []).map((p) => ({ item: p.item, en: p.message, zh: p.message_zh }));
   if (!problems.length) problems.push({ item: null, en: item.error || "", zh: item.error || "" });
+  // The server kept the submission that waits for this photo: the next one names it as the one it replaces,
+  // so the server takes it in its place rather than flag a second capture.
+  if (item.kind === "photo" && draft.sentAs) draft.replaces = draft.sentAs;
   draft.sentAs = null;
   draft.refused = [...(draft.refused || []), ...problems];
   if (item.kind === "photo") {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -117,7 +118,10 @@ def _add_photos(page: Any, item: str, photos: list[bytes]) -> None:
     page.get_by_label(f"{item} photo", exact=True).set_input_files(
         [_file(f"{item}-{n}.jpg", data) for n, data in enumerate(photos)]
     )
-    _poll(page, f"() => document.querySelectorAll('img[alt^=\"{item} photo \"]').length === {before + len(photos)}")
+    _poll(
+        page,
+        f"() => document.querySelectorAll('img[alt^=\"{item} photo \"]').length === {before + len(photos)}",
+    )
 
 
 def _fill_checklist(page: Any, photos: list[bytes]) -> None:
@@ -142,6 +146,43 @@ def _wait_all_done(page: Any, count: int) -> None:
 def _server_hashes(live: dict[str, Any]) -> set[str]:
     with live["app"].state.sessionmaker() as session:  # type: ignore[union-attr]
         return set(session.scalars(select(Photo.sha256)))
+
+
+def test_the_app_speaks_chinese_first(browser: Any, live: dict[str, Any]) -> None:
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        locale="zh-CN",
+        base_url=str(live["url"]),
+        geolocation={"latitude": 31.3287, "longitude": 120.7401, "accuracy": 30},
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    response = page.goto("/")
+    assert response is not None and "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    _sign_in(page, "manager2", english=False)
+    page.get_by_role("button", name="下载离线使用").wait_for()
+    page.locator("a.visit").first.wait_for()
+    assert page.get_by_role("link", name="待同步").is_visible()
+    page.locator("a.visit").first.click()
+    page.get_by_role("button", name="签到定位").click()
+    page.get_by_text(re.compile("已签到")).wait_for()
+    for label in ("押品是否在场", "押品状况", "备注"):
+        assert page.get_by_label(label).count() == 1
+    assert page.get_by_role("button", name="保存草稿").is_visible()
+    assert page.get_by_role("button", name="提交").is_visible()
+    assert violations == [], violations
+    # The choice survives a reload: the language is remembered.
+    page.get_by_label("Language").select_option("en")
+    page.reload()
+    page.get_by_role("button", name="Check in").wait_for()
+    context.close()
 
 
 def test_offline_capture_sync_and_the_review_loop(browser: Any, live: dict[str, Any]) -> None:
@@ -204,21 +245,45 @@ def test_offline_capture_sync_and_the_review_loop(browser: Any, live: dict[str, 
     review.wait_for_timeout(300)
     _shot(review, "reviewer-visit")
     review.get_by_label("Comment").fill("签到位置偏离厂区 2 公里，请到现场重新检查")
+    review.get_by_label("Ask to change: Observed quantity").check()
     review.get_by_role("button", name="Return").click()
     review.wait_for_url(re.compile("#/review$"))
 
-    # The manager sees the comment, goes to the right place and submits again.
+    # The manager sees the comment and opens the visit as it was sent: the answers and the three photos
+    # (on the server, not sent again), the reviewer's comment on top, the items to change marked: the
+    # quantity the reviewer ticked, the check-in the rules found 2.1 km away. Only those change.
     context = _context(browser, live, phone=True, lat=lat + 0.0001, lon=lon)
     page = context.new_page()
     _sign_in(page, "manager1")
     page.get_by_text(re.compile("Reviewer's comment: 签到位置偏离厂区")).first.wait_for()
     page.goto(f"/#/visit/{visit['id']}")
     page.get_by_role("button", name="Check in").wait_for()
-    _fill_checklist(page, [_photo(n, lat, lon) for n in (4, 5, 6)])
+    assert (
+        page.get_by_role("radiogroup", name="Collateral present")
+        .get_by_role("radio", name="Yes")
+        .get_attribute("aria-checked")
+        == "true"
+    )
+    assert page.get_by_label("Observed quantity").input_value() == "18650"
+    assert page.get_by_label("Notes").input_value() == "厂房外观完好，生产正常。"
+    assert _thumbnails(page, "Overview of the collateral").count() == 2
+    assert _thumbnails(page, "Nameplate or title document").count() == 1
+    marked = page.locator(".item.marked").evaluate_all("nodes => nodes.map((n) => n.dataset.item)")
+    assert marked == ["check_in", "observed_quantity"], marked
+    assert page.locator(".item.marked .flag").first.inner_text() == "The reviewer asks you to change this"
+    _shot(page, "manager-returned-prefilled")
+    page.get_by_role("button", name="Check in").click()
+    page.get_by_text(re.compile("Checked in: accuracy 12 m, 1\\d m from")).wait_for()
+    page.get_by_label("Observed quantity").fill("18700")
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile("#/outbox"))
-    _wait_all_done(page, 4)
+    _wait_all_done(page, 1)
+    assert page.locator("[data-outbox=photo]").count() == 0  # the photos were not sent again
     context.close()
+    with _api(live, "reviewer1") as api:
+        first, second = api.get(f"/api/v1/visits/{visit['id']}").json()["submissions"][-2:]
+        assert second["body"]["photos"] == first["body"]["photos"] and not second["conflict"]
+        assert second["body"]["answers"]["observed_quantity"] == {"value": 18700, "note": None, "photos": []}
 
     # The reviewer approves; the task the wrong check-in opened resolves.
     review.goto(f"/#/review/{visit['id']}")
@@ -241,7 +306,11 @@ def _offline_at_a_visit(
     """manager2 signed in on a phone without Background Sync (as on Safari, so the page's own uploader
     meets the server), then offline on the scheduled visit `pick` chooses: (context, page, visit, site)."""
     with _api(live, "manager2") as api:
-        scheduled = [v for v in api.get("/api/v1/visits").json()["items"] if v["status"] == "scheduled"]
+        scheduled = [
+            v
+            for v in api.get("/api/v1/visits").json()["items"]
+            if v["status"] in ("scheduled", "in_progress")
+        ]
         record: dict[str, Any] = api.get(f"/api/v1/visits/{pick(scheduled)['id']}").json()
     site: dict[str, Any] = record["collateral"]["declared_site"]
     context = _context(
@@ -325,11 +394,25 @@ FORGET_PACKAGE_ETAG = """async () => {
 }"""
 
 
+DRAFTS = """async () => {
+  const mine = (await indexedDB.databases()).filter((d) => d.name.startsWith("fieldvisit-user-"));
+  return await new Promise((resolve, reject) => {
+    const opening = indexedDB.open(mine[0].name);
+    opening.onsuccess = () => {
+      const request = opening.result.transaction("drafts").objectStore("drafts").getAllKeys();
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    };
+  });
+}"""
+
+
 def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live: dict[str, Any]) -> None:
-    """Faults 1 and 4 of "The field app a manager can trust", and part of 3: the status line is derived from
-    every part (a part the server refused reads as refused, not "Synced"; no network reads as such, not
-    "Failed to fetch"); a fresh work package never overwrites a visit whose parts are still on the phone;
-    signing out with unsent parts warns with the count."""
+    """Faults 1, 2 and 4 of "The field app a manager can trust", and the sign-out warning of 3: the status
+    line is derived from every part (a part the server refused reads as refused, not "Synced"; no network
+    reads as such, not "Failed to fetch"); a fresh work package never overwrites a visit whose parts are
+    still on the phone; a refused submission returns to an editable draft with the item named, and the
+    draft goes only when the server has confirmed every part."""
     context, page, record, site = _offline_at_a_visit(browser, live, lambda visits: visits[-1])
     _fill_checklist(page, [_photo(20 + n, site["wgs84_lat"], site["wgs84_lon"]) for n in range(3)])
     page.get_by_role("button", name="Submit").click()
@@ -353,31 +436,36 @@ def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live
     page.goto("/#/")
     page.get_by_role("button", name="Download for offline").click()
     page.get_by_text(re.compile("visits downloaded")).wait_for()
-    assert "Submitted" in page.locator(f'a.visit[href="#/visit/{record["id"]}"]').inner_text()
+    assert "Waiting to sync" in page.locator(f'a.visit[href="#/visit/{record["id"]}"]').inner_text()
     page.unroute("**/api/v1/uploads/**")
     page.unroute("**/api/v1/visits/*/submissions/*")
     page.goto("/#/outbox")
 
-    # Online, and the server refuses the submission (the photos go through).
+    # Online, and the server refuses the submission (the photos go through), in its own words and shape.
     def refuse(route: Any) -> None:
         if route.request.method != "PUT":
             route.continue_()
             return
         route.fulfill(
             status=422, content_type="application/problem+json",
-            body='{"type":"about:blank","title":"Unprocessable","status":422,"code":"invalid_answers",'
-            '"detail":"Item photos_overview: at most 5 photos."}',
+            body=json.dumps({
+                "type": "about:blank", "title": "The submission does not fit the checklist", "status": 422,
+                "code": "submission_invalid", "detail": "1 problem(s) with the answers.",
+                "items": [{"item": "photo_overview", "message": "takes at most 5 photo(s)",
+                           "message_zh": "最多 5 张照片"}],
+            }),
         )  # fmt: skip
 
     page.route("**/api/v1/visits/*/submissions/*", refuse)
-    context.set_offline(False)
     page.get_by_role("button", name="Sync now").click()
     _poll(page, "() => document.querySelectorAll('[data-outbox=photo] [data-state=done]').length === 3", 30)
     _poll(page, "() => !!document.querySelector('[data-outbox=submission] [data-state=failed]')")
     _poll(page, "() => document.querySelector('p[role=status]').textContent.includes('1 part(s) refused')")
     assert "Synced" not in status.inner_text()
+    refused = page.locator("[data-outbox=submission]").inner_text()
+    assert "Overview of the collateral: takes at most 5 photo(s)" in refused, refused  # the item, named
+    assert "Open the visit, fix the marked items and submit again" in refused
     _shot(page, "manager-outbox-refused")
-    assert "at most 5 photos" in page.locator("[data-outbox=submission] .error").inner_text()
 
     # Fault 3 (in part): signing out with unsent parts says how many and offers to sync first.
     page.get_by_role("link", name="Sign out").click()
@@ -388,44 +476,35 @@ def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live
     assert (
         page.get_by_role("dialog").count() == 0 and page.get_by_role("button", name="Sync now").is_visible()
     )
+
+    # Fault 2: the refused submission is an editable draft again, its photos kept, the item named and marked.
+    page.get_by_role("link", name="Open and fix").click()
+    page.get_by_text("The server refused this submission").wait_for()
+    assert (
+        "Overview of the collateral: takes at most 5 photo(s)" in page.locator(".card.refused").inner_text()
+    )
+    assert page.locator(".item.invalid").evaluate_all("nodes => nodes.map((n) => n.dataset.item)") == [
+        "photo_overview"
+    ]
+    assert "takes at most 5 photo(s)" in page.locator("#error-photo_overview").inner_text()
+    assert _thumbnails(page, "Overview of the collateral").count() == 2
+    assert page.get_by_label("Observed quantity").is_enabled()
+    _shot(page, "manager-visit-refused")
+    page.goto("/#/")
+    assert "Refused: needs a fix" in page.locator(f'a.visit[href="#/visit/{record["id"]}"]').inner_text()
+
+    # Fixed and submitted again: the server takes it, every part is confirmed, and only now the draft goes.
+    page.unroute("**/api/v1/visits/*/submissions/*")
+    page.goto(f"/#/visit/{record['id']}")
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile("#/outbox"))
+    _poll(page, "() => document.querySelector('p[role=status]').textContent === 'Synced'", 30)
+    assert page.locator("[data-outbox=submission] [data-state=failed]").count() == 0
+    assert page.evaluate(DRAFTS) == []
+    with _api(live, "manager2") as api:
+        submissions = api.get(f"/api/v1/visits/{record['id']}/submissions").json()
+        assert [(s["state"], s["conflict"]) for s in submissions] == [("complete", False)]
+
     page.get_by_role("link", name="Sign out").click()
-    page.get_by_role("dialog").get_by_role("button", name="Sign out anyway").click()
     page.get_by_role("button", name="Sign in").wait_for()
-    context.close()
-
-
-def test_the_app_speaks_chinese_first(browser: Any, live: dict[str, Any]) -> None:
-    context = browser.new_context(
-        viewport={"width": 360, "height": 740},
-        locale="zh-CN",
-        base_url=str(live["url"]),
-        geolocation={"latitude": 31.3287, "longitude": 120.7401, "accuracy": 30},
-        permissions=["geolocation"],
-    )
-    page = context.new_page()
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            violations.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    response = page.goto("/")
-    assert response is not None and "frame-ancestors 'none'" in response.headers["content-security-policy"]
-    _sign_in(page, "manager2", english=False)
-    page.get_by_role("button", name="下载离线使用").wait_for()
-    page.locator("a.visit").first.wait_for()
-    assert page.get_by_role("link", name="待同步").is_visible()
-    page.locator("a.visit").first.click()
-    page.get_by_role("button", name="签到定位").click()
-    page.get_by_text(re.compile("已签到")).wait_for()
-    for label in ("押品是否在场", "押品状况", "备注"):
-        assert page.get_by_label(label).count() == 1
-    assert page.get_by_role("button", name="保存草稿").is_visible()
-    assert page.get_by_role("button", name="提交").is_visible()
-    assert violations == [], violations
-    # The choice survives a reload: the language is remembered.
-    page.get_by_label("Language").select_option("en")
-    page.reload()
-    page.get_by_role("button", name="Check in").wait_for()
     context.close()

@@ -257,3 +257,42 @@ def test_optional_items_may_be_left_out(client: TestClient, session: Session) ->
     assert (
         client.put(_url(bank.one.visit.id, str(uuid.uuid4())), json=body, headers=headers).status_code == 201
     )
+
+
+def test_a_submission_naming_its_incomplete_predecessor_takes_its_place(
+    client: TestClient, session: Session
+) -> None:
+    """The server refused one photo (the phone took another): the resubmission names the submission still
+    waiting for it and is not flagged as a second capture. Naming anything else changes nothing."""
+    bank = make_bank(session)
+    headers = login(client, bank.one.manager)
+    photos = capture_photos(seed=71)
+    first_id = str(uuid.uuid4())
+    client.put(_url(bank.one.visit.id, first_id), json=submission_body(photos), headers=headers)
+    for photo in photos[:2]:
+        put_photo(client, headers, bank.one.visit.id, photo)  # the third never arrives
+
+    retaken = capture_photos(seed=72)[2]
+    kept = [*photos[:2], retaken]
+    second = client.put(
+        _url(bank.one.visit.id, str(uuid.uuid4())),
+        json=submission_body(kept, replaces=first_id),
+        headers=headers,
+    )
+    assert second.status_code == 201, second.text
+    assert second.json()["conflict"] is False and second.json()["state"] == "incomplete"
+    assert [m["id"] for m in second.json()["missing_photos"]] == [retaken.id]
+    put_photo(client, headers, bank.one.visit.id, retaken)
+    assert (
+        client.get(f"/api/v1/submissions/{second.json()['id']}", headers=headers).json()["state"]
+        == "complete"
+    )
+
+    # Naming a submission that is no longer the last, or is complete: a second capture, flagged.
+    for named in (first_id, second.json()["id"]):
+        third = client.put(
+            _url(bank.one.visit.id, str(uuid.uuid4())),
+            json=submission_body(kept, replaces=named),
+            headers=headers,
+        )
+        assert third.json()["conflict_reasons"] == ["visit_already_submitted"]

@@ -40,7 +40,7 @@ function visitState(parts) {
 }
 
 function partLine(item, thumbs) {
-  const what = item.kind === "photo" ? `${t("photo")} · ${label(item.itemLabel) || item.itemKey}` : t("submission");
+  const what = item.kind === "photo" ? `${t("photoPart")} · ${label(item.itemLabel) || item.itemKey}` : t("submission");
   const findings = item.result?.discrepancies || [];
   const help = advice(item);
   return h("li", { class: "part", "data-outbox": item.kind },
