@@ -2,7 +2,7 @@
 // opens with no network and an update fetches only what changed), and Background Sync of the signed-in
 // manager's outbox where the browser has it. API calls are never cached here.
 import { NavigationRoute, cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute, registerRoute } from "/app/vendor/workbox.js";
-import { syncSignedIn } from "/app/js/sync.js";
+import { syncSignedIn } from "/app/js/core/sync.js";
 
 // [{url, revision}] of every file of the shell, written in by the server (api/main.py: shell_manifest).
 precacheAndRoute(self.__SHELL_MANIFEST__);

@@ -1,17 +1,18 @@
 // The field app (managers, phone-first) and the review screens (reviewers, desktop), one app by role:
 // the router, the tabs, when to sync, and the service worker's updates. Each screen is a module.
-import { AuthError, loadSession } from "./api.js";
+import { AuthError, loadSession } from "./core/api.js";
 import { h, show } from "./core/dom.js";
 import { actions, state } from "./core/state.js";
-import { lang, setLang, t } from "./i18n.js";
-import { syncOutbox } from "./sync.js";
+import { lang, setLang, t } from "./core/i18n.js";
+import { syncOutbox } from "./core/sync.js";
 import { renderLogin } from "./screens/login.js";
 import { renderOutbox } from "./screens/outbox.js";
 import { renderQueue, renderReviewVisit } from "./screens/review.js";
 import { confirmSignOut } from "./screens/signout.js";
 import { renderTasks } from "./screens/tasks.js";
 import { renderVisit } from "./screens/visit.js";
-import { refreshPackageQuietly, renderVisits } from "./screens/visits.js";
+import { renderVisits } from "./screens/visits.js";
+import { refreshPackageQuietly } from "./core/package.js";
 
 const tabs = document.getElementById("tabs");
 

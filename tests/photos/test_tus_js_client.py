@@ -5,6 +5,7 @@ stops), and creating an upload for a photo the server already holds (it ends cle
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import uuid
@@ -33,11 +34,12 @@ def _node_ready() -> str | None:
 
 
 def _upload(
-    base: str, token: str, path: Path, metadata: dict[str, str], url: str | None = None
+    base: str, token: str, path: Path, metadata: dict[str, str], url: str | None = None, *, stack: str
 ) -> dict[str, object]:
     args = ["node", str(SCRIPT), f"{base}/api/v1/uploads/", token, str(path), json.dumps(metadata)]
+    env = {**os.environ, "FIELDVISIT_FETCH_STACK": "1" if stack == "fetch" else "0"}
     done = subprocess.run(
-        [*args, *([url] if url else [])], capture_output=True, text=True, timeout=60, cwd=ROOT
+        [*args, *([url] if url else [])], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env
     )
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -50,12 +52,17 @@ def _metadata(bank: Bank, data: bytes, photo_id: str) -> dict[str, str]:
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("stack", ["node", "fetch"])
 def test_tus_js_client_ends_cleanly_in_every_case(
     live_server: str,  # noqa: F811
     session: Session,
     tmp_path: Path,
+    stack: str,
 ) -> None:
+    """`fetch`: the field app's own build over its fetch transport, as the service worker sends photos."""
     missing = _node_ready()
+    if stack == "fetch" and not (ROOT / "pwa" / "vendor" / "tus.js").exists():
+        missing = "pwa/vendor/tus.js is missing (make assets builds it)"
     if missing:
         pytest.fail(missing)
     bank = make_bank(session)
@@ -67,17 +74,19 @@ def test_tus_js_client_ends_cleanly_in_every_case(
     path.write_bytes(data)
     photo_id = str(uuid.uuid4())
 
-    first = _upload(live_server, token, path, _metadata(bank, data, photo_id))
+    first = _upload(live_server, token, path, _metadata(bank, data, photo_id), stack=stack)
     assert first["ok"], first
     session.rollback()
     assert session.scalar(select(Photo.sha256).where(Photo.id == uuid.UUID(photo_id))) == sha256(data)
 
     # The last answer was lost: the client resumes with the upload URL it kept.
-    resumed = _upload(live_server, token, path, _metadata(bank, data, photo_id), url=str(first["url"]))
+    resumed = _upload(
+        live_server, token, path, _metadata(bank, data, photo_id), url=str(first["url"]), stack=stack
+    )
     assert resumed["ok"], resumed
 
     # A fresh creation for the photo the server already holds.
-    again = _upload(live_server, token, path, _metadata(bank, data, photo_id))
+    again = _upload(live_server, token, path, _metadata(bank, data, photo_id), stack=stack)
     assert again["ok"], again
     session.rollback()
     assert session.scalar(select(Photo.sha256).where(Photo.id == uuid.UUID(photo_id))) == sha256(data)

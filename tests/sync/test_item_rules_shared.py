@@ -1,4 +1,4 @@
-"""The phone checks a submission against the pinned template before it may be sent (pwa/js/rules.js); the
+"""The phone checks a submission against the pinned template before it may be sent (pwa/js/rules/validate.js); the
 server checks it again (api.sync.service._check_item). One set of cases runs through both: the same items
 get the same problems, in the same words, so the phone never sends what the server would refuse."""
 
@@ -79,7 +79,7 @@ def _server(
 
 
 PHONE = """
-import { checkItem } from "./pwa/js/rules.js";
+import { checkItem } from "./pwa/js/rules/validate.js";
 let input = "";
 process.stdin.on("data", (chunk) => { input += chunk; });
 process.stdin.on("end", () => {

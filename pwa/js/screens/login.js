@@ -1,8 +1,8 @@
-// Signing in. A manager who signs in on a phone another manager used sees only their own work (db.js).
-import { HttpError, signIn } from "../api.js";
+// Signing in. A manager who signs in on a phone another manager used sees only their own work (core/store.js).
+import { HttpError, signIn } from "../core/api.js";
 import { field, h, show } from "../core/dom.js";
 import { actions, state } from "../core/state.js";
-import { t } from "../i18n.js";
+import { t } from "../core/i18n.js";
 
 export function renderLogin(message) {
   document.getElementById("tabs").hidden = true;

@@ -1,11 +1,10 @@
 // The outbox, per visit: what is waiting, uploading (with percent), refused (why, and what to do) and done.
 // The line on top is counted from every part, so nothing unconfirmed ever reads as synced.
-import * as db from "../db.js";
-import { photoBlob } from "../capture.js";
+import { photoBlob } from "../core/capture.js";
 import { busyButton, h } from "../core/dom.js";
-import { lang, t } from "../i18n.js";
-import { onChange, pending, retryFailed, syncOutbox, tally } from "../sync.js";
-import { refreshPackageQuietly } from "./visits.js";
+import { lang, t } from "../core/i18n.js";
+import { onChange, outboxItems, pending, retryFailed, syncOutbox, tally } from "../core/sync.js";
+import { refreshPackageQuietly } from "../core/package.js";
 
 export function syncStatus(counts) {
   if (counts.failed) return t("partsRefused", { n: counts.failed });
@@ -65,7 +64,7 @@ export async function renderOutbox(present) {
   const thumbs = new Map(); // photo id → object URL, made once per screen
   let syncing = false;
   async function paint() {
-    const items = await db.all("outbox");
+    const items = await outboxItems();
     const counts = tally(items); // one read of the outbox per repaint (it repaints on every chunk uploaded)
     const estimate = navigator.storage?.estimate ? await navigator.storage.estimate() : {};
     const persisted = navigator.storage?.persisted ? await navigator.storage.persisted() : false;

@@ -1,9 +1,9 @@
 // The reviewer's screens (desktop): the queue, and one visit declared vs observed with its photos, map and
 // findings; approve, or return with a comment and the items the manager must change marked.
-import { json, request } from "../api.js";
+import { json, objectUrl } from "../core/api.js";
 import { busyButton, field, h, svg } from "../core/dom.js";
 import { haversine, siteOf } from "../core/geo.js";
-import { date, lang, metres, pick, t } from "../i18n.js";
+import { date, lang, metres, pick, t } from "../core/i18n.js";
 
 export async function renderQueue(present) {
   const page = await json("/api/v1/review/queue");
@@ -15,11 +15,6 @@ export async function renderQueue(present) {
       item.conflict ? h("span", { class: "badge critical", text: t("conflict") }) : null,
       item.submission_state === "incomplete" ? h("span", { class: "badge major", text: t("incomplete") }) : null),
     h("div", { class: "muted", text: `${t(`status.${item.visit.status}`)} · ${date(item.submitted_at)}` }))));
-}
-
-async function photoUrl(path) {
-  const answer = await request(path);
-  return answer.ok ? URL.createObjectURL(await answer.blob()) : "";
 }
 
 // Where and when a photo was taken: the camera's EXIF first, else what the phone said, marked as the phone's.
@@ -97,10 +92,10 @@ export async function renderReviewVisit(id, present) {
   const photoName = (photo) => `${labelOf(photo.item_key)} · ${t("photo")} ${numbers.get(photo.id)}`;
   const photos = h("div", { class: "thumbs wide" });
   for (const p of record.photos) {
-    const src = p.state === "processed" ? await photoUrl(p.links.thumbnail) : "";
+    const src = p.state === "processed" ? await objectUrl(p.links.thumbnail) : "";
     const { when, where } = whereAndWhen(p);
     photos.append(h("figure", { id: `photo-${p.id}` },
-      h("a", { href: "#", onclick: async (e) => { e.preventDefault(); window.open(await photoUrl(p.links.preview), "_blank"); } },
+      h("a", { href: "#", onclick: async (e) => { e.preventDefault(); window.open(await objectUrl(p.links.preview), "_blank"); } },
         src ? h("img", { src, alt: photoName(p) }) : h("span", { text: t(`photoState.${p.state}`) })),
       h("figcaption", {}, h("strong", { text: photoName(p) }), h("br"), h("span", { class: "muted", text: `${t("takenAt")} ${when}` }), h("br"), h("span", { class: "muted", text: `${t("place")} ${where}` }))));
   }

@@ -1,10 +1,10 @@
 // Signing out. With parts the server has not confirmed it says how many and offers to sync first: on a
 // shared phone the parts stay, bound to their owner, until that manager signs in again and syncs.
-import { signOut } from "../api.js";
+import { signOut } from "../core/api.js";
 import { h } from "../core/dom.js";
 import { actions } from "../core/state.js";
-import { t } from "../i18n.js";
-import { pending } from "../sync.js";
+import { t } from "../core/i18n.js";
+import { pending } from "../core/sync.js";
 import { renderLogin } from "./login.js";
 
 export async function confirmSignOut() {

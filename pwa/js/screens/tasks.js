@@ -1,9 +1,9 @@
 // Follow-up tasks: each card names the borrower and links to the visit that found it.
-import * as db from "../db.js";
-import { json } from "../api.js";
+import { json } from "../core/api.js";
 import { field, h } from "../core/dom.js";
+import { visitIds } from "../core/package.js";
 import { actions, state } from "../core/state.js";
-import { date, lang, t } from "../i18n.js";
+import { date, lang, t } from "../core/i18n.js";
 
 export async function renderTasks(present) {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
@@ -22,7 +22,7 @@ export async function renderTasks(present) {
   const page = await json(`/api/v1/tasks?${params}`);
   const staff = state.user.role !== "manager";
   // A manager opens the visit on the phone when it is in the work package; staff open the review screen.
-  const local = staff ? new Set() : new Set((await db.keys("visits")));
+  const local = staff ? new Set() : new Set(await visitIds());
   const visitLink = (task) => {
     const visitId = task.last_seen_visit_id;
     if (staff) return `#/review/${visitId}`;

@@ -1,14 +1,14 @@
 // One visit on the phone: check in, answer the checklist, take the photos, submit. The pinned template's
 // rules are checked here before the manager may submit (rules.js, the server's own checks); a draft the
 // server refused comes back here with the refused items marked; a returned visit opens pre-filled.
-import * as db from "../db.js";
-import { json, request } from "../api.js";
-import { loadDraft, problemsOf, saveDraft, submitDraft } from "../capture.js";
+import { json, objectUrl } from "../core/api.js";
+import { loadDraft, problemsOf, saveDraft, submitDraft } from "../core/capture.js";
 import { busyButton, field, h } from "../core/dom.js";
 import { haversine, sha256Hex, siteOf } from "../core/geo.js";
+import { rememberFix, visitEntry } from "../core/package.js";
 import { actions } from "../core/state.js";
-import { checkItem } from "../rules.js";
-import { date, lang, metres, pick, t } from "../i18n.js";
+import { checkItem } from "../rules/validate.js";
+import { date, lang, metres, pick, t } from "../core/i18n.js";
 
 const FEW_CHOICES = 4; // up to this many options show as buttons: one tap, no dropdown
 
@@ -37,11 +37,11 @@ function buttonGroup(label, options, current, onPick) {
 async function thumbnailUrl(photo) {
   if (photo.blob) return URL.createObjectURL(photo.blob);
   if (!navigator.onLine || !photo.thumbnail) return "";
-  try { const answer = await request(photo.thumbnail); return answer.ok ? URL.createObjectURL(await answer.blob()) : ""; } catch { return ""; }
+  return objectUrl(photo.thumbnail);
 }
 
 export async function renderVisit(id, present) {
-  const entry = await db.get("visits", id);
+  const entry = await visitEntry(id);
   if (!entry) { present(h("h1", { text: t("noVisits") }), h("a", { href: "#/", text: t("back") })); return; }
   const visit = entry.visit;
   const definition = visit.template_version.definition;
@@ -85,7 +85,7 @@ export async function renderVisit(id, present) {
     navigator.geolocation.getCurrentPosition(async (pos) => {
       checkInButton.removeAttribute("aria-busy");
       draft.checkIn = { lat: pos.coords.latitude, lon: pos.coords.longitude, accuracy_m: pos.coords.accuracy, fixed_at: new Date(pos.timestamp).toISOString() };
-      await db.put("kv", draft.checkIn, "lastFix");
+      await rememberFix(draft.checkIn);
       await save();
       for (const paint of fixListeners) paint();
       paintCheckIn();

@@ -2,7 +2,7 @@
 // signs the manager back in; only when it is refused does the app ask for the password, and the outbox
 // is never touched by signing in or out. The session lives in the phone's own database; signing in binds
 // every other read and write to the signed-in user's database (db.js).
-import * as db from "./db.js";
+import * as db from "./store.js";
 
 export class AuthError extends Error {}
 export class HttpError extends Error {
@@ -116,4 +116,12 @@ export async function json(path, options = {}) {
   if (answer.status === 304) return null;
   if (!answer.ok) throw new HttpError(answer.status, await problem(answer));
   return answer.status === 204 ? null : answer.json();
+}
+
+// A photo (thumbnail, preview) the API serves behind the token, as a URL an <img> can show; "" without one.
+export async function objectUrl(path) {
+  try {
+    const answer = await request(path);
+    return answer.ok ? URL.createObjectURL(await answer.blob()) : "";
+  } catch { return ""; }
 }

@@ -2,9 +2,9 @@
 // photos (their bytes too); submitting queues the parts in the outbox and locks the draft; it is deleted only
 // when the server has confirmed the submission and every photo of it. A part the server refuses unlocks it,
 // with the refused items named, for the manager to fix and submit again.
-// (DESIGN "Sync"; docs/decisions/0010-drafts-until-confirmed.md)
-import * as db from "./db.js";
-import { checkSubmission, items } from "./rules.js";
+// (DESIGN "Sync"; docs/decisions/0010-field-app-owners-drafts-libraries.md)
+import * as db from "./store.js";
+import { checkSubmission, items } from "../rules/validate.js";
 
 // A fresh draft; a returned visit starts from the submission the reviewer returned: its answers, its
 // photos (already on the server, so never sent again) and the items to change marked.
@@ -122,4 +122,11 @@ export async function refuse(item) {
   await saveDraft(draft);
   const entry = await db.get("visits", item.visitId);
   if (entry) { entry.visit.status = "in_progress"; await db.put("visits", entry); }
+}
+
+// Every draft on the phone, by visit: the visit list shows which wait to sync and which need a fix.
+export async function drafts() {
+  const found = new Map();
+  for (const id of await db.keys("drafts")) found.set(id, await db.get("drafts", id));
+  return found;
 }

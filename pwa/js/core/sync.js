@@ -1,11 +1,11 @@
 // The outbox: each part (a submission, each photo) uploads on its own and keeps its own state. Photos go
 // through tus-js-client (the tus project's client): resumable, so after a cut only the rest is sent.
 // One uploader at a time (a Web Lock shared by the page and the service worker).
-import * as db from "./db.js";
+import * as db from "./store.js";
 import { AuthError, HttpError, accessToken, languageHeader, loadSession, refreshNow, request } from "./api.js";
 import { photoBlob, refuse, settle } from "./capture.js";
 import { FetchHttpStack } from "./fetch-stack.js";
-import { Upload } from "../vendor/tus.js";
+import { Upload } from "../../vendor/tus.js";
 
 const CHUNK = 256 * 1024;
 const listeners = new Set();
@@ -13,6 +13,8 @@ export function onChange(listener) { listeners.add(listener); return () => liste
 function changed(item) { for (const listener of listeners) listener(item); }
 
 async function save(item) { await db.put("outbox", item); changed(item); }
+
+export const outboxItems = () => db.all("outbox");
 
 export async function pending() {
   return (await db.all("outbox")).filter((item) => item.state !== "done");

@@ -3,7 +3,7 @@
 // on the same phone opens another database, so never sees, sends or exports the first one's work, which
 // waits intact until its owner signs in again (DESIGN: "Everything stored on the phone belongs to the
 // user who made it").
-import { openDB } from "../vendor/idb.js";
+import { openDB } from "../../vendor/idb.js";
 
 const DEVICE = "fieldvisit-device";
 const LEGACY = "fieldvisit"; // before per-user databases: one database for whoever signed in
