@@ -56,9 +56,11 @@ run: install assets
 	@echo ""
 	$(BIN)/fieldvisit serve --host 127.0.0.1 --port 8000
 
-lint: install-dev
+# The field app's JavaScript and CSS are formatted by prettier (npm registry, .prettierrc.json).
+lint: install-dev node_modules/.installed
 	$(BIN)/ruff check api tests bench migrations
 	$(BIN)/ruff format --check api tests bench migrations
+	node_modules/.bin/prettier --check "pwa/js/**/*.js" pwa/sw.js pwa/app.css scripts tests/photos/tus_js_client.mjs
 
 typecheck: install-dev
 	$(BIN)/mypy api

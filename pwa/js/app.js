@@ -18,11 +18,30 @@ const tabs = document.getElementById("tabs");
 
 function renderTabs() {
   const here = location.hash || "#/";
-  const links = state.user.role === "manager"
-    ? [["#/", t("visits")], ["#/outbox", t("outbox")], ["#/tasks", t("tasks")]]
-    : [["#/review", t("review")], ["#/tasks", t("tasks")]];
-  tabs.replaceChildren(...links.map(([href, label]) => h("a", { href, text: label, "aria-current": here.split("?")[0] === href ? "page" : null })),
-    h("a", { href: "#/", onclick: async (e) => { e.preventDefault(); await confirmSignOut(); }, text: t("signOut") }));
+  const links =
+    state.user.role === "manager"
+      ? [
+          ["#/", t("visits")],
+          ["#/outbox", t("outbox")],
+          ["#/tasks", t("tasks")],
+        ]
+      : [
+          ["#/review", t("review")],
+          ["#/tasks", t("tasks")],
+        ];
+  tabs.replaceChildren(
+    ...links.map(([href, label]) =>
+      h("a", { href, text: label, "aria-current": here.split("?")[0] === href ? "page" : null }),
+    ),
+    h("a", {
+      href: "#/",
+      onclick: async (e) => {
+        e.preventDefault();
+        await confirmSignOut();
+      },
+      text: t("signOut"),
+    }),
+  );
   tabs.hidden = false;
 }
 
@@ -32,15 +51,23 @@ let generation = 0;
 
 async function route() {
   const token = ++generation;
-  const present = (...nodes) => { if (token === generation) show(...nodes); };
+  const present = (...nodes) => {
+    if (token === generation) show(...nodes);
+  };
   try {
     const session = await loadSession();
     state.user = session?.refresh ? session.user : null;
-    if (!state.user) { renderLogin(session ? t("sessionExpired") : ""); return; }
+    if (!state.user) {
+      renderLogin(session ? t("sessionExpired") : "");
+      return;
+    }
     renderTabs();
     const hash = location.hash || "#/";
     const [, page, id] = hash.split("?")[0].split("/");
-    if (state.user.role !== "manager" && (page === "" || page === undefined)) { location.hash = "#/review"; return; }
+    if (state.user.role !== "manager" && (page === "" || page === undefined)) {
+      location.hash = "#/review";
+      return;
+    }
     if (page === "visit") await renderVisit(id, present);
     else if (page === "outbox") await renderOutbox(present);
     else if (page === "review" && id) await renderReviewVisit(id, present);
@@ -49,7 +76,12 @@ async function route() {
     else await renderVisits(present);
   } catch (e) {
     if (e instanceof AuthError) renderLogin(t("sessionExpired"));
-    else show(h("h1", { text: t("problem") }), h("p", { class: "error", role: "alert", text: navigator.onLine ? e.message : t("networkError") }), h("a", { href: "#/", text: t("back") }));
+    else
+      show(
+        h("h1", { text: t("problem") }),
+        h("p", { class: "error", role: "alert", text: navigator.onLine ? e.message : t("networkError") }),
+        h("a", { href: "#/", text: t("back") }),
+      );
   }
 }
 
@@ -58,16 +90,30 @@ async function kickSync() {
   // Only managers capture, so only they have an outbox and a work package (a reviewer asking for one got a 403).
   if (syncing || !navigator.onLine || state.user?.role !== "manager") return;
   syncing = true;
-  try { const left = await syncOutbox(); if (!left) await refreshPackageQuietly(); } catch { /* retried on the next trigger */ } finally { syncing = false; }
+  try {
+    const left = await syncOutbox();
+    if (!left) await refreshPackageQuietly();
+  } catch {
+    /* retried on the next trigger */
+  } finally {
+    syncing = false;
+  }
 }
 
 async function registerBackgroundSync() {
-  try { const reg = await navigator.serviceWorker?.ready; await reg?.sync?.register("outbox"); } catch { /* Safari, Firefox: the other triggers cover it */ }
+  try {
+    const reg = await navigator.serviceWorker?.ready;
+    await reg?.sync?.register("outbox");
+  } catch {
+    /* Safari, Firefox: the other triggers cover it */
+  }
 }
 
 Object.assign(actions, { route, kickSync, registerBackgroundSync });
 
-function showNetwork() { document.getElementById("net").textContent = navigator.onLine ? t("online") : t("offline"); }
+function showNetwork() {
+  document.getElementById("net").textContent = navigator.onLine ? t("online") : t("offline");
+}
 
 async function watchForUpdates() {
   const registration = await navigator.serviceWorker.register("/sw.js", { type: "module", scope: "/" });
@@ -76,25 +122,41 @@ async function watchForUpdates() {
     incoming?.addEventListener("statechange", () => {
       if (incoming.state === "installed" && navigator.serviceWorker.controller) {
         const banner = document.getElementById("update");
-        banner.replaceChildren(t("newVersion"), " ", h("button", { class: "secondary", text: t("reload"), onclick: () => incoming.postMessage("skipWaiting") }));
+        banner.replaceChildren(
+          t("newVersion"),
+          " ",
+          h("button", { class: "secondary", text: t("reload"), onclick: () => incoming.postMessage("skipWaiting") }),
+        );
         banner.hidden = false;
       }
     });
   });
   let reloading = false;
   navigator.serviceWorker.addEventListener("controllerchange", () => {
-    if (navigator.serviceWorker.controller && document.getElementById("update").hidden === false && !reloading) { reloading = true; location.reload(); }
+    if (navigator.serviceWorker.controller && document.getElementById("update").hidden === false && !reloading) {
+      reloading = true;
+      location.reload();
+    }
   });
 }
 
 async function start() {
   const select = document.getElementById("lang");
   select.value = lang();
-  select.addEventListener("change", () => { setLang(select.value); route(); showNetwork(); });
+  select.addEventListener("change", () => {
+    setLang(select.value);
+    route();
+    showNetwork();
+  });
   showNetwork();
-  window.addEventListener("online", () => { showNetwork(); kickSync(); });
+  window.addEventListener("online", () => {
+    showNetwork();
+    kickSync();
+  });
   window.addEventListener("offline", showNetwork);
-  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") kickSync(); });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") kickSync();
+  });
   window.addEventListener("hashchange", route);
   if ("serviceWorker" in navigator) await watchForUpdates();
   if (navigator.storage?.persist) navigator.storage.persist().catch(() => false);

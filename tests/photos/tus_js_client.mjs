@@ -8,7 +8,9 @@ import { readFileSync } from "node:fs";
 const [endpoint, token, file, metadataJson, uploadUrl] = process.argv.slice(2);
 const asWorker = process.env.FIELDVISIT_FETCH_STACK === "1";
 const bytes = readFileSync(file);
-let Upload, extra = {}, data = bytes;
+let Upload,
+  extra = {},
+  data = bytes;
 if (asWorker) {
   ({ Upload } = await import("../../pwa/vendor/tus.js"));
   const { FetchHttpStack } = await import("../../pwa/js/core/fetch-stack.js");

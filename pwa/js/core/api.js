@@ -45,7 +45,11 @@ export async function signIn(username, password) {
 
 export async function signOut() {
   if (session?.refresh) {
-    fetch("/api/v1/auth/revoke", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: session.refresh }) }).catch(() => {});
+    fetch("/api/v1/auth/revoke", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: session.refresh }),
+    }).catch(() => {});
   }
   session = null;
   await db.deviceDel("session");
@@ -58,7 +62,9 @@ async function refresh() {
     const current = await loadSession();
     if (!current?.refresh) throw new AuthError("no session");
     const answer = await fetch("/api/v1/auth/refresh", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: current.refresh }),
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: current.refresh }),
     });
     if (answer.status === 401) {
       session = { ...current, access: null, refresh: null };
@@ -67,7 +73,9 @@ async function refresh() {
     }
     if (!answer.ok) throw new HttpError(answer.status, await problem(answer));
     await saveSession(await answer.json());
-  })().finally(() => { refreshing = null; });
+  })().finally(() => {
+    refreshing = null;
+  });
   return refreshing;
 }
 
@@ -77,7 +85,11 @@ function acceptLanguage() {
 }
 
 async function problem(answer) {
-  try { return await answer.json(); } catch { return {}; }
+  try {
+    return await answer.json();
+  } catch {
+    return {};
+  }
 }
 
 // A valid access token, refreshed first when it has expired (tus-js-client asks before each request).
@@ -88,16 +100,24 @@ export async function accessToken() {
   return session.access;
 }
 
-export async function refreshNow() { await refresh(); }
+export async function refreshNow() {
+  await refresh();
+}
 
-export function languageHeader() { return acceptLanguage(); }
+export function languageHeader() {
+  return acceptLanguage();
+}
 
 // fetch with the access token; refreshes it once when it has expired.
 export async function request(path, options = {}) {
   const current = await loadSession();
   if (!current?.refresh) throw new AuthError("not signed in");
   if (!current.access || Date.now() > current.expiresAt) await refresh();
-  const send = () => fetch(path, { ...options, headers: { ...acceptLanguage(), ...(options.headers || {}), Authorization: `Bearer ${session.access}` } });
+  const send = () =>
+    fetch(path, {
+      ...options,
+      headers: { ...acceptLanguage(), ...(options.headers || {}), Authorization: `Bearer ${session.access}` },
+    });
   let answer = await send();
   if (answer.status === 401) {
     await refresh();
@@ -123,5 +143,7 @@ export async function objectUrl(path) {
   try {
     const answer = await request(path);
     return answer.ok ? URL.createObjectURL(await answer.blob()) : "";
-  } catch { return ""; }
+  } catch {
+    return "";
+  }
 }

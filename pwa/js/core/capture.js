@@ -9,7 +9,17 @@ import { checkSubmission, items } from "../rules/validate.js";
 // A fresh draft; a returned visit starts from the submission the reviewer returned: its answers, its
 // photos (already on the server, so never sent again) and the items to change marked.
 export function newDraft(entry, now) {
-  const draft = { visitId: entry.visit.id, answers: {}, photos: [], notes: "", checkIn: null, startedAt: now, sentAs: null, refused: null, marked: [] };
+  const draft = {
+    visitId: entry.visit.id,
+    answers: {},
+    photos: [],
+    notes: "",
+    checkIn: null,
+    startedAt: now,
+    sentAs: null,
+    refused: null,
+    marked: [],
+  };
   const returned = entry.returned;
   if (!returned) return draft;
   const held = new Map(returned.photos.map((photo) => [photo.id, photo]));
@@ -17,7 +27,15 @@ export function newDraft(entry, now) {
     if (answer.value !== undefined && answer.value !== null) draft.answers[key] = { value: answer.value };
     for (const id of answer.photos || []) {
       const photo = held.get(id);
-      if (photo) draft.photos.push({ id, itemKey: key, remote: true, thumbnail: photo.thumbnail, sha256: photo.sha256, size: photo.size });
+      if (photo)
+        draft.photos.push({
+          id,
+          itemKey: key,
+          remote: true,
+          thumbnail: photo.thumbnail,
+          sha256: photo.sha256,
+          size: photo.size,
+        });
     }
   }
   draft.notes = returned.body.notes || "";
@@ -53,7 +71,11 @@ export function bodyOf(definition, draft, finishedAt) {
   }
   return {
     ...(draft.replaces ? { replaces: draft.replaces } : {}),
-    check_in: draft.checkIn, answers, notes: draft.notes || "", device_started_at: draft.startedAt, device_finished_at: finishedAt,
+    check_in: draft.checkIn,
+    answers,
+    notes: draft.notes || "",
+    device_started_at: draft.startedAt,
+    device_finished_at: finishedAt,
     photos: draft.photos.map((p) => ({ id: p.id, sha256: p.sha256, size: p.size })),
     device: { app: "fieldvisit-pwa", agent: (globalThis.navigator?.userAgent || "").slice(0, 200) },
   };
@@ -71,17 +93,44 @@ export async function submitDraft(entry, draft, now) {
   const queued = new Map((await db.byVisit(visitId)).map((item) => [item.id, item]));
   for (const item of queued.values()) {
     const superseded = item.kind === "submission" ? item.state !== "done" : item.state !== "done" && !keep.has(item.id);
-    if (superseded || (item.kind === "photo" && item.state === "failed")) { await db.del("outbox", item.id); queued.delete(item.id); }
+    if (superseded || (item.kind === "photo" && item.state === "failed")) {
+      await db.del("outbox", item.id);
+      queued.delete(item.id);
+    }
   }
   const submissionId = crypto.randomUUID();
   const definition = entry.visit.template_version.definition;
-  const labels = Object.fromEntries(items(definition).map((item) => [item.key, { zh: item.label_zh, en: item.label_en }]));
-  await db.put("outbox", { id: submissionId, kind: "submission", visitId, borrower: entry.visit.borrower.name, body: bodyOf(definition, draft, now), labels, state: "waiting", createdAt: now });
+  const labels = Object.fromEntries(
+    items(definition).map((item) => [item.key, { zh: item.label_zh, en: item.label_en }]),
+  );
+  await db.put("outbox", {
+    id: submissionId,
+    kind: "submission",
+    visitId,
+    borrower: entry.visit.borrower.name,
+    body: bodyOf(definition, draft, now),
+    labels,
+    state: "waiting",
+    createdAt: now,
+  });
   for (const photo of draft.photos) {
     if (photo.remote || queued.has(photo.id)) continue;
     await db.put("outbox", {
-      id: photo.id, kind: "photo", visitId, submissionId, itemKey: photo.itemKey, itemLabel: labels[photo.itemKey], borrower: entry.visit.borrower.name,
-      sha256: photo.sha256, size: photo.size, type: photo.type, fix: photo.fix, takenAt: photo.takenAt, state: "waiting", progress: 0, createdAt: now,
+      id: photo.id,
+      kind: "photo",
+      visitId,
+      submissionId,
+      itemKey: photo.itemKey,
+      itemLabel: labels[photo.itemKey],
+      borrower: entry.visit.borrower.name,
+      sha256: photo.sha256,
+      size: photo.size,
+      type: photo.type,
+      fix: photo.fix,
+      takenAt: photo.takenAt,
+      state: "waiting",
+      progress: 0,
+      createdAt: now,
     });
   }
   draft.sentAs = submissionId;
@@ -106,9 +155,10 @@ export async function settle(visitId) {
 export async function refuse(item) {
   const draft = await db.get("drafts", item.visitId);
   if (!draft) return; // an outbox from before drafts were kept: the outbox names the reason
-  const problems = item.kind === "photo"
-    ? [{ item: item.itemKey, photoId: item.id, en: item.error || "", zh: item.error || "" }]
-    : (item.problem?.items || []).map((p) => ({ item: p.item, en: p.message, zh: p.message_zh }));
+  const problems =
+    item.kind === "photo"
+      ? [{ item: item.itemKey, photoId: item.id, en: item.error || "", zh: item.error || "" }]
+      : (item.problem?.items || []).map((p) => ({ item: p.item, en: p.message, zh: p.message_zh }));
   if (!problems.length) problems.push({ item: null, en: item.error || "", zh: item.error || "" });
   // The server kept the submission that waits for this photo: the next one names it as the one it replaces,
   // so the server takes it in its place rather than flag a second capture.
@@ -121,7 +171,10 @@ export async function refuse(item) {
   }
   await saveDraft(draft);
   const entry = await db.get("visits", item.visitId);
-  if (entry) { entry.visit.status = "in_progress"; await db.put("visits", entry); }
+  if (entry) {
+    entry.visit.status = "in_progress";
+    await db.put("visits", entry);
+  }
 }
 
 // Every draft on the phone, by visit: the visit list shows which wait to sync and which need a fix.

@@ -8,7 +8,8 @@ export function h(tag, attrs = {}, ...children) {
     else node.setAttribute(key, value === true ? "" : value);
   }
   for (const child of children.flat()) {
-    if (child !== null && child !== undefined && child !== false) node.append(child instanceof Node ? child : String(child));
+    if (child !== null && child !== undefined && child !== false)
+      node.append(child instanceof Node ? child : String(child));
   }
   return node;
 }
@@ -26,11 +27,23 @@ export function field(label, control, ...after) {
 
 // A button that says it is busy while its work runs (and cannot be tapped twice).
 export function busyButton(attrs, label, busyLabel, work) {
-  const button = h("button", { ...attrs, text: label, onclick: async (event) => {
-    if (button.getAttribute("aria-busy") === "true") return;
-    button.setAttribute("aria-busy", "true"); button.disabled = true; button.textContent = busyLabel;
-    try { await work(event); } finally { button.removeAttribute("aria-busy"); button.disabled = false; button.textContent = label; }
-  } });
+  const button = h("button", {
+    ...attrs,
+    text: label,
+    onclick: async (event) => {
+      if (button.getAttribute("aria-busy") === "true") return;
+      button.setAttribute("aria-busy", "true");
+      button.disabled = true;
+      button.textContent = busyLabel;
+      try {
+        await work(event);
+      } finally {
+        button.removeAttribute("aria-busy");
+        button.disabled = false;
+        button.textContent = label;
+      }
+    },
+  });
   return button;
 }
 

@@ -17,7 +17,11 @@ export async function downloadPackage() {
 }
 
 export async function refreshPackageQuietly() {
-  try { await downloadPackage(); } catch { /* offline or signed out: later */ }
+  try {
+    await downloadPackage();
+  } catch {
+    /* offline or signed out: later */
+  }
 }
 
 // The phone's copy wins for a visit held by a draft or by a part the server has not confirmed. Otherwise the
@@ -28,7 +32,9 @@ export async function mergePackage(fresh) {
     ...(await store.keys("drafts")),
   ]);
   const local = new Map((await store.all("visits")).map((entry) => [entry.visit.id, entry]));
-  const merged = fresh.map((entry) => (held.has(entry.visit.id) && local.has(entry.visit.id) ? local.get(entry.visit.id) : entry));
+  const merged = fresh.map((entry) =>
+    held.has(entry.visit.id) && local.has(entry.visit.id) ? local.get(entry.visit.id) : entry,
+  );
   const listed = new Set(fresh.map((entry) => entry.visit.id));
   for (const [id, entry] of local) if (held.has(id) && !listed.has(id)) merged.push(entry);
   return merged;

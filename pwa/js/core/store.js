@@ -10,7 +10,11 @@ const LEGACY = "fieldvisit"; // before per-user databases: one database for whoe
 
 let device;
 function deviceDb() {
-  device ??= openDB(DEVICE, 1, { upgrade(db) { db.createObjectStore("kv"); } });
+  device ??= openDB(DEVICE, 1, {
+    upgrade(db) {
+      db.createObjectStore("kv");
+    },
+  });
   return device;
 }
 
@@ -77,7 +81,10 @@ async function adoptLegacy(userId) {
   const stores = ["kv", "visits", "drafts", "outbox"].filter((name) => legacy.objectStoreNames.contains(name));
   const session = stores.includes("kv") ? await legacy.get("kv", "session") : null;
   const heir = session?.user?.id || userId;
-  if (heir !== userId) { legacy.close(); return; }
+  if (heir !== userId) {
+    legacy.close();
+    return;
+  }
   const target = await opened;
   for (const store of stores.filter((name) => name !== "kv")) {
     const keyed = store === "drafts";
@@ -87,5 +94,8 @@ async function adoptLegacy(userId) {
     for (const [index, value] of values.entries()) await target.put(store, value, keyed ? ids[index] : undefined);
   }
   legacy.close();
-  await new Promise((resolve) => { const request = indexedDB.deleteDatabase(LEGACY); request.onsuccess = request.onerror = request.onblocked = resolve; });
+  await new Promise((resolve) => {
+    const request = indexedDB.deleteDatabase(LEGACY);
+    request.onsuccess = request.onerror = request.onblocked = resolve;
+  });
 }

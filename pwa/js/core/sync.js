@@ -9,10 +9,18 @@ import { Upload } from "../../vendor/tus.js";
 
 const CHUNK = 256 * 1024;
 const listeners = new Set();
-export function onChange(listener) { listeners.add(listener); return () => listeners.delete(listener); }
-function changed(item) { for (const listener of listeners) listener(item); }
+export function onChange(listener) {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+function changed(item) {
+  for (const listener of listeners) listener(item);
+}
 
-async function save(item) { await db.put("outbox", item); changed(item); }
+async function save(item) {
+  await db.put("outbox", item);
+  changed(item);
+}
 
 export const outboxItems = () => db.all("outbox");
 
@@ -33,7 +41,11 @@ function asAppError(error) {
   const response = error?.originalResponse;
   if (!response) return error;
   let problem = {};
-  try { problem = JSON.parse(response.getBody() || "{}"); } catch { /* not JSON */ }
+  try {
+    problem = JSON.parse(response.getBody() || "{}");
+  } catch {
+    /* not JSON */
+  }
   return new HttpError(response.getStatus(), problem);
 }
 
@@ -41,9 +53,15 @@ async function uploadPhoto(item) {
   const blob = item.blob || (await photoBlob(item));
   if (!blob) throw new HttpError(410, { detail: "photo missing on this phone" });
   const metadata = {
-    photo_id: item.id, visit_id: item.visitId, item_key: item.itemKey, content_type: item.type || "image/jpeg",
-    sha256: item.sha256, taken_at: item.takenAt,
-    ...(item.fix ? { fix_lat: String(item.fix.lat), fix_lon: String(item.fix.lon), fix_accuracy: String(item.fix.accuracy_m) } : {}),
+    photo_id: item.id,
+    visit_id: item.visitId,
+    item_key: item.itemKey,
+    content_type: item.type || "image/jpeg",
+    sha256: item.sha256,
+    taken_at: item.takenAt,
+    ...(item.fix
+      ? { fix_lat: String(item.fix.lat), fix_lon: String(item.fix.lon), fix_accuracy: String(item.fix.accuracy_m) }
+      : {}),
   };
   let lastSaved = 0;
   await new Promise((resolve, reject) => {
@@ -63,9 +81,18 @@ async function uploadPhoto(item) {
       },
       onShouldRetry: (error, attempt, options) => {
         const status = error?.originalResponse?.getStatus();
-        if (status === 401) return attempt < 2 && refreshNow().then(() => true, () => false);
+        if (status === 401)
+          return (
+            attempt < 2 &&
+            refreshNow().then(
+              () => true,
+              () => false,
+            )
+          );
         const transient = !status || status >= 500 || [408, 409, 423, 429].includes(status);
-        return transient && attempt < options.retryDelays.length && (typeof navigator === "undefined" || navigator.onLine);
+        return (
+          transient && attempt < options.retryDelays.length && (typeof navigator === "undefined" || navigator.onLine)
+        );
       },
       onUploadUrlAvailable: async () => {
         item.uploadUrl = upload.url;
@@ -77,7 +104,10 @@ async function uploadPhoto(item) {
       },
       onChunkComplete: async (_size, accepted, total) => {
         item.progress = total ? accepted / total : 0;
-        if (accepted - lastSaved >= CHUNK || accepted === total) { lastSaved = accepted; await save(item); }
+        if (accepted - lastSaved >= CHUNK || accepted === total) {
+          lastSaved = accepted;
+          await save(item);
+        }
       },
       onSuccess: resolve,
       onError: (error) => reject(asAppError(error)),
@@ -88,24 +118,39 @@ async function uploadPhoto(item) {
 
 async function sendSubmission(item) {
   const answer = await request(`/api/v1/visits/${item.visitId}/submissions/${item.id}`, {
-    method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(item.body),
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(item.body),
   });
   if (!answer.ok) throw new HttpError(answer.status, await answer.json().catch(() => ({})));
   item.result = await answer.json();
 }
 
 async function sendOne(item) {
-  item.state = "uploading"; item.error = null; item.errorKind = null;
+  item.state = "uploading";
+  item.error = null;
+  item.errorKind = null;
   await save(item);
   try {
-    if (item.kind === "photo") await uploadPhoto(item); else await sendSubmission(item);
-    item.state = "done"; item.progress = 1; item.doneAt = new Date().toISOString();
+    if (item.kind === "photo") await uploadPhoto(item);
+    else await sendSubmission(item);
+    item.state = "done";
+    item.progress = 1;
+    item.doneAt = new Date().toISOString();
     delete item.blob; // confirmed by the server: now the phone's copy may go
     await save(item);
     await settle(item.visitId);
   } catch (error) {
-    if (error instanceof AuthError) { item.state = "waiting"; await save(item); throw error; }
-    const permanent = error instanceof HttpError && error.status >= 400 && error.status < 500 && ![401, 408, 423, 429].includes(error.status);
+    if (error instanceof AuthError) {
+      item.state = "waiting";
+      await save(item);
+      throw error;
+    }
+    const permanent =
+      error instanceof HttpError &&
+      error.status >= 400 &&
+      error.status < 500 &&
+      ![401, 408, 423, 429].includes(error.status);
     item.state = permanent ? "failed" : "waiting";
     // The server's reason comes in the user's language; no answer at all is said by the app, not as the
     // browser's "Failed to fetch".
@@ -123,7 +168,9 @@ async function sendOne(item) {
 export async function syncOutbox() {
   const run = async () => {
     const items = (await db.all("outbox")).filter((item) => item.state !== "done" && item.state !== "failed");
-    items.sort((a, b) => (a.kind === b.kind ? a.createdAt.localeCompare(b.createdAt) : a.kind === "submission" ? -1 : 1));
+    items.sort((a, b) =>
+      a.kind === b.kind ? a.createdAt.localeCompare(b.createdAt) : a.kind === "submission" ? -1 : 1,
+    );
     for (const item of items) {
       // A part superseded meanwhile (the manager resubmitted) is gone from the outbox: skip it.
       const current = await db.get("outbox", item.id);
@@ -154,6 +201,9 @@ export async function syncSignedIn() {
 export async function retryFailed() {
   for (const item of await db.all("outbox")) {
     // What the server refused for its content waits for the manager to fix the draft; the rest may be retried.
-    if (item.state === "failed" && ![413, 415, 422].includes(item.status)) { item.state = "waiting"; await save(item); }
+    if (item.state === "failed" && ![413, 415, 422].includes(item.status)) {
+      item.state = "waiting";
+      await save(item);
+    }
   }
 }

@@ -17,9 +17,13 @@ export function checkItem(item, answer, checkIn) {
     const needed = item.required ? Math.max(item.min_photos || 0, 1) : 0;
     if (value !== null) problem("a photo item's answer is its photos", "拍照项只需提交照片");
     if (photos.length < needed && !(!item.required && !photos.length)) {
-      problem(`needs at least ${needed} photo(s), got ${photos.length}`, `至少需要 ${needed} 张照片，实际 ${photos.length} 张`);
+      problem(
+        `needs at least ${needed} photo(s), got ${photos.length}`,
+        `至少需要 ${needed} 张照片，实际 ${photos.length} 张`,
+      );
     }
-    if (photos.length > item.max_photos) problem(`takes at most ${item.max_photos} photo(s)`, `最多 ${item.max_photos} 张照片`);
+    if (photos.length > item.max_photos)
+      problem(`takes at most ${item.max_photos} photo(s)`, `最多 ${item.max_photos} 张照片`);
     return problems;
   }
   if (item.type === "location") {
@@ -27,8 +31,15 @@ export function checkItem(item, answer, checkIn) {
       if (item.required && !checkIn) problem("needs a location (or a check-in fix)", "需要定位（或签到定位）");
       return problems;
     }
-    const fine = value && typeof value === "object" && [["lat", 90], ["lon", 180]].every(([k, limit]) => Number.isFinite(value[k]) && Math.abs(value[k]) <= limit)
-      && Number.isFinite(value.accuracy_m) && value.accuracy_m >= 0;
+    const fine =
+      value &&
+      typeof value === "object" &&
+      [
+        ["lat", 90],
+        ["lon", 180],
+      ].every(([k, limit]) => Number.isFinite(value[k]) && Math.abs(value[k]) <= limit) &&
+      Number.isFinite(value.accuracy_m) &&
+      value.accuracy_m >= 0;
     if (!fine) problem("must be {lat, lon, accuracy_m} in WGS-84", "须为 WGS-84 的 {lat, lon, accuracy_m}");
     return problems;
   }
@@ -39,11 +50,14 @@ export function checkItem(item, answer, checkIn) {
   if (item.type === "boolean" && typeof value !== "boolean") problem("must be true or false", "须为是或否");
   else if (item.type === "number") {
     if (typeof value !== "number" || !Number.isFinite(value)) problem("must be a number", "须为数字");
-    else if (item.min !== null && item.min !== undefined && value < item.min) problem(`must be at least ${g(item.min)}`, `不能小于 ${g(item.min)}`);
-    else if (item.max !== null && item.max !== undefined && value > item.max) problem(`must be at most ${g(item.max)}`, `不能大于 ${g(item.max)}`);
+    else if (item.min !== null && item.min !== undefined && value < item.min)
+      problem(`must be at least ${g(item.min)}`, `不能小于 ${g(item.min)}`);
+    else if (item.max !== null && item.max !== undefined && value > item.max)
+      problem(`must be at most ${g(item.max)}`, `不能大于 ${g(item.max)}`);
   } else if (item.type === "choice") {
     const allowed = item.choices.map((choice) => choice.value);
-    if (!allowed.includes(value)) problem(`must be one of ${allowed.join(", ")}`, `须为以下之一：${allowed.join(", ")}`);
+    if (!allowed.includes(value))
+      problem(`must be one of ${allowed.join(", ")}`, `须为以下之一：${allowed.join(", ")}`);
   } else if (item.type === "text" && (typeof value !== "string" || value.length > 4000)) {
     problem("must be text of at most 4,000 characters", "须为不超过 4000 字的文字");
   }

@@ -27,7 +27,13 @@ function advice(item) {
 
 function reasons(item) {
   if (item.kind !== "submission" || !item.problem?.items?.length) return null;
-  return h("ul", { class: "error" }, item.problem.items.map((p) => h("li", { text: `${label(item.labels?.[p.item]) || p.item}: ${lang() === "en" ? p.message : p.message_zh}` })));
+  return h(
+    "ul",
+    { class: "error" },
+    item.problem.items.map((p) =>
+      h("li", { text: `${label(item.labels?.[p.item]) || p.item}: ${lang() === "en" ? p.message : p.message_zh}` }),
+    ),
+  );
 }
 
 function visitState(parts) {
@@ -42,19 +48,58 @@ function partLine(item, thumbs) {
   const what = item.kind === "photo" ? `${t("photoPart")} · ${label(item.itemLabel) || item.itemKey}` : t("submission");
   const findings = item.result?.discrepancies || [];
   const help = advice(item);
-  return h("li", { class: "part", "data-outbox": item.kind },
-    h("div", { class: "row" },
-      item.kind === "photo" && thumbs.get(item.id) ? h("img", { class: "mini", src: thumbs.get(item.id), alt: what }) : null,
-      h("span", { class: "grow", text: item.kind === "photo" && item.size ? `${what} · ${Math.max(1, Math.round(item.size / 1e3))} KB` : what }),
-      h("span", { class: `badge ${item.state}`, "data-state": item.state, text: item.state === "uploading" ? `${t("state.uploading")} ${percent(item.progress)}` : t(`state.${item.state}`) })),
-    item.kind === "photo" && item.state !== "done" ? h("progress", { max: "1", value: String(item.progress || 0), "aria-label": `${what} ${percent(item.progress)}` }) : null,
+  return h(
+    "li",
+    { class: "part", "data-outbox": item.kind },
+    h(
+      "div",
+      { class: "row" },
+      item.kind === "photo" && thumbs.get(item.id)
+        ? h("img", { class: "mini", src: thumbs.get(item.id), alt: what })
+        : null,
+      h("span", {
+        class: "grow",
+        text: item.kind === "photo" && item.size ? `${what} · ${Math.max(1, Math.round(item.size / 1e3))} KB` : what,
+      }),
+      h("span", {
+        class: `badge ${item.state}`,
+        "data-state": item.state,
+        text:
+          item.state === "uploading" ? `${t("state.uploading")} ${percent(item.progress)}` : t(`state.${item.state}`),
+      }),
+    ),
+    item.kind === "photo" && item.state !== "done"
+      ? h("progress", {
+          max: "1",
+          value: String(item.progress || 0),
+          "aria-label": `${what} ${percent(item.progress)}`,
+        })
+      : null,
     item.state === "failed" && item.error ? h("div", { class: "error", text: item.error }) : null,
     reasons(item),
     help ? h("div", { class: item.state === "failed" ? "advice" : "error", text: help }) : null,
-    item.result ? h("div", {},
-      item.result.state === "incomplete" ? h("div", { class: "muted", text: t("incomplete") }) : null,
-      h("div", { text: findings.length ? `${t("findings")}:` : t("noFindings") }),
-      h("ul", {}, findings.map((f) => h("li", {}, h("span", { class: `badge ${f.severity}`, text: t(`severity.${f.severity}`) }), " ", lang() === "en" ? f.explanation_en : f.explanation_zh)))) : null);
+    item.result
+      ? h(
+          "div",
+          {},
+          item.result.state === "incomplete" ? h("div", { class: "muted", text: t("incomplete") }) : null,
+          h("div", { text: findings.length ? `${t("findings")}:` : t("noFindings") }),
+          h(
+            "ul",
+            {},
+            findings.map((f) =>
+              h(
+                "li",
+                {},
+                h("span", { class: `badge ${f.severity}`, text: t(`severity.${f.severity}`) }),
+                " ",
+                lang() === "en" ? f.explanation_en : f.explanation_zh,
+              ),
+            ),
+          ),
+        )
+      : null,
+  );
 }
 
 export async function renderOutbox(present) {
@@ -79,17 +124,43 @@ export async function renderOutbox(present) {
       }
     }
     const groups = [...visits.entries()].map(([visitId, parts]) => {
-      parts.sort((a, b) => (a.kind === b.kind ? (a.createdAt || "").localeCompare(b.createdAt || "") : a.kind === "submission" ? -1 : 1));
+      parts.sort((a, b) =>
+        a.kind === b.kind ? (a.createdAt || "").localeCompare(b.createdAt || "") : a.kind === "submission" ? -1 : 1,
+      );
       const [state, text] = visitState(parts);
       const photos = parts.filter((p) => p.kind === "photo");
       const bytes = photos.reduce((sum, p) => sum + (p.size || 0), 0);
-      const sent = photos.reduce((sum, p) => sum + (p.state === "done" ? p.size || 0 : (p.progress || 0) * (p.size || 0)), 0);
+      const sent = photos.reduce(
+        (sum, p) => sum + (p.state === "done" ? p.size || 0 : (p.progress || 0) * (p.size || 0)),
+        0,
+      );
       const latest = parts.reduce((max, p) => ((p.createdAt || "") > max ? p.createdAt : max), "");
-      return { state, latest, node: h("section", { class: `card visit-parts ${state}`, "data-visit": visitId },
-        h("div", { class: "row" }, h("h2", { class: "grow", text: parts[0].borrower || "" }),
-          h("span", { class: `badge ${state}`, text: state === "uploading" || (state === "waiting" && sent) ? `${text} ${percent(bytes ? sent / bytes : 0)}` : text })),
-        h("ul", { class: "parts" }, parts.map((item) => partLine(item, thumbs))),
-        state === "failed" ? h("a", { class: "button", href: `#/visit/${visitId}`, text: t("openToFix") }) : null) };
+      return {
+        state,
+        latest,
+        node: h(
+          "section",
+          { class: `card visit-parts ${state}`, "data-visit": visitId },
+          h(
+            "div",
+            { class: "row" },
+            h("h2", { class: "grow", text: parts[0].borrower || "" }),
+            h("span", {
+              class: `badge ${state}`,
+              text:
+                state === "uploading" || (state === "waiting" && sent)
+                  ? `${text} ${percent(bytes ? sent / bytes : 0)}`
+                  : text,
+            }),
+          ),
+          h(
+            "ul",
+            { class: "parts" },
+            parts.map((item) => partLine(item, thumbs)),
+          ),
+          state === "failed" ? h("a", { class: "button", href: `#/visit/${visitId}`, text: t("openToFix") }) : null,
+        ),
+      };
     });
     // What needs the manager first, then what is still moving, then what is done; newest first within.
     const order = { failed: 0, uploading: 1, waiting: 2, done: 3 };
@@ -97,17 +168,29 @@ export async function renderOutbox(present) {
     list.replaceChildren(...groups.map((group) => group.node));
   }
   const button = busyButton({}, t("syncNow"), t("syncing"), async () => {
-    syncing = true; status.textContent = t("syncing");
+    syncing = true;
+    status.textContent = t("syncing");
     try {
       await retryFailed();
       const left = await syncOutbox();
       if (!left) await refreshPackageQuietly();
-    } catch { /* the parts say what happened to each */ }
-    finally { syncing = false; await paint(); }
+    } catch {
+      /* the parts say what happened to each */
+    } finally {
+      syncing = false;
+      await paint();
+    }
   });
   const exportButton = h("button", { class: "secondary", text: t("exportOutbox"), onclick: exportOutbox });
   const stop = onChange(() => paint());
-  window.addEventListener("hashchange", () => { stop(); for (const url of thumbs.values()) if (url) URL.revokeObjectURL(url); }, { once: true });
+  window.addEventListener(
+    "hashchange",
+    () => {
+      stop();
+      for (const url of thumbs.values()) if (url) URL.revokeObjectURL(url);
+    },
+    { once: true },
+  );
   await paint();
   present(h("h1", { text: t("outbox") }), h("div", { class: "row" }, button, exportButton), status, storage, list);
 }
@@ -119,9 +202,17 @@ async function exportOutbox() {
   for (const item of await pending()) {
     const copy = { ...item };
     const blob = item.kind === "photo" ? item.blob || (await photoBlob(item)) : null;
-    if (blob) copy.blob = await new Promise((resolve) => { const r = new FileReader(); r.onload = () => resolve(r.result); r.readAsDataURL(blob); });
+    if (blob)
+      copy.blob = await new Promise((resolve) => {
+        const r = new FileReader();
+        r.onload = () => resolve(r.result);
+        r.readAsDataURL(blob);
+      });
     out.push(copy);
   }
-  const link = h("a", { href: URL.createObjectURL(new Blob([JSON.stringify(out)], { type: "application/json" })), download: `fieldvisit-outbox-${Date.now()}.json` });
+  const link = h("a", {
+    href: URL.createObjectURL(new Blob([JSON.stringify(out)], { type: "application/json" })),
+    download: `fieldvisit-outbox-${Date.now()}.json`,
+  });
   link.click();
 }

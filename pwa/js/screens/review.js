@@ -8,22 +8,44 @@ import { date, lang, metres, pick, t } from "../core/i18n.js";
 export async function renderQueue(present) {
   const page = await json("/api/v1/review/queue");
   const title = h("h1", { text: t("review") });
-  if (!page.items.length) { present(title, h("p", { class: "muted", text: t("queueEmpty") })); return; }
-  present(title, ...page.items.map((item) => h("a", { class: "visit card", href: `#/review/${item.visit.id}` },
-    h("div", { class: "row" }, h("strong", { class: "grow", text: item.visit.borrower_name }),
-      ...Object.entries(item.discrepancies).filter(([, n]) => n).map(([s, n]) => h("span", { class: `badge ${s}`, text: `${t(`severity.${s}`)} ${n}` })),
-      item.conflict ? h("span", { class: "badge critical", text: t("conflict") }) : null,
-      item.submission_state === "incomplete" ? h("span", { class: "badge major", text: t("incomplete") }) : null),
-    h("div", { class: "muted", text: `${t(`status.${item.visit.status}`)} · ${date(item.submitted_at)}` }))));
+  if (!page.items.length) {
+    present(title, h("p", { class: "muted", text: t("queueEmpty") }));
+    return;
+  }
+  present(
+    title,
+    ...page.items.map((item) =>
+      h(
+        "a",
+        { class: "visit card", href: `#/review/${item.visit.id}` },
+        h(
+          "div",
+          { class: "row" },
+          h("strong", { class: "grow", text: item.visit.borrower_name }),
+          ...Object.entries(item.discrepancies)
+            .filter(([, n]) => n)
+            .map(([s, n]) => h("span", { class: `badge ${s}`, text: `${t(`severity.${s}`)} ${n}` })),
+          item.conflict ? h("span", { class: "badge critical", text: t("conflict") }) : null,
+          item.submission_state === "incomplete" ? h("span", { class: "badge major", text: t("incomplete") }) : null,
+        ),
+        h("div", { class: "muted", text: `${t(`status.${item.visit.status}`)} · ${date(item.submitted_at)}` }),
+      ),
+    ),
+  );
 }
 
 // Where and when a photo was taken: the camera's EXIF first, else what the phone said, marked as the phone's.
 function whereAndWhen(photo) {
   const exif = photo.exif || {};
-  let when = exif.taken_at ? date(exif.taken_at) : exif.taken_at_local ? `${date(exif.taken_at_local, { local: true })} (${t("cameraClock")})` : "";
+  let when = exif.taken_at
+    ? date(exif.taken_at)
+    : exif.taken_at_local
+      ? `${date(exif.taken_at_local, { local: true })} (${t("cameraClock")})`
+      : "";
   if (!when && photo.device_taken_at) when = `${date(photo.device_taken_at)} (${t("byPhone")})`;
   let where = exif.gps ? `${exif.gps.lat.toFixed(5)}, ${exif.gps.lon.toFixed(5)}` : "";
-  if (!where && photo.device_fix) where = `${Number(photo.device_fix.lat).toFixed(5)}, ${Number(photo.device_fix.lon).toFixed(5)} ±${Math.round(photo.device_fix.accuracy_m ?? 0)} m (${t("byPhone")})`;
+  if (!where && photo.device_fix)
+    where = `${Number(photo.device_fix.lat).toFixed(5)}, ${Number(photo.device_fix.lon).toFixed(5)} ±${Math.round(photo.device_fix.accuracy_m ?? 0)} m (${t("byPhone")})`;
   return { when: when || t("unknown"), where: where || t("unknown") };
 }
 
@@ -34,23 +56,59 @@ function photoPoint(photo) {
 }
 
 function map(site, fix, photos) {
-  const points = [site && { ...site, kind: "site" }, fix && { ...fix, kind: "fix" }, ...photos.map((p) => { const at = photoPoint(p); return at ? { ...at, kind: "photo" } : null; })].filter(Boolean);
+  const points = [
+    site && { ...site, kind: "site" },
+    fix && { ...fix, kind: "fix" },
+    ...photos.map((p) => {
+      const at = photoPoint(p);
+      return at ? { ...at, kind: "photo" } : null;
+    }),
+  ].filter(Boolean);
   if (!points.length) return h("p", { class: "muted", text: t("unknown") });
-  const lats = points.map((p) => p.lat), lons = points.map((p) => p.lon);
-  const pad = 0.0005, minLat = Math.min(...lats) - pad, maxLat = Math.max(...lats) + pad, minLon = Math.min(...lons) - pad, maxLon = Math.max(...lons) + pad;
-  const W = 400, H = 260;
-  const x = (lon) => ((lon - minLon) / (maxLon - minLon)) * (W - 40) + 20, y = (lat) => H - (((lat - minLat) / (maxLat - minLat)) * (H - 40) + 20);
+  const lats = points.map((p) => p.lat),
+    lons = points.map((p) => p.lon);
+  const pad = 0.0005,
+    minLat = Math.min(...lats) - pad,
+    maxLat = Math.max(...lats) + pad,
+    minLon = Math.min(...lons) - pad,
+    maxLon = Math.max(...lons) + pad;
+  const W = 400,
+    H = 260;
+  const x = (lon) => ((lon - minLon) / (maxLon - minLon)) * (W - 40) + 20,
+    y = (lat) => H - (((lat - minLat) / (maxLat - minLat)) * (H - 40) + 20);
   const drawing = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "map", role: "img" });
   const colours = { site: "#0b5cab", fix: "#c62828", photo: "#8a5300" };
   let label = "";
   if (site && fix) {
-    drawing.append(svg("line", { x1: x(site.lon), y1: y(site.lat), x2: x(fix.lon), y2: y(fix.lat), stroke: "#5f6b7a", "stroke-dasharray": "4" }));
+    drawing.append(
+      svg("line", {
+        x1: x(site.lon),
+        y1: y(site.lat),
+        x2: x(fix.lon),
+        y2: y(fix.lat),
+        stroke: "#5f6b7a",
+        "stroke-dasharray": "4",
+      }),
+    );
     label = `${t("checkInPoint")} ↔ ${t("declaredPoint")}: ${metres(haversine(site, fix))}`;
   }
-  for (const p of points) drawing.append(svg("circle", { cx: x(p.lon), cy: y(p.lat), r: p.kind === "photo" ? 5 : 8, fill: colours[p.kind] }));
+  for (const p of points)
+    drawing.append(svg("circle", { cx: x(p.lon), cy: y(p.lat), r: p.kind === "photo" ? 5 : 8, fill: colours[p.kind] }));
   drawing.setAttribute("aria-label", label || t("map"));
   const key = (kind, text) => h("span", {}, h("span", { style: `color:${colours[kind]}`, text: "● " }), text, " ");
-  return h("figure", {}, drawing, h("figcaption", { class: "muted" }, key("site", t("declaredPoint")), key("fix", t("checkInPoint")), key("photo", t("photos")), label ? `· ${label}` : ""));
+  return h(
+    "figure",
+    {},
+    drawing,
+    h(
+      "figcaption",
+      { class: "muted" },
+      key("site", t("declaredPoint")),
+      key("fix", t("checkInPoint")),
+      key("photo", t("photos")),
+      label ? `· ${label}` : "",
+    ),
+  );
 }
 
 function observedText(item, answer, fix, site) {
@@ -62,7 +120,8 @@ function observedText(item, answer, fix, site) {
   if (item.type === "photo") return t("photoCountShort", { n: answer?.photos?.length || 0 });
   const value = answer?.value;
   if (typeof value === "boolean") return value ? t("yes") : t("no");
-  if (item.type === "choice") return pick(item.choices.find((c) => c.value === value) || { label_zh: value ?? "", label_en: value ?? "" });
+  if (item.type === "choice")
+    return pick(item.choices.find((c) => c.value === value) || { label_zh: value ?? "", label_en: value ?? "" });
   return value === undefined || value === null ? "" : `${value}${item.unit ? ` ${item.unit}` : ""}`;
 }
 
@@ -72,17 +131,32 @@ export async function renderReviewVisit(id, present) {
   const site = siteOf(record);
   const definition = record.template_version.definition;
   const allItems = definition.sections.flatMap((s) => s.items);
-  const labelOf = (key) => { const item = allItems.find((i) => i.key === key); return item ? pick(item) : key; };
+  const labelOf = (key) => {
+    const item = allItems.find((i) => i.key === key);
+    return item ? pick(item) : key;
+  };
   const fix = submission?.body.check_in;
   const open = record.status === "submitted";
   const marks = new Map();
   const rows = allItems.map((item) => {
     const answer = submission?.body.answers[item.key];
     const bound = item.binds_to && record.declared.find((d) => d.field === item.binds_to);
-    const declared = item.type === "location" ? site?.address || "" : bound ? `${bound.value_number ?? bound.value_text} ${bound.unit}` : "";
+    const declared =
+      item.type === "location"
+        ? site?.address || ""
+        : bound
+          ? `${bound.value_number ?? bound.value_text} ${bound.unit}`
+          : "";
     const mark = h("input", { type: "checkbox", "aria-label": `${t("askToChange")}: ${pick(item)}`, disabled: !open });
     marks.set(item.key, mark);
-    return h("tr", { "data-item": item.key }, h("td", { text: pick(item) }), h("td", { text: declared }), h("td", { text: observedText(item, answer, fix, site) }), h("td", {}, mark));
+    return h(
+      "tr",
+      { "data-item": item.key },
+      h("td", { text: pick(item) }),
+      h("td", { text: declared }),
+      h("td", { text: observedText(item, answer, fix, site) }),
+      h("td", {}, mark),
+    );
   });
   // Photos numbered per item, in the order the manager took them, so a finding can say which one.
   const numbers = new Map();
@@ -94,42 +168,138 @@ export async function renderReviewVisit(id, present) {
   for (const p of record.photos) {
     const src = p.state === "processed" ? await objectUrl(p.links.thumbnail) : "";
     const { when, where } = whereAndWhen(p);
-    photos.append(h("figure", { id: `photo-${p.id}` },
-      h("a", { href: "#", onclick: async (e) => { e.preventDefault(); window.open(await objectUrl(p.links.preview), "_blank"); } },
-        src ? h("img", { src, alt: photoName(p) }) : h("span", { text: t(`photoState.${p.state}`) })),
-      h("figcaption", {}, h("strong", { text: photoName(p) }), h("br"), h("span", { class: "muted", text: `${t("takenAt")} ${when}` }), h("br"), h("span", { class: "muted", text: `${t("place")} ${where}` }))));
+    photos.append(
+      h(
+        "figure",
+        { id: `photo-${p.id}` },
+        h(
+          "a",
+          {
+            href: "#",
+            onclick: async (e) => {
+              e.preventDefault();
+              window.open(await objectUrl(p.links.preview), "_blank");
+            },
+          },
+          src ? h("img", { src, alt: photoName(p) }) : h("span", { text: t(`photoState.${p.state}`) }),
+        ),
+        h(
+          "figcaption",
+          {},
+          h("strong", { text: photoName(p) }),
+          h("br"),
+          h("span", { class: "muted", text: `${t("takenAt")} ${when}` }),
+          h("br"),
+          h("span", { class: "muted", text: `${t("place")} ${where}` }),
+        ),
+      ),
+    );
   }
   const byId = new Map(record.photos.map((p) => [p.id, p]));
-  const findings = h("ul", {}, record.discrepancies.map((d) => h("li", {},
-    h("span", { class: `badge ${d.severity}`, text: t(`severity.${d.severity}`) }), " ",
-    d.photo_id && byId.has(d.photo_id) ? h("a", { href: `#photo-${d.photo_id}`, onclick: (e) => { e.preventDefault(); document.getElementById(`photo-${d.photo_id}`)?.scrollIntoView(); }, text: `${photoName(byId.get(d.photo_id))}: ` }) : d.item_key ? `${labelOf(d.item_key)}: ` : "",
-    lang() === "en" ? d.explanation_en : d.explanation_zh)));
+  const findings = h(
+    "ul",
+    {},
+    record.discrepancies.map((d) =>
+      h(
+        "li",
+        {},
+        h("span", { class: `badge ${d.severity}`, text: t(`severity.${d.severity}`) }),
+        " ",
+        d.photo_id && byId.has(d.photo_id)
+          ? h("a", {
+              href: `#photo-${d.photo_id}`,
+              onclick: (e) => {
+                e.preventDefault();
+                document.getElementById(`photo-${d.photo_id}`)?.scrollIntoView();
+              },
+              text: `${photoName(byId.get(d.photo_id))}: `,
+            })
+          : d.item_key
+            ? `${labelOf(d.item_key)}: `
+            : "",
+        lang() === "en" ? d.explanation_en : d.explanation_zh,
+      ),
+    ),
+  );
   const comment = h("textarea", { "aria-label": t("comment"), name: "comment" });
   const status = h("p", { role: "status" });
   const decide = async (decision) => {
     const items = decision === "return" ? [...marks].filter(([, box]) => box.checked).map(([key]) => key) : [];
     try {
-      await json(`/api/v1/visits/${id}/review`, { method: "POST", body: { decision, comment: comment.value, ...(items.length ? { items } : {}) } });
+      await json(`/api/v1/visits/${id}/review`, {
+        method: "POST",
+        body: { decision, comment: comment.value, ...(items.length ? { items } : {}) },
+      });
       status.textContent = t(`status.${decision === "approve" ? "approved" : "returned"}`);
-      setTimeout(() => { location.hash = "#/review"; }, 400);
-    } catch (e) { status.textContent = e.message; }
+      setTimeout(() => {
+        location.hash = "#/review";
+      }, 400);
+    } catch (e) {
+      status.textContent = e.message;
+    }
   };
   const conflicts = [...new Set(record.submissions.flatMap((s) => s.conflict_reasons))];
   present(
-    h("section", { class: "card" }, h("h1", { text: record.borrower.name }),
+    h(
+      "section",
+      { class: "card" },
+      h("h1", { text: record.borrower.name }),
       h("div", { class: "muted", text: `${t(`status.${record.status}`)} · ${t("due")} ${date(record.due_on)}` }),
       conflicts.length ? h("p", { class: "error", text: `${t("conflict")}: ${conflicts.join(", ")}` }) : null,
-      submission?.state === "incomplete" ? h("p", { class: "warn", text: t("incomplete") }) : null),
-    h("div", { class: "sides" },
-      h("section", { class: "card" }, h("h2", { text: t("declaredVsObserved") }),
-        h("table", {}, h("thead", {}, h("tr", {}, h("th", { text: t("item") }), h("th", { text: t("declared") }), h("th", { text: t("observed") }), h("th", { text: t("askToChange") }))), h("tbody", {}, rows)),
-        h("p", { text: `${t("notes")}: ${submission?.body.notes || ""}` })),
-      h("section", { class: "card" }, h("h2", { text: t("map") }), map(site, fix, record.photos))),
+      submission?.state === "incomplete" ? h("p", { class: "warn", text: t("incomplete") }) : null,
+    ),
+    h(
+      "div",
+      { class: "sides" },
+      h(
+        "section",
+        { class: "card" },
+        h("h2", { text: t("declaredVsObserved") }),
+        h(
+          "table",
+          {},
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", { text: t("item") }),
+              h("th", { text: t("declared") }),
+              h("th", { text: t("observed") }),
+              h("th", { text: t("askToChange") }),
+            ),
+          ),
+          h("tbody", {}, rows),
+        ),
+        h("p", { text: `${t("notes")}: ${submission?.body.notes || ""}` }),
+      ),
+      h("section", { class: "card" }, h("h2", { text: t("map") }), map(site, fix, record.photos)),
+    ),
     h("section", { class: "card" }, h("h2", { text: t("photos") }), photos),
-    h("section", { class: "card" }, h("h2", { text: t("findings") }), record.discrepancies.length ? findings : h("p", { text: t("noFindings") })),
-    h("section", { class: "card" }, h("h2", { text: t("decision") }), field(t("comment"), comment),
-      h("div", { class: "row" },
+    h(
+      "section",
+      { class: "card" },
+      h("h2", { text: t("findings") }),
+      record.discrepancies.length ? findings : h("p", { text: t("noFindings") }),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", { text: t("decision") }),
+      field(t("comment"), comment),
+      h(
+        "div",
+        { class: "row" },
         busyButton({ disabled: !open }, t("approve"), t("saving"), () => decide("approve")),
-        busyButton({ class: "danger", "aria-label": t("returnVisit"), disabled: !open }, t("returnVisit"), t("saving"), () => decide("return"))),
-      status));
+        busyButton(
+          { class: "danger", "aria-label": t("returnVisit"), disabled: !open },
+          t("returnVisit"),
+          t("saving"),
+          () => decide("return"),
+        ),
+      ),
+      status,
+    ),
+  );
 }

@@ -9,15 +9,41 @@ import { renderLogin } from "./login.js";
 
 export async function confirmSignOut() {
   const unsent = (await pending()).length;
-  const leave = async () => { await signOut(); renderLogin(); };
-  if (!unsent) { await leave(); return; }
-  const dialog = h("dialog", { "aria-labelledby": "sign-out-title" },
+  const leave = async () => {
+    await signOut();
+    renderLogin();
+  };
+  if (!unsent) {
+    await leave();
+    return;
+  }
+  const dialog = h(
+    "dialog",
+    { "aria-labelledby": "sign-out-title" },
     h("h2", { id: "sign-out-title", text: t("unsentTitle") }),
     h("p", { text: t("unsentBody", { n: unsent }) }),
-    h("div", { class: "row" },
-      h("button", { text: t("syncFirst"), onclick: () => { dialog.close(); location.hash = "#/outbox"; actions.kickSync(); } }),
-      h("button", { class: "danger", text: t("signOutAnyway"), onclick: async () => { dialog.close(); await leave(); } }),
-      h("button", { class: "secondary", text: t("cancel"), onclick: () => dialog.close() })));
+    h(
+      "div",
+      { class: "row" },
+      h("button", {
+        text: t("syncFirst"),
+        onclick: () => {
+          dialog.close();
+          location.hash = "#/outbox";
+          actions.kickSync();
+        },
+      }),
+      h("button", {
+        class: "danger",
+        text: t("signOutAnyway"),
+        onclick: async () => {
+          dialog.close();
+          await leave();
+        },
+      }),
+      h("button", { class: "secondary", text: t("cancel"), onclick: () => dialog.close() }),
+    ),
+  );
   dialog.addEventListener("close", () => dialog.remove());
   document.body.append(dialog);
   dialog.showModal();

@@ -7,10 +7,22 @@ import { date, lang, t } from "../core/i18n.js";
 
 export async function renderTasks(present) {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
-  const stateFilter = h("select", { "aria-label": t("allStates") }, h("option", { value: "", text: t("allStates") }), ...["open", "in_progress", "resolved", "waived"].map((s) => h("option", { value: s, text: t(`taskState.${s}`) })));
-  const severity = h("select", { "aria-label": t("allSeverities") }, h("option", { value: "", text: t("allSeverities") }), ...["critical", "major", "minor"].map((s) => h("option", { value: s, text: t(`severity.${s}`) })));
+  const stateFilter = h(
+    "select",
+    { "aria-label": t("allStates") },
+    h("option", { value: "", text: t("allStates") }),
+    ...["open", "in_progress", "resolved", "waived"].map((s) => h("option", { value: s, text: t(`taskState.${s}`) })),
+  );
+  const severity = h(
+    "select",
+    { "aria-label": t("allSeverities") },
+    h("option", { value: "", text: t("allSeverities") }),
+    ...["critical", "major", "minor"].map((s) => h("option", { value: s, text: t(`severity.${s}`) })),
+  );
   const overdue = h("input", { type: "checkbox", "aria-label": t("overdueOnly") });
-  stateFilter.value = params.get("state") || ""; severity.value = params.get("severity") || ""; overdue.checked = params.get("overdue") === "true";
+  stateFilter.value = params.get("state") || "";
+  severity.value = params.get("severity") || "";
+  overdue.checked = params.get("overdue") === "true";
   const apply = () => {
     const q = new URLSearchParams();
     if (stateFilter.value) q.set("state", stateFilter.value);
@@ -33,24 +45,63 @@ export async function renderTasks(present) {
     const status = h("span", { role: "status" });
     const act = (action) => async () => {
       try {
-        await json(`/api/v1/tasks/${task.id}/actions`, { method: "POST", body: { action, comment: note.value || null } });
+        await json(`/api/v1/tasks/${task.id}/actions`, {
+          method: "POST",
+          body: { action, comment: note.value || null },
+        });
         actions.route();
-      } catch (e) { status.textContent = e.message; }
+      } catch (e) {
+        status.textContent = e.message;
+      }
     };
     const open = task.state === "open" || task.state === "in_progress";
     const link = visitLink(task);
-    return h("div", { class: "card", "data-task": task.id },
-      h("div", { class: "row" }, h("span", { class: `badge ${task.severity}`, text: t(`severity.${task.severity}`) }),
+    return h(
+      "div",
+      { class: "card", "data-task": task.id },
+      h(
+        "div",
+        { class: "row" },
+        h("span", { class: `badge ${task.severity}`, text: t(`severity.${task.severity}`) }),
         h("strong", { class: "grow", text: lang() === "en" ? task.title_en : task.title_zh }),
         h("span", { class: `badge ${task.state}`, text: t(`taskState.${task.state}`) }),
-        task.overdue ? h("span", { class: "badge overdue", text: t("overdue") }) : null),
+        task.overdue ? h("span", { class: "badge overdue", text: t("overdue") }) : null,
+      ),
       h("div", {}, link ? h("a", { href: link, text: task.borrower_name }) : h("span", { text: task.borrower_name })),
-      h("div", { class: "muted", text: `${t("taskDue")} ${date(task.due_on)} · ${t("occurrences", { n: task.occurrences })}${task.waiver_reason ? ` · ${t("reason")}: ${task.waiver_reason}` : ""}` }),
-      open ? h("div", {}, field(t("comment"), note), h("div", { class: "row" },
-        h("button", { class: "secondary", text: t("addComment"), onclick: async () => { await json(`/api/v1/tasks/${task.id}/comments`, { method: "POST", body: { body: note.value } }); actions.route(); } }),
-        task.state === "open" ? h("button", { class: "secondary", text: t("start"), onclick: act("start") }) : null,
-        staff ? h("button", { text: t("resolve"), onclick: act("resolve") }) : null,
-        staff ? h("button", { class: "danger", text: t("waive"), onclick: act("waive") }) : null), status) : null);
+      h("div", {
+        class: "muted",
+        text: `${t("taskDue")} ${date(task.due_on)} · ${t("occurrences", { n: task.occurrences })}${task.waiver_reason ? ` · ${t("reason")}: ${task.waiver_reason}` : ""}`,
+      }),
+      open
+        ? h(
+            "div",
+            {},
+            field(t("comment"), note),
+            h(
+              "div",
+              { class: "row" },
+              h("button", {
+                class: "secondary",
+                text: t("addComment"),
+                onclick: async () => {
+                  await json(`/api/v1/tasks/${task.id}/comments`, { method: "POST", body: { body: note.value } });
+                  actions.route();
+                },
+              }),
+              task.state === "open"
+                ? h("button", { class: "secondary", text: t("start"), onclick: act("start") })
+                : null,
+              staff ? h("button", { text: t("resolve"), onclick: act("resolve") }) : null,
+              staff ? h("button", { class: "danger", text: t("waive"), onclick: act("waive") }) : null,
+            ),
+            status,
+          )
+        : null,
+    );
   });
-  present(h("h1", { text: t("tasks") }), h("div", { class: "row card" }, stateFilter, severity, h("label", { class: "row" }, overdue, t("overdueOnly"))), ...cards);
+  present(
+    h("h1", { text: t("tasks") }),
+    h("div", { class: "row card" }, stateFilter, severity, h("label", { class: "row" }, overdue, t("overdueOnly"))),
+    ...cards,
+  );
 }

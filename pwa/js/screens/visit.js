@@ -13,11 +13,22 @@ import { date, lang, metres, pick, t } from "../core/i18n.js";
 const FEW_CHOICES = 4; // up to this many options show as buttons: one tap, no dropdown
 
 function describeDeclared(visit) {
-  const rows = visit.declared.map((d) => h("tr", {}, h("td", { text: d.field }), h("td", { text: d.value_number ?? d.value_text ?? "" }), h("td", { text: d.unit }), h("td", { text: date(d.declared_on) })));
+  const rows = visit.declared.map((d) =>
+    h(
+      "tr",
+      {},
+      h("td", { text: d.field }),
+      h("td", { text: d.value_number ?? d.value_text ?? "" }),
+      h("td", { text: d.unit }),
+      h("td", { text: date(d.declared_on) }),
+    ),
+  );
   return h("table", {}, h("tbody", {}, rows));
 }
 
-function kilobytes(size) { return size >= 1e6 ? `${(size / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(size / 1e3))} KB`; }
+function kilobytes(size) {
+  return size >= 1e6 ? `${(size / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(size / 1e3))} KB`;
+}
 
 const message = (problem) => (lang() === "en" ? problem.en : problem.zh);
 
@@ -25,10 +36,23 @@ const message = (problem) => (lang() === "en" ? problem.en : problem.zh);
 function buttonGroup(label, options, current, onPick) {
   const group = h("div", { class: "choice", role: "radiogroup", "aria-label": label });
   const paint = (value) => {
-    for (const button of group.children) button.setAttribute("aria-checked", String(button.dataset.value === String(value)));
+    for (const button of group.children)
+      button.setAttribute("aria-checked", String(button.dataset.value === String(value)));
   };
   for (const [value, text] of options) {
-    group.append(h("button", { type: "button", role: "radio", class: "option", "data-value": value, text, onclick: () => { paint(value); onPick(value); } }));
+    group.append(
+      h("button", {
+        type: "button",
+        role: "radio",
+        class: "option",
+        "data-value": value,
+        text,
+        onclick: () => {
+          paint(value);
+          onPick(value);
+        },
+      }),
+    );
   }
   paint(current);
   return group;
@@ -42,7 +66,10 @@ async function thumbnailUrl(photo) {
 
 export async function renderVisit(id, present) {
   const entry = await visitEntry(id);
-  if (!entry) { present(h("h1", { text: t("noVisits") }), h("a", { href: "#/", text: t("back") })); return; }
+  if (!entry) {
+    present(h("h1", { text: t("noVisits") }), h("a", { href: "#/", text: t("back") }));
+    return;
+  }
   const visit = entry.visit;
   const definition = visit.template_version.definition;
   const draft = await loadDraft(entry, new Date().toISOString());
@@ -52,10 +79,14 @@ export async function renderVisit(id, present) {
   const cards = {};
   const refusedBy = (key) => (draft.refused || []).filter((p) => p.item === key);
   const findingsFor = (key) => (entry.returned?.findings || []).filter((f) => f.item_key === key);
-  if (navigator.onLine && visit.status === "scheduled") json(`/api/v1/visits/${id}/start`, { method: "POST" }).catch(() => {});
+  if (navigator.onLine && visit.status === "scheduled")
+    json(`/api/v1/visits/${id}/start`, { method: "POST" }).catch(() => {});
 
   const save = () => saveDraft(draft);
-  const answerOf = (item) => ({ value: draft.answers[item.key]?.value ?? null, photos: draft.photos.filter((p) => p.itemKey === item.key).map((p) => p.id) });
+  const answerOf = (item) => ({
+    value: draft.answers[item.key]?.value ?? null,
+    photos: draft.photos.filter((p) => p.itemKey === item.key).map((p) => p.id),
+  });
   // A message shown for an item clears as soon as the item is fixed; a new one appears only on submit.
   const recheck = (item) => {
     const error = errors[item.key];
@@ -76,46 +107,97 @@ export async function renderVisit(id, present) {
   };
   const paintCheckIn = () => {
     checkInStatus.textContent = describeFix();
-    checkInStatus.className = draft.checkIn && (draft.checkIn.accuracy_m > 100 || (site && haversine(draft.checkIn, site) > 300)) ? "warn" : "";
+    checkInStatus.className =
+      draft.checkIn && (draft.checkIn.accuracy_m > 100 || (site && haversine(draft.checkIn, site) > 300)) ? "warn" : "";
   };
   paintCheckIn();
   const fixListeners = [];
-  const checkInButton = h("button", { type: "button", text: t("checkIn"), onclick: () => {
-    checkInButton.setAttribute("aria-busy", "true");
-    navigator.geolocation.getCurrentPosition(async (pos) => {
-      checkInButton.removeAttribute("aria-busy");
-      draft.checkIn = { lat: pos.coords.latitude, lon: pos.coords.longitude, accuracy_m: pos.coords.accuracy, fixed_at: new Date(pos.timestamp).toISOString() };
-      await rememberFix(draft.checkIn);
-      await save();
-      for (const paint of fixListeners) paint();
-      paintCheckIn();
-    }, (e) => { checkInButton.removeAttribute("aria-busy"); checkInStatus.textContent = t("noGeo", { e: e.message }); }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 });
-  } });
+  const checkInButton = h("button", {
+    type: "button",
+    text: t("checkIn"),
+    onclick: () => {
+      checkInButton.setAttribute("aria-busy", "true");
+      navigator.geolocation.getCurrentPosition(
+        async (pos) => {
+          checkInButton.removeAttribute("aria-busy");
+          draft.checkIn = {
+            lat: pos.coords.latitude,
+            lon: pos.coords.longitude,
+            accuracy_m: pos.coords.accuracy,
+            fixed_at: new Date(pos.timestamp).toISOString(),
+          };
+          await rememberFix(draft.checkIn);
+          await save();
+          for (const paint of fixListeners) paint();
+          paintCheckIn();
+        },
+        (e) => {
+          checkInButton.removeAttribute("aria-busy");
+          checkInStatus.textContent = t("noGeo", { e: e.message });
+        },
+        { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 },
+      );
+    },
+  });
 
   function photoControl(item, label, block, error) {
     const thumbs = h("div", { class: "thumbs" });
     const count = h("span", { class: "muted" });
-    const input = h("input", { type: "file", accept: "image/*", capture: "environment", multiple: true, class: "sr", "aria-label": `${label} ${t("photo")}`, name: item.key });
-    const takeAnother = h("button", { type: "button", class: "secondary", text: t("takePhoto"), onclick: () => input.click() });
+    const input = h("input", {
+      type: "file",
+      accept: "image/*",
+      capture: "environment",
+      multiple: true,
+      class: "sr",
+      "aria-label": `${label} ${t("photo")}`,
+      name: item.key,
+    });
+    const takeAnother = h("button", {
+      type: "button",
+      class: "secondary",
+      text: t("takePhoto"),
+      onclick: () => input.click(),
+    });
     const paint = async () => {
       const mine = draft.photos.filter((p) => p.itemKey === item.key);
       count.textContent = t("photoCount", { n: mine.length, max: item.max_photos });
       takeAnother.textContent = mine.length ? t("takeAnother") : t("takePhoto");
       takeAnother.disabled = locked || mine.length >= item.max_photos;
-      thumbs.replaceChildren(...(await Promise.all(mine.map(async (p, index) => {
-        const src = await thumbnailUrl(p);
-        const name = `${label} ${t("photo")} ${index + 1}`;
-        return h("figure", { class: p.refused ? "thumb refused" : "thumb", "data-photo": p.id },
-          src ? h("img", { src, alt: name }) : h("span", { class: "placeholder", text: t("onServer") }),
-          h("figcaption", { class: "muted" }, p.remote ? t("onServer") : kilobytes(p.size),
-            p.refused ? h("span", { class: "error", text: ` · ${t("refusedPhoto")}` }) : null),
-          locked ? null : h("button", { type: "button", class: "remove", "aria-label": `${t("removePhoto")}: ${name}`, text: "×", onclick: async () => {
-            draft.photos = draft.photos.filter((other) => other.id !== p.id);
-            draft.refused = (draft.refused || []).filter((problem) => problem.photoId !== p.id);
-            if (draft.refused && !draft.refused.length) draft.refused = null;
-            await save(); await paint(); recheck(item);
-          } }));
-      }))));
+      thumbs.replaceChildren(
+        ...(await Promise.all(
+          mine.map(async (p, index) => {
+            const src = await thumbnailUrl(p);
+            const name = `${label} ${t("photo")} ${index + 1}`;
+            return h(
+              "figure",
+              { class: p.refused ? "thumb refused" : "thumb", "data-photo": p.id },
+              src ? h("img", { src, alt: name }) : h("span", { class: "placeholder", text: t("onServer") }),
+              h(
+                "figcaption",
+                { class: "muted" },
+                p.remote ? t("onServer") : kilobytes(p.size),
+                p.refused ? h("span", { class: "error", text: ` · ${t("refusedPhoto")}` }) : null,
+              ),
+              locked
+                ? null
+                : h("button", {
+                    type: "button",
+                    class: "remove",
+                    "aria-label": `${t("removePhoto")}: ${name}`,
+                    text: "×",
+                    onclick: async () => {
+                      draft.photos = draft.photos.filter((other) => other.id !== p.id);
+                      draft.refused = (draft.refused || []).filter((problem) => problem.photoId !== p.id);
+                      if (draft.refused && !draft.refused.length) draft.refused = null;
+                      await save();
+                      await paint();
+                      recheck(item);
+                    },
+                  }),
+            );
+          }),
+        )),
+      );
     };
     input.addEventListener("change", async () => {
       const fix = draft.checkIn;
@@ -123,18 +205,36 @@ export async function renderVisit(id, present) {
         const buffer = await file.arrayBuffer();
         // The bytes and their hash are kept at once, with where and when the phone says it was taken.
         draft.photos.push({
-          id: crypto.randomUUID(), itemKey: item.key, blob: new Blob([buffer], { type: file.type || "image/jpeg" }),
-          sha256: await sha256Hex(buffer), size: buffer.byteLength, type: file.type || "image/jpeg",
-          fix: fix ? { lat: fix.lat, lon: fix.lon, accuracy_m: fix.accuracy_m } : null, takenAt: new Date().toISOString(),
+          id: crypto.randomUUID(),
+          itemKey: item.key,
+          blob: new Blob([buffer], { type: file.type || "image/jpeg" }),
+          sha256: await sha256Hex(buffer),
+          size: buffer.byteLength,
+          type: file.type || "image/jpeg",
+          fix: fix ? { lat: fix.lat, lon: fix.lon, accuracy_m: fix.accuracy_m } : null,
+          takenAt: new Date().toISOString(),
         });
       }
       input.value = "";
-      await save(); await paint(); recheck(item);
+      await save();
+      await paint();
+      recheck(item);
       // Several in a row: the next photo is one tap on the button right here, the form stays put.
       takeAnother.focus();
     });
     paint();
-    block.append(h("div", { class: "field" }, h("span", { text: `${label} ${t("photo")}` }), help(item), input, h("div", { class: "row" }, takeAnother, count), thumbs, error));
+    block.append(
+      h(
+        "div",
+        { class: "field" },
+        h("span", { text: `${label} ${t("photo")}` }),
+        help(item),
+        input,
+        h("div", { class: "row" }, takeAnother, count),
+        thumbs,
+        error,
+      ),
+    );
   }
 
   function help(item) {
@@ -150,38 +250,95 @@ export async function renderVisit(id, present) {
       const error = h("div", { class: "error", role: "alert", id: `error-${item.key}` });
       errors[item.key] = error;
       const answer = (draft.answers[item.key] ||= {});
-      const set = (value) => { answer.value = value; save(); recheck(item); };
+      const set = (value) => {
+        answer.value = value;
+        save();
+        recheck(item);
+      };
       const marked = draft.marked?.includes(item.key);
       const refused = refusedBy(item.key);
-      const wrap = h("div", { class: `item${marked ? " marked" : ""}${refused.length ? " invalid" : ""}`, "data-item": item.key });
+      const wrap = h("div", {
+        class: `item${marked ? " marked" : ""}${refused.length ? " invalid" : ""}`,
+        "data-item": item.key,
+      });
       cards[item.key] = wrap;
       if (marked) {
-        wrap.append(h("p", { class: "flag", text: t("reviewerAsked") }),
-          ...findingsFor(item.key).map((f) => h("p", { class: "muted", text: `${t(`severity.${f.severity}`)}: ${lang() === "en" ? f.explanation_en : f.explanation_zh}` })));
+        wrap.append(
+          h("p", { class: "flag", text: t("reviewerAsked") }),
+          ...findingsFor(item.key).map((f) =>
+            h("p", {
+              class: "muted",
+              text: `${t(`severity.${f.severity}`)}: ${lang() === "en" ? f.explanation_en : f.explanation_zh}`,
+            }),
+          ),
+        );
       }
       if (refused.length) error.textContent = refused.map(message).filter(Boolean).join("；") || t("refusedItem");
       if (item.type === "location") {
         // The fix itself, read-only, labelled with the item's name; the button takes a new one.
         const where = h("input", { readonly: true, "aria-label": label, name: item.key });
-        const paintFix = () => { where.value = draft.checkIn ? `${draft.checkIn.lat.toFixed(6)}, ${draft.checkIn.lon.toFixed(6)} ±${Math.round(draft.checkIn.accuracy_m)} m` : ""; recheck(item); };
+        const paintFix = () => {
+          where.value = draft.checkIn
+            ? `${draft.checkIn.lat.toFixed(6)}, ${draft.checkIn.lon.toFixed(6)} ±${Math.round(draft.checkIn.accuracy_m)} m`
+            : "";
+          recheck(item);
+        };
         paintFix();
         fixListeners.push(paintFix);
-        wrap.append(h("div", { class: "field" }, h("span", { text: label }), help(item), where, h("div", { class: "row" }, checkInButton), checkInStatus, error));
+        wrap.append(
+          h(
+            "div",
+            { class: "field" },
+            h("span", { text: label }),
+            help(item),
+            where,
+            h("div", { class: "row" }, checkInButton),
+            checkInStatus,
+            error,
+          ),
+        );
       } else if (item.type === "photo") {
         photoControl(item, label, wrap, error);
       } else {
         let control;
         const current = answer.value === undefined || answer.value === null ? "" : String(answer.value);
         if (item.type === "boolean") {
-          control = buttonGroup(label, [["true", t("yes")], ["false", t("no")]], current, (value) => set(value === "true"));
+          control = buttonGroup(
+            label,
+            [
+              ["true", t("yes")],
+              ["false", t("no")],
+            ],
+            current,
+            (value) => set(value === "true"),
+          );
         } else if (item.type === "choice" && item.choices.length <= FEW_CHOICES) {
-          control = buttonGroup(label, item.choices.map((c) => [c.value, pick(c)]), current, set);
+          control = buttonGroup(
+            label,
+            item.choices.map((c) => [c.value, pick(c)]),
+            current,
+            set,
+          );
         } else if (item.type === "choice") {
-          control = h("select", { "aria-label": label, name: item.key }, [["", "—"], ...item.choices.map((c) => [c.value, pick(c)])].map(([value, text]) => h("option", { value, text })));
+          control = h(
+            "select",
+            { "aria-label": label, name: item.key },
+            [["", "—"], ...item.choices.map((c) => [c.value, pick(c)])].map(([value, text]) =>
+              h("option", { value, text }),
+            ),
+          );
           control.value = current;
           control.addEventListener("change", () => set(control.value === "" ? null : control.value));
         } else if (item.type === "number") {
-          control = h("input", { type: "number", inputmode: "decimal", step: "any", "aria-label": label, name: item.key, min: item.min ?? null, max: item.max ?? null });
+          control = h("input", {
+            type: "number",
+            inputmode: "decimal",
+            step: "any",
+            "aria-label": label,
+            name: item.key,
+            min: item.min ?? null,
+            max: item.max ?? null,
+          });
           control.value = current;
           control.addEventListener("input", () => set(control.value === "" ? null : Number(control.value)));
         } else {
@@ -190,7 +347,16 @@ export async function renderVisit(id, present) {
           control.addEventListener("input", () => set(control.value));
         }
         control.setAttribute("aria-describedby", `error-${item.key}`);
-        wrap.append(h("div", { class: "field" }, h("span", { text: label + (item.unit ? ` (${item.unit})` : "") }), help(item), control, error));
+        wrap.append(
+          h(
+            "div",
+            { class: "field" },
+            h("span", { text: label + (item.unit ? ` (${item.unit})` : "") }),
+            help(item),
+            control,
+            error,
+          ),
+        );
       }
       block.append(wrap);
     }
@@ -198,7 +364,10 @@ export async function renderVisit(id, present) {
   }
   const notes = h("textarea", { "aria-label": t("notes"), name: "notes" });
   notes.value = draft.notes || "";
-  notes.addEventListener("input", () => { draft.notes = notes.value; save(); });
+  notes.addEventListener("input", () => {
+    draft.notes = notes.value;
+    save();
+  });
   const status = h("p", { role: "status" });
 
   function validate() {
@@ -225,26 +394,69 @@ export async function renderVisit(id, present) {
     location.hash = "#/outbox";
   }
 
-  const refusedBanner = draft.refused?.length ? h("div", { class: "card refused", role: "alert" },
-    h("strong", { text: t("refusedTitle") }), h("p", { text: t("refusedWhat") }),
-    h("ul", {}, draft.refused.map((p) => {
-      const item = definition.sections.flatMap((s) => s.items).find((i) => i.key === p.item);
-      return h("li", { text: `${item ? pick(item) : t("submission")}: ${message(p) || t("refusedItem")}` });
-    }))) : null;
-  const head = h("section", { class: "card" },
+  const refusedBanner = draft.refused?.length
+    ? h(
+        "div",
+        { class: "card refused", role: "alert" },
+        h("strong", { text: t("refusedTitle") }),
+        h("p", { text: t("refusedWhat") }),
+        h(
+          "ul",
+          {},
+          draft.refused.map((p) => {
+            const item = definition.sections.flatMap((s) => s.items).find((i) => i.key === p.item);
+            return h("li", { text: `${item ? pick(item) : t("submission")}: ${message(p) || t("refusedItem")}` });
+          }),
+        ),
+      )
+    : null;
+  const head = h(
+    "section",
+    { class: "card" },
     h("h1", { text: visit.borrower.name }),
     h("div", { class: "muted", text: `${visit.borrower.address} · ${t("due")} ${date(visit.due_on)}` }),
     entry.review_comment ? h("p", { class: "warn", text: `${t("reviewComment")}: ${entry.review_comment}` }) : null,
     draft.marked?.length ? h("p", { class: "muted", text: t("returnedPrefilled", { n: draft.marked.length }) }) : null,
     site ? h("p", { text: `${t("site")}: ${site.address}` }) : null,
     h("details", {}, h("summary", { text: t("declared") }), describeDeclared(visit)),
-    h("p", { class: "muted", text: `${t("previous")}: ${entry.previous_visit ? `${date(entry.previous_visit.approved_at)} ${entry.previous_visit.manager_name} ${entry.previous_visit.notes}` : t("none")}` }));
-  const lockedBanner = locked ? h("p", { class: "card notice", role: "status" }, t("lockedDraft"), " ", h("a", { href: "#/outbox", text: t("outbox") })) : null;
-  const form = h("fieldset", { class: "plain", disabled: locked }, ...blocks,
-    h("section", { class: "card" }, field(t("notes"), notes),
-      h("div", { class: "row" },
-        h("button", { type: "button", class: "secondary", text: t("saveDraft"), onclick: async () => { await save(); status.textContent = t("draftSaved"); } }),
-        busyButton({ type: "button" }, t("submit"), t("submitting"), submit)),
-      status));
+    h("p", {
+      class: "muted",
+      text: `${t("previous")}: ${entry.previous_visit ? `${date(entry.previous_visit.approved_at)} ${entry.previous_visit.manager_name} ${entry.previous_visit.notes}` : t("none")}`,
+    }),
+  );
+  const lockedBanner = locked
+    ? h(
+        "p",
+        { class: "card notice", role: "status" },
+        t("lockedDraft"),
+        " ",
+        h("a", { href: "#/outbox", text: t("outbox") }),
+      )
+    : null;
+  const form = h(
+    "fieldset",
+    { class: "plain", disabled: locked },
+    ...blocks,
+    h(
+      "section",
+      { class: "card" },
+      field(t("notes"), notes),
+      h(
+        "div",
+        { class: "row" },
+        h("button", {
+          type: "button",
+          class: "secondary",
+          text: t("saveDraft"),
+          onclick: async () => {
+            await save();
+            status.textContent = t("draftSaved");
+          },
+        }),
+        busyButton({ type: "button" }, t("submit"), t("submitting"), submit),
+      ),
+      status,
+    ),
+  );
   present(head, lockedBanner, refusedBanner, form);
 }

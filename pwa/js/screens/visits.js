@@ -25,24 +25,44 @@ export async function renderVisits(present) {
     try {
       status.textContent = t("downloaded", { n: await downloadPackage() });
       await fill();
-    } catch (e) { status.textContent = e instanceof HttpError ? e.message : t("networkError"); }
+    } catch (e) {
+      status.textContent = e instanceof HttpError ? e.message : t("networkError");
+    }
   });
   const fix = await lastFix();
   async function fill() {
     const held = await drafts();
     const order = (entry) => String(rank(entry, held.get(entry.visit.id)));
     const entries = (await visitEntries()).sort((a, b) => order(a).localeCompare(order(b)));
-    if (!entries.length) { list.replaceChildren(h("p", { class: "muted", text: t("noVisits") })); return; }
-    list.replaceChildren(...entries.map((entry) => {
-      const v = entry.visit, site = siteOf(v);
-      const away = fix && site ? t("distance", { d: metres(haversine(fix, site)) }) : "";
-      return h("a", { class: "visit card", href: `#/visit/${v.id}` },
-        h("div", { class: "row" }, h("strong", { class: "grow", text: v.borrower.name }),
-          v.overdue ? h("span", { class: "badge overdue", text: t("overdue") }) : null,
-          localBadge(held.get(v.id)) || h("span", { class: `badge ${v.status}`, text: t(`status.${v.status}`) })),
-        h("div", { class: "muted", text: `${(v.collateral?.description || v.project?.name || "")} · ${t("due")} ${date(v.due_on)} ${away}` }),
-        entry.review_comment ? h("div", { class: "warn", text: `${t("reviewComment")}: ${entry.review_comment}` }) : null);
-    }));
+    if (!entries.length) {
+      list.replaceChildren(h("p", { class: "muted", text: t("noVisits") }));
+      return;
+    }
+    list.replaceChildren(
+      ...entries.map((entry) => {
+        const v = entry.visit,
+          site = siteOf(v);
+        const away = fix && site ? t("distance", { d: metres(haversine(fix, site)) }) : "";
+        return h(
+          "a",
+          { class: "visit card", href: `#/visit/${v.id}` },
+          h(
+            "div",
+            { class: "row" },
+            h("strong", { class: "grow", text: v.borrower.name }),
+            v.overdue ? h("span", { class: "badge overdue", text: t("overdue") }) : null,
+            localBadge(held.get(v.id)) || h("span", { class: `badge ${v.status}`, text: t(`status.${v.status}`) }),
+          ),
+          h("div", {
+            class: "muted",
+            text: `${v.collateral?.description || v.project?.name || ""} · ${t("due")} ${date(v.due_on)} ${away}`,
+          }),
+          entry.review_comment
+            ? h("div", { class: "warn", text: `${t("reviewComment")}: ${entry.review_comment}` })
+            : null,
+        );
+      }),
+    );
   }
   await fill();
   present(h("h1", { class: "sr", text: t("visits") }), h("div", { class: "row" }, button), status, list);
