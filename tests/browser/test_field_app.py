@@ -25,6 +25,7 @@ from tests.browser.test_journey import (
     _thumbnails,
     _wait_all_done,
 )
+from tests.photos.images import encode, picture
 
 pytestmark = pytest.mark.real_clock
 
@@ -144,7 +145,8 @@ def test_a_photo_the_server_refused_is_replaced(browser: Any, live: dict[str, An
     _axe(page, "visit refused")
     page.get_by_role("button", name="Remove photo: Nameplate or title document photo 1").click()
     _poll(page, "() => !document.querySelector('.thumb.refused')")
-    _add_photos(page, "Nameplate or title document", [_photo(43, lat, lon)])
+    # The retake comes from an app that strips EXIF: the reviewer sees the phone's own fix and time instead.
+    _add_photos(page, "Nameplate or title document", [encode(picture(800, 600, seed=43), "JPEG", quality=90)])
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile("#/outbox"))
     _poll(page, "() => document.querySelector('p[role=status]').textContent === 'Synced'", 30)
@@ -169,6 +171,11 @@ def test_a_photo_the_server_refused_is_replaced(browser: Any, live: dict[str, An
     captions = review.locator("figcaption strong").all_inner_texts()
     assert "Nameplate or title document · photo 1" in captions, captions
     assert not any("photo_identifier" in caption for caption in captions)
+    retake = review.locator("figure", has_text="Nameplate or title document · photo 1").inner_text()
+    assert re.search(r"Taken .+ \(by the phone\)", retake) and re.search(
+        r"Place \d+\.\d{5}, \d+\.\d{5} ±12 m \(by the phone\)", retake
+    ), retake
+    _shot(review, "reviewer-visit-phone-fix")
     assert not re.search(r"\d{4}-\d\d-\d\dT", review.locator("main").inner_text())  # no raw ISO times
     _axe(review, "review visit")
     review.goto("/#/tasks")

@@ -177,6 +177,18 @@ def test_the_app_speaks_chinese_first(browser: Any, live: dict[str, Any]) -> Non
         assert page.get_by_label(label).count() == 1
     assert page.get_by_role("button", name="保存草稿").is_visible()
     assert page.get_by_role("button", name="提交").is_visible()
+    # One tap answers: yes/no and short choices are buttons, in Chinese.
+    page.get_by_role("radiogroup", name="押品是否在场").get_by_role("radio", name="是", exact=True).click()
+    page.get_by_role("button", name="提交").click()
+    page.get_by_text(re.compile(r"有 \d+ 处需要修改，已在下方标出")).wait_for()
+    assert "为必填项" in page.locator("#error-condition").inner_text()
+    page.get_by_role("radiogroup", name="押品状况").get_by_role("radio", name="良好").click()
+    assert page.locator("#error-condition").inner_text() == ""
+    _shot(page, "manager-visit-zh")
+    page.get_by_role("link", name="待同步").click()
+    page.get_by_text("没有待同步的数据").wait_for()
+    page.go_back()
+    page.get_by_role("button", name="签到定位").wait_for()
     assert violations == [], violations
     # The choice survives a reload: the language is remembered.
     page.get_by_label("Language").select_option("en")
@@ -230,6 +242,8 @@ def test_offline_capture_sync_and_the_review_loop(browser: Any, live: dict[str, 
     context.set_offline(False)
     page.get_by_role("button", name="Sync now").click()
     _wait_all_done(page, 4)
+    _poll(page, "() => document.querySelector('p[role=status]').textContent === 'Synced'")
+    _shot(page, "manager-outbox-synced")
     page.get_by_text(re.compile("2.1 km from the declared site")).wait_for()
     assert {hashlib.sha256(p).hexdigest() for p in photos} <= _server_hashes(live)
     context.close()
@@ -359,6 +373,9 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     page.locator("[data-outbox=photo] .error").first.wait_for(timeout=20000)  # the 503, shown, kept waiting
     assert "0" in patches and any(offset != "0" for offset in patches)
     assert page.locator("[data-outbox=photo] [data-state=waiting]").count() >= 1
+    parts = page.locator("[data-outbox=photo]").all_inner_texts()
+    assert any("Server error: it will retry by itself" in text for text in parts), parts
+    _shot(page, "manager-outbox-server-error")
 
     # The server is back: the upload resumes from the server's offset, not from zero.
     page.unroute("**/api/v1/uploads/**")
@@ -489,6 +506,7 @@ def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live
     assert "takes at most 5 photo(s)" in page.locator("#error-photo_overview").inner_text()
     assert _thumbnails(page, "Overview of the collateral").count() == 2
     assert page.get_by_label("Observed quantity").is_enabled()
+    assert not re.search(r"\b(null|undefined)\b", page.locator("#app").inner_text())
     _shot(page, "manager-visit-refused")
     page.goto("/#/")
     assert "Refused: needs a fix" in page.locator(f'a.visit[href="#/visit/{record["id"]}"]').inner_text()

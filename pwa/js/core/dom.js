@@ -17,7 +17,7 @@ export function h(tag, attrs = {}, ...children) {
 const app = () => document.getElementById("app");
 
 export function show(...nodes) {
-  app().replaceChildren(...nodes);
+  app().replaceChildren(...nodes.filter((node) => node !== null && node !== undefined && node !== false));
   app().focus({ preventScroll: true });
 }
 
