@@ -1,4 +1,4 @@
-"""The `fieldvisit` command: serve, migrate, demo, create-user, import, schedule."""
+"""The `fieldvisit` command: serve, migrate, demo, create-user, import, schedule, tick, audit, backup, restore."""
 
 from __future__ import annotations
 
@@ -162,6 +162,40 @@ def tick() -> None:
     finally:
         engine.dispose()
     click.echo(str(report))
+
+
+@main.command(
+    help="Back up the database, then the photos, into DESTINATION (a new or empty folder). Safe while the "
+    "service runs: SQLite's online backup (WAL included) or pg_dump's snapshot, then every photo it names."
+)
+@click.argument("destination", type=click.Path(path_type=Path, file_okay=False))
+def backup(destination: Path) -> None:
+    from api import backup as backups
+    from api.db import utcnow
+    from api.errors import AppError
+
+    try:
+        manifest = backups.backup(_settings(), destination, now=utcnow())
+    except AppError as exc:
+        raise click.ClickException(exc.detail_en or exc.title_en) from exc
+    click.echo(f"backed up the {manifest.database} database (schema {manifest.schema}) and "
+               f"{manifest.photo_files} photo files ({manifest.photo_bytes:,} bytes) into {destination}")  # fmt: skip
+
+
+@main.command(
+    help="Restore a backup made by `fieldvisit backup` into this instance, which must be empty (its "
+    "database and photo folder), then migrate it to the newest schema."
+)
+@click.argument("source", type=click.Path(path_type=Path, file_okay=False, exists=True))
+def restore(source: Path) -> None:
+    from api import backup as backups
+    from api.errors import AppError
+
+    try:
+        manifest = backups.restore(_settings(), source)
+    except AppError as exc:
+        raise click.ClickException(exc.detail_en or exc.title_en) from exc
+    click.echo(f"restored the backup of {manifest.created_at} ({manifest.photo_files} photo files)")
 
 
 @main.group(help="The tamper-evident audit trail.")

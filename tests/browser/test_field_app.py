@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-# Chromium keeps the machine's clock: the server it talks to must too.
 import pytest
 
 from tests.browser.test_journey import (
@@ -22,11 +21,12 @@ from tests.browser.test_journey import (
     _poll,
     _shot,
     _sign_in,
-    _thumbnails,
     _wait_all_done,
+    _wait_thumbnails,
 )
 from tests.photos.images import encode, picture
 
+# Chromium keeps the machine's clock: the server it talks to must too.
 pytestmark = pytest.mark.real_clock
 
 AXE = Path(__file__).resolve().parent.parent.parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -97,7 +97,7 @@ def test_the_templates_rules_are_checked_on_the_phone(browser: Any, live: dict[s
     assert page.locator("#error-observed_quantity").inner_text() == ""
     page.get_by_role("button", name="Remove photo: Nameplate or title document photo 6").click()
     _poll(page, "() => document.querySelector('#error-photo_identifier').textContent === ''")
-    assert _thumbnails(page, "Nameplate or title document").count() == 5
+    _wait_thumbnails(page, "Nameplate or title document", 5)
     assert page.locator(".item.invalid").count() == 0
 
     page.get_by_role("button", name="Submit").click()

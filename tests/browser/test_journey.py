@@ -110,7 +110,13 @@ def _answer(page: Any, item: str, option: str) -> None:
 
 
 def _thumbnails(page: Any, item: str) -> Any:
-    return page.locator(f'img[alt^="{item} photo "]')
+    """The item's photos on the form: a thumbnail, or a placeholder named the same while it loads."""
+    return page.locator(f'img[alt^="{item} photo "], [role=img][aria-label^="{item} photo "]')
+
+
+def _wait_thumbnails(page: Any, item: str, count: int) -> None:
+    selector = f'img[alt^="{item} photo "], [role=img][aria-label^="{item} photo "]'
+    _poll(page, f"() => document.querySelectorAll({json.dumps(selector)}).length === {count}")
 
 
 def _add_photos(page: Any, item: str, photos: list[bytes]) -> None:
@@ -118,10 +124,7 @@ def _add_photos(page: Any, item: str, photos: list[bytes]) -> None:
     page.get_by_label(f"{item} photo", exact=True).set_input_files(
         [_file(f"{item}-{n}.jpg", data) for n, data in enumerate(photos)]
     )
-    _poll(
-        page,
-        f"() => document.querySelectorAll('img[alt^=\"{item} photo \"]').length === {before + len(photos)}",
-    )
+    _wait_thumbnails(page, item, before + len(photos))
 
 
 def _fill_checklist(page: Any, photos: list[bytes]) -> None:
@@ -280,8 +283,8 @@ def test_offline_capture_sync_and_the_review_loop(browser: Any, live: dict[str, 
     )
     assert page.get_by_label("Observed quantity").input_value() == "18650"
     assert page.get_by_label("Notes").input_value() == "厂房外观完好，生产正常。"
-    assert _thumbnails(page, "Overview of the collateral").count() == 2
-    assert _thumbnails(page, "Nameplate or title document").count() == 1
+    _wait_thumbnails(page, "Overview of the collateral", 2)
+    _wait_thumbnails(page, "Nameplate or title document", 1)
     marked = page.locator(".item.marked").evaluate_all("nodes => nodes.map((n) => n.dataset.item)")
     assert marked == ["check_in", "observed_quantity"], marked
     assert page.locator(".item.marked .flag").first.inner_text() == "The reviewer asks you to change this"
@@ -504,7 +507,7 @@ def test_unsent_work_is_never_shown_as_synced_nor_overwritten(browser: Any, live
         "photo_overview"
     ]
     assert "takes at most 5 photo(s)" in page.locator("#error-photo_overview").inner_text()
-    assert _thumbnails(page, "Overview of the collateral").count() == 2
+    _wait_thumbnails(page, "Overview of the collateral", 2)
     assert page.get_by_label("Observed quantity").is_enabled()
     assert not re.search(r"\b(null|undefined)\b", page.locator("#app").inner_text())
     _shot(page, "manager-visit-refused")

@@ -171,7 +171,9 @@ export async function renderVisit(id, present) {
             return h(
               "figure",
               { class: p.refused ? "thumb refused" : "thumb", "data-photo": p.id },
-              src ? h("img", { src, alt: name }) : h("span", { class: "placeholder", text: t("onServer") }),
+              src
+                ? h("img", { src, alt: name })
+                : h("span", { class: "placeholder", role: "img", "aria-label": name, text: t("onServer") }),
               h(
                 "figcaption",
                 { class: "muted" },
