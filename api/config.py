@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     demo_password: str = "fieldvisit-demo"
     background_tick_seconds: int = Field(300, ge=0)
+    # Bearer token Prometheus sends to /metrics; empty: /metrics is off.
+    metrics_token: str = Field("", max_length=200)
 
     @field_validator("database_url")
     @classmethod

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api import openapi
+from api import metrics, openapi
 from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
 from api.checklists.router import router as checklists_router
@@ -194,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     photo_store(settings).prepare()
 
     app.include_router(health_router)
+    metrics.install(app)
     install_guards(app)
 
     if PWA_DIR.is_dir():
