@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     demo_password: str = "fieldvisit-demo"
     background_tick_seconds: int = Field(300, ge=0)
+    # One JSON object per line (for a log pipeline), or plain text lines for a terminal.
+    log_format: Literal["json", "text"] = "json"
     # Bearer token Prometheus sends to /metrics; empty: /metrics is off.
     metrics_token: str = Field("", max_length=200)
 

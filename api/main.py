@@ -27,6 +27,7 @@ from api.errors import install_error_handlers
 from api.guards import install_guards
 from api.health import router as health_router
 from api.kit import offload
+from api.logs import RequestIds
 from api.photos.router import router as photos_router
 from api.photos.service import photo_store
 from api.portfolio.router import router as portfolio_router
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     metrics.install(app)
     install_guards(app)
+    app.add_middleware(RequestIds)  # outermost: every answer, even a guard's refusal, has its id and line
 
     if PWA_DIR.is_dir():
         _serve_pwa(app)

@@ -10,6 +10,7 @@ import multiprocessing
 import signal
 import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -24,9 +25,18 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _logging(log_level: str) -> dict[str, Any]:
+    from api.config import get_settings
+    from api.logs import log_config
+
+    return {"log_config": log_config(get_settings().log_format, log_level.upper()), "access_log": False}
+
+
 def _worker(host: str, port: int, log_level: str) -> None:
     sock = _listening_socket(host, port)
-    config = uvicorn.Config("api.asgi:app", log_level=log_level, loop="auto", http="auto")
+    config = uvicorn.Config(
+        "api.asgi:app", log_level=log_level, loop="auto", http="auto", **_logging(log_level)
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -52,7 +62,7 @@ def serve(host: str, port: int, workers: int, log_level: str = "info", join: boo
     if not join:
         refuse_taken_port(host, port)
     if workers <= 1:
-        uvicorn.run("api.asgi:app", host=host, port=port, log_level=log_level)
+        uvicorn.run("api.asgi:app", host=host, port=port, log_level=log_level, **_logging(log_level))
         return
     context = multiprocessing.get_context("spawn")
     processes = [
