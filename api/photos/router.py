@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -193,7 +194,7 @@ def tus_options(settings: SettingsDep) -> Response:
         headers={
             **TUS_HEADERS,
             "Tus-Version": TUS_VERSION,
-            "Tus-Extension": "creation,checksum",
+            "Tus-Extension": "creation,creation-with-upload,checksum",
             "Tus-Checksum-Algorithm": "sha256",
             "Tus-Max-Size": str(settings.max_photo_bytes),
         },
@@ -201,7 +202,9 @@ def tus_options(settings: SettingsDep) -> Response:
 
 
 @router.post("/uploads/", status_code=201, summary="tus: create an upload", response_model=None)
-def tus_create(
+async def tus_create(
+    request: Request,
+    background: BackgroundTasks,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -210,13 +213,38 @@ def tus_create(
         str, Header(description="tus metadata: comma-separated `key base64(value)` pairs (see below).")
     ],
     tus_resumable: Annotated[str | None, Header()] = None,
+    content_type: Annotated[str | None, Header()] = None,
+    upload_checksum: Annotated[str | None, Header()] = None,
 ) -> Response:
     """`Upload-Metadata` carries `photo_id`, `visit_id`, `item_key`, `content_type` (or `filetype`) and
     `sha256` (hex, computed on the device), and optionally `fix_lat`, `fix_lon`, `fix_accuracy` and
-    `taken_at`; every field is checked here, before a byte is sent. When a photo with this UUID and hash
+    `taken_at`; every field is checked here, before a byte is kept. When a photo with this UUID and hash
     is already kept, the new upload is already complete (`Upload-Offset` equals `Upload-Length`, and
-    `Fieldvisit-Photo-Id` names the photo); with another hash, 409."""
+    `Fieldvisit-Photo-Id` names the photo); with another hash, 409.
+
+    tus `creation-with-upload`: with `Content-Type: application/offset+octet-stream` the body is the
+    upload's first bytes, so a photo smaller than the client's chunk is one request; the answer's
+    `Upload-Offset` says how many were kept (and `Fieldvisit-Photo-Id` when that was all of them). The upload
+    is committed before its bytes are read, so a cut mid-body leaves an upload to resume with HEAD."""
     _require_tus(tus_resumable)
+    with_data = content_type == "application/offset+octet-stream"
+    chunk_digest = _parse_checksum(upload_checksum) if with_data else None
+    upload = await run_in_threadpool(
+        _create_upload, session, settings, user, upload_length=upload_length, upload_metadata=upload_metadata
+    )
+    # The upload exists before a byte is read: committed now, it survives a cut in the middle of the body.
+    await run_in_threadpool(session.commit)
+    headers = {"Location": f"/api/v1/uploads/{upload.id}", **_upload_headers(upload)}
+    # The body holds the photo's first bytes: kept only by an upload that has none yet (a phone asking again
+    # after a lost answer is handed the upload it has, whose offset then says where to go on from).
+    if with_data and upload.finished_photo_id is None and upload.offset == 0:
+        headers.update(await _receive(request, background, session, settings, user, upload, chunk_digest))
+    return Response(status_code=201, headers=headers, background=background)
+
+
+def _create_upload(
+    session: Session, settings: Settings, user: User, *, upload_length: int, upload_metadata: str
+) -> Upload:
     meta = _parse_metadata(upload_metadata)
     claim = _claim(
         photo_id=meta.get("photo_id"),
@@ -235,10 +263,49 @@ def tus_create(
         extra["device_fix"] = claim.device_fix
     if claim.device_taken_at:
         extra["device_taken_at"] = claim.device_taken_at.isoformat()
-    upload = service.create_upload(session, settings=settings, user=user, claim=claim, extra=extra)
-    return Response(
-        status_code=201, headers={"Location": f"/api/v1/uploads/{upload.id}", **_upload_headers(upload)}
-    )
+    return service.create_upload(session, settings=settings, user=user, claim=claim, extra=extra)
+
+
+async def _receive(
+    request: Request,
+    background: BackgroundTasks,
+    session: Session,
+    settings: Settings,
+    user: User,
+    upload: Upload,
+    chunk_digest: bytes | None,
+) -> dict[str, str]:
+    """Append the request's body at the upload's offset; when the last byte is in, verify and keep the
+    photo. Returns the tus headers of the answer."""
+    appended = transfer.Appended(upload.offset, False)
+    if upload.offset < upload.length:
+        path = service.photo_store(settings).upload_path(upload.id)
+
+        async def progress(offset: int) -> None:
+            await run_in_threadpool(
+                service.record_progress, request.app.state.sessionmaker, upload_id=upload.id, offset=offset
+            )
+
+        appended = await transfer.append(
+            path,
+            request.stream(),
+            start=upload.offset,
+            length=upload.length,
+            chunk_sha256=chunk_digest,
+            progress=progress,
+        )
+        await run_in_threadpool(service.record_offset, session, upload=upload, offset=appended.offset)
+        # The bytes are on disk: the offset is committed before the photo is finished, so that a crash
+        # while finishing leaves an upload that the next request finishes (see _redo_finish).
+        await run_in_threadpool(session.commit)
+    headers = {**TUS_HEADERS, "Upload-Offset": str(appended.offset)}
+    if appended.offset == upload.length and not appended.disconnected:
+        photo = await run_in_threadpool(
+            service.finish_upload, session, settings=settings, user=user, upload=upload
+        )
+        headers["Fieldvisit-Photo-Id"] = str(photo.id)
+        _process_later(background, request, settings, photo)
+    return headers
 
 
 def _upload_headers(upload: Upload) -> dict[str, str]:
@@ -314,34 +381,7 @@ async def tus_patch(
     chunk_digest = _parse_checksum(upload_checksum)
     # Nothing is written yet: end the transaction so that no lock is held while the phone sends.
     await run_in_threadpool(session.commit)
-    appended = transfer.Appended(upload.offset, False)
-    if upload.offset < upload.length:
-        path = service.photo_store(settings).upload_path(upload.id)
-
-        async def progress(offset: int) -> None:
-            await run_in_threadpool(
-                service.record_progress, request.app.state.sessionmaker, upload_id=upload.id, offset=offset
-            )
-
-        appended = await transfer.append(
-            path,
-            request.stream(),
-            start=upload.offset,
-            length=upload.length,
-            chunk_sha256=chunk_digest,
-            progress=progress,
-        )
-        await run_in_threadpool(service.record_offset, session, upload=upload, offset=appended.offset)
-        # The bytes are on disk: the offset is committed before the photo is finished, so that a crash
-        # while finishing leaves an upload that the next request finishes (see _redo_finish).
-        await run_in_threadpool(session.commit)
-    headers = {**TUS_HEADERS, "Upload-Offset": str(appended.offset)}
-    if appended.offset == upload.length and not appended.disconnected:
-        photo = await run_in_threadpool(
-            service.finish_upload, session, settings=settings, user=user, upload=upload
-        )
-        headers["Fieldvisit-Photo-Id"] = str(photo.id)
-        _process_later(background, request, settings, photo)
+    headers = await _receive(request, background, session, settings, user, upload, chunk_digest)
     return Response(status_code=204, headers=headers, background=background)
 
 

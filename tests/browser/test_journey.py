@@ -343,8 +343,8 @@ def _offline_at_a_visit(
 
 def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str, Any]) -> None:
     context, page, _visit, site = _offline_at_a_visit(browser, live, lambda visits: visits[0])
-    big = _photo(7, site["wgs84_lat"], site["wgs84_lon"], size=(1400, 1050), noisy=True)
-    assert len(big) > 3 * 256 * 1024  # several tus chunks
+    big = _photo(7, site["wgs84_lat"], site["wgs84_lon"], size=(2000, 1500), noisy=True)
+    assert len(big) > 1024 * 1024  # more than the app's 1 MB chunk
     _fill_checklist(
         page,
         [
@@ -356,11 +356,18 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile("#/outbox"))
 
-    # The server falls over in the middle of the big photo: its first chunk arrives, then 503s.
+    # The server falls over in the middle of the big photo: its first chunk arrives with the creation
+    # (tus creation-with-upload), then every PATCH from that offset gets 503s.
     patches: list[str] = []
+    created_with_data: list[int] = []
     cut: set[str] = set()
 
     def flaky(route: Any) -> None:
+        if (
+            route.request.method == "POST"
+            and route.request.headers.get("content-type") == "application/offset+octet-stream"
+        ):
+            created_with_data.append(len(route.request.post_data_buffer or b""))
         if route.request.method == "PATCH":
             offset = route.request.headers.get("upload-offset", "")
             patches.append(offset)
@@ -374,7 +381,7 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     context.set_offline(False)
     page.get_by_role("button", name="Sync now").click()
     page.locator("[data-outbox=photo] .error").first.wait_for(timeout=20000)  # the 503, shown, kept waiting
-    assert "0" in patches and any(offset != "0" for offset in patches)
+    assert 1024 * 1024 in created_with_data and patches and "0" not in patches
     assert page.locator("[data-outbox=photo] [data-state=waiting]").count() >= 1
     parts = page.locator("[data-outbox=photo]").all_inner_texts()
     assert any("Server error: it will retry by itself" in text for text in parts), parts
