@@ -1,12 +1,17 @@
-"""Benchmark: whole inspections per second through the HTTP API, and when their photos are processed.
+"""Benchmark: whole inspections through the HTTP API — CPU per inspection (server and PostgreSQL summed),
+throughput, latency, and when the last photo's derivatives exist — for two ways of sending the photo in one
+run.
 
-One inspection = PUT one ~300 KB JPEG + PUT one submission that refers to it, as the phone sends them.
-The server runs as `fieldvisit serve --workers 2` (one SO_REUSEPORT process per core) on PostgreSQL;
-the load client (httpx, concurrency 8) shares the same 2 cores, so its CPU is part of what is measured.
-Photo derivatives are made after each acknowledgement; the run also waits until the last photo has
-them, so the figure counts all the work.
+One inspection = one ~300 KB JPEG (a different photo and a fresh visit each time) + the submission that
+refers to it. The photo goes as the field app sends it — tus, the creation carrying the first chunk
+(`tus-app`: one request for a photo under the app's 1 MB chunk) — and, for comparison, as the app sent it
+before (`tus-chunked`: POST, then 256 KB PATCHes) or in one `PUT` (`put`). The server runs as
+`fieldvisit serve --workers 2` on PostgreSQL; the load client (httpx) shares the 2 cores. CPU is utime+stime
+of the server's process tree and of every PostgreSQL process, read from /proc before and after each run
+(derivatives included: the run waits for the last one).
 
-    python bench/sync_ingest.py [--database-url postgresql://postgres@127.0.0.1:5432/fieldvisit_ingest]
+    python bench/sync_ingest.py [--ways tus-app,tus-chunked] [--inspections 1000] [--concurrency 8]
+        [--database-url postgresql://postgres@127.0.0.1:5432/fieldvisit_ingest]
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from api.db import make_engine, make_sessionmaker  # noqa: E402
 from api.migrate import upgrade  # noqa: E402
+
+APP_CHUNK = 1024 * 1024  # pwa/js/core/sync.js
+OLD_CHUNK = 256 * 1024
 
 TEMPLATE = {
     "sections": [
@@ -122,23 +130,70 @@ def photo_for(n: int) -> bytes:
     return buffer.getvalue()
 
 
-async def inspect_once(client: Any, headers: dict[str, str], visit_id: str, photo: bytes) -> float:
+def _tus_metadata(values: dict[str, str]) -> str:
+    import base64
+
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+async def send_photo(
+    client: Any, headers: dict[str, str], way: str, visit_id: str, photo_id: str, photo: bytes
+) -> None:
+    digest = hashlib.sha256(photo).hexdigest()
+    if way == "put":
+        answer = await client.put(
+            f"/api/v1/photos/{photo_id}",
+            params={"visit_id": visit_id, "item_key": "photo", "sha256": digest},
+            content=photo,
+            headers={**headers, "Content-Type": "image/jpeg"},
+        )
+        assert answer.status_code in (200, 201), answer.text
+        return
+    tus = {
+        **headers,
+        "Tus-Resumable": "1.0.0",
+        "Upload-Length": str(len(photo)),
+        "Upload-Metadata": _tus_metadata(
+            {
+                "photo_id": photo_id,
+                "visit_id": visit_id,
+                "item_key": "photo",
+                "content_type": "image/jpeg",
+                "sha256": digest,
+            }
+        ),
+    }
+    chunk = APP_CHUNK if way == "tus-app" else OLD_CHUNK
+    first = photo[:chunk] if way == "tus-app" else b""
+    data = {"Content-Type": "application/offset+octet-stream"} if first else {}
+    created = await client.post("/api/v1/uploads/", content=first, headers={**tus, **data})
+    assert created.status_code == 201, created.text
+    offset = int(created.headers["Upload-Offset"])
+    while offset < len(photo):
+        answer = await client.patch(
+            created.headers["Location"],
+            content=photo[offset : offset + chunk],
+            headers={
+                **headers,
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        assert answer.status_code == 204, answer.text
+        offset = int(answer.headers["Upload-Offset"])
+
+
+async def inspect_once(client: Any, headers: dict[str, str], way: str, visit_id: str, photo: bytes) -> float:
     start = time.perf_counter()
     photo_id = str(uuid.uuid4())
-    digest = hashlib.sha256(photo).hexdigest()
-    answer = await client.put(
-        f"/api/v1/photos/{photo_id}",
-        params={"visit_id": visit_id, "item_key": "photo", "sha256": digest},
-        content=photo,
-        headers={**headers, "Content-Type": "image/jpeg"},
-    )
-    assert answer.status_code in (200, 201), answer.text
+    await send_photo(client, headers, way, visit_id, photo_id, photo)
     now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     body = {
         "check_in": {"lat": 31.2305, "lon": 121.4738, "accuracy_m": 10, "fixed_at": now},
         "answers": {"check_in": {}, "collateral_present": {"value": True}, "photo": {"photos": [photo_id]}},
         "notes": "bench",
-        "photos": [{"id": photo_id, "sha256": digest, "size": len(photo)}],
+        "photos": [{"id": photo_id, "sha256": hashlib.sha256(photo).hexdigest(), "size": len(photo)}],
     }
     answer = await client.put(
         f"/api/v1/visits/{visit_id}/submissions/{uuid.uuid4()}", json=body, headers=headers
@@ -149,8 +204,10 @@ async def inspect_once(client: Any, headers: dict[str, str], visit_id: str, phot
 
 
 async def load(
-    base: str, username: str, visits: list[str], photos: list[bytes], concurrency: int, warmup: int
-) -> tuple[float, list[float]]:
+    base: str, username: str, way: str, visits: list[str], photos: list[bytes], concurrency: int, warmup: int
+) -> tuple[float, list[float], tuple[float, float]]:
+    """Warm up, then send the rest with `concurrency` phones. Returns the elapsed seconds, the latencies, and
+    the CPU (server, PostgreSQL) read just after the warm-up."""
     import httpx2 as httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -161,32 +218,36 @@ async def load(
             )
         ).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
-        queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
-        for n, visit_id in enumerate(visits):
-            queue.put_nowait((n, visit_id))
+        for n in range(warmup):
+            await inspect_once(client, headers, way, visits[n], photos[n])
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for n in range(warmup, len(visits)):
+            queue.put_nowait(n)
         latencies: list[float] = []
 
-        async def worker() -> None:
+        async def phone() -> None:
             while not queue.empty():
-                n, visit_id = queue.get_nowait()
-                took = await inspect_once(client, headers, visit_id, photos[n])
-                if n >= warmup:
-                    latencies.append(took)
+                n = queue.get_nowait()
+                latencies.append(await inspect_once(client, headers, way, visits[n], photos[n]))
 
-        warm = [visits.pop(0) for _ in range(warmup)]
-        for n, visit_id in enumerate(warm):
-            await inspect_once(client, headers, visit_id, photos[n])
-        while not queue.empty():
-            queue.get_nowait()
-        for n, visit_id in enumerate(visits):
-            queue.put_nowait((warmup + n, visit_id))
+        cpu = (server_cpu_seconds(SERVER_PID[0]), postgres_cpu_seconds())
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies
+        await asyncio.gather(*(phone() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies, cpu
+
+
+SERVER_PID: list[int] = [0]
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
 def server_cpu_seconds(root_pid: int) -> float:
-    """User + system CPU of the server's process tree (the supervisor and its workers)."""
+    """User + system CPU of the server's process tree (the supervisor and its workers, live or reaped)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     pids = [root_pid]
@@ -194,31 +255,46 @@ def server_cpu_seconds(root_pid: int) -> float:
     if children.exists():
         pids += [int(p) for p in children.read_text().split()]
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
+        fields = _stat(pid)
+        if fields:
+            total += (
+                int(fields[11])
+                + int(fields[12])
+                + (int(fields[13]) + int(fields[14]) if pid == root_pid else 0)
+            ) / tick
     return total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/fieldvisit_ingest"
-    )
-    parser.add_argument("--inspections", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+def postgres_cpu_seconds() -> float:
+    """User + system CPU of every PostgreSQL process, plus what its postmaster has reaped (backends of
+    connections that closed during the run)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm != "postgres":
+            continue
+        fields = _stat(int(entry.name))
+        if not fields:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+        parent = _stat(int(fields[1]))
+        if parent is None or Path(f"/proc/{fields[1]}/comm").read_text().strip() != "postgres":
+            total += (int(fields[13]) + int(fields[14])) / tick  # the postmaster: its reaped children
+    return total
 
+
+def run_way(args: argparse.Namespace, way: str) -> dict[str, float]:
     fresh_database(args.database_url)
     upgrade(args.database_url)
-    username, visits = seed(args.database_url, args.inspections + args.warmup)
-    photos = [photo_for(n) for n in range(args.inspections + args.warmup)]
+    total = args.inspections + args.warmup
+    username, visits = seed(args.database_url, total)
+    photos = [photo_for(n) for n in range(total)]
     photo_dir = Path(tempfile.mkdtemp(prefix="fieldvisit-bench-"))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -228,6 +304,7 @@ def main() -> None:
         "FIELDVISIT_DATABASE_URL": args.database_url,
         "FIELDVISIT_PHOTO_DIR": str(photo_dir),
         "FIELDVISIT_BACKGROUND_TICK_SECONDS": "2",
+        "FIELDVISIT_LOG_FORMAT": "text",
     }
     fv = str(Path(sys.executable).parent / "fieldvisit")
     server = subprocess.Popen(
@@ -236,6 +313,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    SERVER_PID[0] = server.pid
     try:
         import httpx2 as httpx
 
@@ -246,13 +324,11 @@ def main() -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        cpu_before = server_cpu_seconds(server.pid)
-        client_before = time.process_time()
-        elapsed, latencies = asyncio.run(load(base, username, visits, photos, args.concurrency, args.warmup))
+        elapsed, latencies, (server_before, pg_before) = asyncio.run(
+            load(base, username, way, visits, photos, args.concurrency, args.warmup)
+        )
         load_ended = time.perf_counter()
-        client_cpu = time.process_time() - client_before
         engine = make_engine(args.database_url)
-        total = args.inspections + args.warmup
         deadline = time.perf_counter() + 300
         with engine.connect() as conn:
             while True:
@@ -263,30 +339,60 @@ def main() -> None:
                     break
                 conn.rollback()
                 time.sleep(0.05)
-        processed_after = time.perf_counter()
+        last_derivative = time.perf_counter() - load_ended
         engine.dispose()
-        rate = args.inspections / elapsed
-        print(
-            f"photos ~{statistics.median(len(p) for p in photos) / 1000:.0f} KB; {args.inspections} inspections after {args.warmup} warm-up; "
-            f"concurrency {args.concurrency}; {args.workers} server processes; PostgreSQL"
-        )
-        print(
-            f"acknowledged: {rate:.0f} inspections/s; latency median {statistics.median(latencies):.1f} ms, "
-            f"p95 {sorted(latencies)[int(len(latencies) * 0.95) - 1]:.1f} ms"
-        )
-        server_cpu = server_cpu_seconds(server.pid) - cpu_before
-        total_done = args.inspections + args.warmup
-        print(
-            f"CPU per inspection: server {server_cpu / total_done * 1000:.1f} ms (photo processing included), "
-            f"load client {client_cpu / total_done * 1000:.1f} ms"
-        )
-        print(
-            f"every photo's derivatives existed {processed_after - load_ended:.1f} s after the load ended "
-            f"({done}/{total} processed)"
-        )
+        server_cpu = server_cpu_seconds(server.pid) - server_before
+        pg_cpu = postgres_cpu_seconds() - pg_before
     finally:
         server.terminate()
         server.wait(timeout=20)
+    n = args.inspections
+    return {
+        "rate": n / elapsed,
+        "median": statistics.median(latencies),
+        "p95": sorted(latencies)[int(len(latencies) * 0.95) - 1],
+        "server_ms": server_cpu / n * 1000,
+        "pg_ms": pg_cpu / n * 1000,
+        "last_derivative_s": last_derivative,
+        "processed": done,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/fieldvisit_ingest"
+    )
+    parser.add_argument("--ways", default="tus-app,tus-chunked", help="any of tus-app, tus-chunked, put")
+    parser.add_argument("--inspections", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    ways = args.ways.split(",")
+    print(
+        f"{args.inspections} inspections after {args.warmup} warm-up, one ~300 KB photo each, concurrency "
+        f"{args.concurrency}, {args.workers} server processes, PostgreSQL; load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"{'way':12s} {'insp/s':>7s} {'median':>8s} {'p95':>8s} {'server':>8s} {'postgres':>9s} {'total':>7s}  last derivative"
+    )
+    results = {}
+    for way in ways:
+        r = results[way] = run_way(args, way)
+        print(
+            f"{way:12s} {r['rate']:7.0f} {r['median']:6.1f}ms {r['p95']:6.1f}ms {r['server_ms']:6.1f}ms "
+            f"{r['pg_ms']:7.1f}ms {r['server_ms'] + r['pg_ms']:5.1f}ms  {r['last_derivative_s']:.1f} s after the load "
+            f"({r['processed']:.0f} processed)"
+        )
+    if len(ways) == 2:
+        a, b = (results[w] for w in ways)
+        print(
+            f"{ways[1]} / {ways[0]}: CPU per inspection {(b['server_ms'] + b['pg_ms']) / (a['server_ms'] + a['pg_ms']):.2f}x, "
+            f"throughput {b['rate'] / a['rate']:.2f}x"
+        )
 
 
 if __name__ == "__main__":
