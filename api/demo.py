@@ -86,6 +86,15 @@ COLLATERAL_TEMPLATE = {
                     rule=_expect(False),
                 ),
                 _item(
+                    "occupant",
+                    "text",
+                    "占用方及占用情况",
+                    "Who occupies it, and how",
+                    help_zh="占用方名称、占用范围、是否有租赁合同",
+                    help_en="The occupant's name, what they use, whether there is a lease",
+                    visible_if={"all": [{"item": "third_party_occupation", "op": "equals", "value": True}]},
+                ),
+                _item(
                     "site_operating",
                     "boolean",
                     "企业是否正常经营",
@@ -169,6 +178,13 @@ PROJECT_TEMPLATE = {
                     "现场是否正常施工",
                     "Construction under way",
                     rule=_expect(True),
+                ),
+                _item(
+                    "crane_in_use",
+                    "boolean",
+                    "塔吊是否在用",
+                    "Tower crane in use",
+                    visible_if={"all": [{"item": "construction_active", "op": "equals", "value": True}]},
                 ),
                 _item(
                     "safety_issue",

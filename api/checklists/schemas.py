@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -51,6 +51,30 @@ class Choice(Strict):
     label_en: str = Field(min_length=1, max_length=200)
 
 
+class Condition(Strict):
+    """One comparison with an earlier item's answer (api/checklists/conditions.py says how it reads)."""
+
+    item: str = Key
+    op: Literal["equals", "not_equals", "one_of", "greater_than", "less_than"]
+    value: Any = Field(description="A bool, number or choice value; a list of them for `one_of`.")
+
+
+class Visibility(Strict):
+    all: list[Condition] = Field(default_factory=list, max_length=20, description="Every one must hold.")
+    any: list[Condition] = Field(
+        default_factory=list, max_length=20, description="When given, one must hold."
+    )
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Visibility:
+        if not self.all and not self.any:
+            raise ValueError("visible_if needs at least one condition in `all` or `any`")
+        return self
+
+    def conditions(self) -> list[Condition]:
+        return [*self.all, *self.any]
+
+
 class ItemRule(Strict):
     key: RuleKey
     severity: Severity | None = Field(None, description="Defaults to the rule's severity in DESIGN.md.")
@@ -83,6 +107,10 @@ class Item(Strict):
         None, description="Declared field this item is compared with.", max_length=64
     )
     rule: ItemRule | None = None
+    visible_if: Visibility | None = Field(
+        None,
+        description="Skip logic: shown only when this holds on earlier answers; hidden items take no answer.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Item:
@@ -111,6 +139,33 @@ class Section(Strict):
     title_zh: str = Field(min_length=1, max_length=200)
     title_en: str = Field(min_length=1, max_length=200)
     items: list[Item] = Field(min_length=1, max_length=200)
+    visible_if: Visibility | None = Field(
+        None, description="Skip logic for the whole section, on answers in earlier sections."
+    )
+
+
+CONDITION_SOURCES = {"boolean", "number", "choice"}
+
+
+def _check_condition(condition: Condition, earlier: dict[str, Item], where: str) -> None:
+    source = earlier.get(condition.item)
+    if source is None:
+        raise ValueError(f"{where}: visible_if refers to {condition.item!r}, which is not an earlier item")
+    if source.type not in CONDITION_SOURCES:
+        raise ValueError(f"{where}: visible_if can only look at yes/no, number and choice items")
+    values = condition.value if condition.op == "one_of" else [condition.value]
+    if condition.op == "one_of" and (not isinstance(condition.value, list) or not condition.value):
+        raise ValueError(f"{where}: one_of needs a non-empty list")
+    if condition.op in ("greater_than", "less_than") and source.type != ItemType.number:
+        raise ValueError(f"{where}: {condition.op} needs a number item")
+    for value in values:
+        fits = {
+            ItemType.boolean: isinstance(value, bool),
+            ItemType.number: isinstance(value, int | float) and not isinstance(value, bool),
+            ItemType.choice: isinstance(value, str) and value in [choice.value for choice in source.choices],
+        }[source.type]
+        if not fits:
+            raise ValueError(f"{where}: {value!r} is not a possible answer of {condition.item!r}")
 
 
 class Definition(Strict):
@@ -124,6 +179,22 @@ class Definition(Strict):
                 if item.key in seen:
                     raise ValueError(f"item key {item.key!r} is used twice")
                 seen.add(item.key)
+        return self
+
+    @model_validator(mode="after")
+    def _conditions_look_back(self) -> Definition:
+        """Every condition refers to an item before it (a section's: in an earlier section), and compares
+        with a value that item can take."""
+        earlier: dict[str, Item] = {}
+        for section in self.sections:
+            for condition in section.visible_if.conditions() if section.visible_if else []:
+                _check_condition(condition, earlier, f"section {section.key}")
+            in_section = dict(earlier)
+            for item in section.items:
+                for condition in item.visible_if.conditions() if item.visible_if else []:
+                    _check_condition(condition, in_section, f"item {item.key}")
+                in_section[item.key] = item
+            earlier = in_section
         return self
 
     def items(self) -> list[Item]:

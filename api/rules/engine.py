@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
+from api.checklists.conditions import shown_items
 from api.checklists.schemas import Definition, Item, ItemRule, ItemType, RuleKey, Severity
 from api.config import Settings
 from api.kit.geo import haversine_m, to_wgs84
@@ -487,8 +488,11 @@ def evaluate(
     )
 
     as_of = visit.due_on
+    # A hidden item was not asked: its rule has nothing to judge (skip logic, api/checklists/conditions.py).
+    answers = body.get("answers", {})
+    shown = shown_items(definition, {key: (answer or {}).get("value") for key, answer in answers.items()})
     for item in items.values():
-        if item.rule is None:
+        if item.rule is None or item.key not in shown:
             continue
         answer = body.get("answers", {}).get(item.key)
         observed = (answer or {}).get("value")

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from api.auth.models import User
 from api.checklists import service as checklist_service
+from api.checklists.conditions import shown_items
 from api.checklists.models import TemplateVersion, VersionStatus
 from api.checklists.schemas import Definition, Item, ItemType
 from api.config import Settings
@@ -114,8 +115,19 @@ def validate(definition: Definition, body: schemas.SubmissionIn, settings: Setti
         for key in body.answers
         if key not in items
     ]
+    shown = shown_items(definition, {key: answer.value for key, answer in body.answers.items()})
     for item in items.values():
-        problems.extend(_check_item(item, body.answers.get(item.key), body))
+        answer = body.answers.get(item.key)
+        if item.key in shown:
+            problems.extend(_check_item(item, answer, body))
+        elif answer is not None and (answer.value not in (None, "") or answer.photos):
+            problems.append(
+                ItemProblem(
+                    item.key,
+                    "is hidden by its condition on earlier answers: send no answer for it",
+                    "该检查项因前面的回答而不显示，不应提交回答",
+                )
+            )
     manifest = {entry.id: entry for entry in body.photos}
     if len(manifest) != len(body.photos):
         problems.append(ItemProblem("photos", "a photo is listed twice", "照片清单中有重复"))

@@ -14,6 +14,7 @@ import pytest
 
 from tests.browser.test_journey import (
     _add_photos,
+    _answer,
     _api,
     _context,
     _fill_checklist,
@@ -80,7 +81,14 @@ def test_the_templates_rules_are_checked_on_the_phone(browser: Any, live: dict[s
     _add_photos(page, "Nameplate or title document", [_photo(n, lat, lon) for n in range(34, 39)])  # 6 of 5
     assert page.get_by_role("button", name="Take another").nth(1).is_disabled()
     page.get_by_label("Observed quantity").fill("")
+    # Skip logic: "who occupies it" is asked only when a third party occupies the collateral.
+    occupant = page.get_by_label("Who occupies it, and how")
+    assert not occupant.is_visible()
+    _answer(page, "Occupied by a third party", "Yes")
+    occupant.fill("隔壁物流公司临时堆货")
     _axe(page, "visit form")
+    _answer(page, "Occupied by a third party", "No")
+    assert not occupant.is_visible()  # hidden again: not checked, not sent
 
     page.get_by_role("button", name="Submit").click()
     page.get_by_text("2 thing(s) to fix, marked below").wait_for()
@@ -107,6 +115,7 @@ def test_the_templates_rules_are_checked_on_the_phone(browser: Any, live: dict[s
     with _api(live, "manager1") as api:
         (submission,) = api.get(f"/api/v1/visits/{record['id']}/submissions").json()
     assert len(submission["body"]["answers"]["photo_identifier"]["photos"]) == 5
+    assert "occupant" not in submission["body"]["answers"]
     assert submission["state"] == "complete"
     context.close()
 

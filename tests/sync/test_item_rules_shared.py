@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from api.checklists.schemas import Item
+from api.checklists.schemas import Definition, Item
+from api.config import Settings
 from api.sync import schemas
-from api.sync.service import _check_item
+from api.sync.exceptions import SubmissionInvalid
+from api.sync.service import _check_item, validate
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIX = {"lat": 31.23, "lon": 121.47, "accuracy_m": 12.0, "fixed_at": "2026-11-30T02:00:00+00:00"}
@@ -109,3 +111,48 @@ def test_the_phone_and_the_server_find_the_same_problems() -> None:
     assert sum(1 for problems in server if problems) >= 20  # the cases do find problems
     for case, mine, theirs in zip(CASES, phone, server, strict=True):
         assert mine == theirs, f"{case[0]['key']} {case[1]}: phone {mine} != server {theirs}"
+
+
+WHOLE = """
+import { readFileSync } from "node:fs";
+import { checkSubmission } from "./pwa/js/rules/validate.js";
+let input = "";
+process.stdin.on("data", (chunk) => { input += chunk; });
+process.stdin.on("end", () => {
+  const { definition, bodies } = JSON.parse(input);
+  process.stdout.write(JSON.stringify(bodies.map((body) => checkSubmission(definition, body).map((p) => [p.item, p.en, p.zh]))));
+});
+"""
+
+
+def test_skip_logic_reads_the_same_on_the_phone_and_the_server(settings: Settings) -> None:
+    """Whole bodies against a template with conditions: a hidden item is neither required nor checked, and
+    an answer sent for one is refused, naming it — the same problems on both sides."""
+    cases = json.loads((ROOT / "tests" / "checklists" / "condition_cases.json").read_text(encoding="utf-8"))
+    definition = Definition.model_validate(cases["definition"])
+    bodies: list[dict[str, Any]] = [
+        {"answers": {"active": {"value": False}, "state": {"value": "good"}, "workers": {"value": 3}}},
+        {"answers": {"active": {"value": True}, "state": {"value": "good"}, "workers": {"value": 3}}},
+        {"answers": {"active": {"value": False}, "crane": {"value": True}, "state": {"value": "good"}, "workers": {"value": 3}}},
+        {"answers": {"active": {"value": True}, "crane": {"value": True}, "crane_ok": {"value": "yes"}, "state": {"value": "poor"}, "workers": {"value": 60}}},
+        {"answers": {"state": {"value": "fair"}, "damage": {"value": "裂缝"}, "not_good": {"value": "x"}, "workers": {"value": 0}, "active": {"value": True}, "crane": {"value": False}, "idle": {"value": True}}},
+    ]  # fmt: skip
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", WHOLE],
+        input=json.dumps({"definition": definition.model_dump(mode="json"), "bodies": bodies}),
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=True,
+    )  # fmt: skip
+    phone = json.loads(done.stdout)
+    for body, mine in zip(bodies, phone, strict=True):
+        try:
+            validate(definition, schemas.SubmissionIn.model_validate(body), settings)
+            theirs: list[list[str]] = []
+        except SubmissionInvalid as refused:
+            theirs = [[p["item"], p["message"], p["message_zh"]] for p in refused.extra["items"]]
+        assert mine == theirs, f"{body}: phone {mine} != server {theirs}"
+    assert any(
+        p[:2] == ["crane", "is hidden by its condition on earlier answers: send no answer for it"]
+        for p in phone[2]
+    )
+    assert [p[0] for p in phone[1]] == ["crane"]  # shown now, and required
+    assert phone[0] == [] and phone[4] == []

@@ -4,7 +4,7 @@
 // with the refused items named, for the manager to fix and submit again.
 // (DESIGN "Sync"; docs/decisions/0010-field-app-owners-drafts-libraries.md)
 import * as db from "./store.js";
-import { checkSubmission, items } from "../rules/validate.js";
+import { checkSubmission, items, shownFor } from "../rules/validate.js";
 
 // A fresh draft; a returned visit starts from the submission the reviewer returned: its answers, its
 // photos (already on the server, so never sent again) and the items to change marked.
@@ -60,10 +60,14 @@ export async function photoBlob(item) {
 // The submission's body, as the server takes it.
 export function bodyOf(definition, draft, finishedAt) {
   const answers = {};
+  // A hidden item is not sent, nor its photos (they stay in the draft, should it be shown again).
+  const shown = shownFor(definition, draft.answers);
+  const sentPhotos = draft.photos.filter((p) => shown.has(p.itemKey));
   for (const item of items(definition)) {
+    if (!shown.has(item.key)) continue;
     const answer = draft.answers[item.key] || {};
     if (item.type === "photo") {
-      const photos = draft.photos.filter((p) => p.itemKey === item.key).map((p) => p.id);
+      const photos = sentPhotos.filter((p) => p.itemKey === item.key).map((p) => p.id);
       if (photos.length) answers[item.key] = { photos };
     } else if (item.type !== "location" && answer.value !== undefined && answer.value !== null && answer.value !== "") {
       answers[item.key] = { value: answer.value };
@@ -76,7 +80,7 @@ export function bodyOf(definition, draft, finishedAt) {
     notes: draft.notes || "",
     device_started_at: draft.startedAt,
     device_finished_at: finishedAt,
-    photos: draft.photos.map((p) => ({ id: p.id, sha256: p.sha256, size: p.size })),
+    photos: sentPhotos.map((p) => ({ id: p.id, sha256: p.sha256, size: p.size })),
     device: { app: "fieldvisit-pwa", agent: (globalThis.navigator?.userAgent || "").slice(0, 200) },
   };
 }
@@ -89,7 +93,10 @@ export function problemsOf(definition, draft) {
 // from the draft, leaves the outbox; a photo already queued keeps its place (and its upload).
 export async function submitDraft(entry, draft, now) {
   const visitId = entry.visit.id;
-  const keep = new Set(draft.photos.map((photo) => photo.id));
+  const definition = entry.visit.template_version.definition;
+  const body = bodyOf(definition, draft, now);
+  // The photos this submission lists: not those of an item its answers hide.
+  const keep = new Set(body.photos.map((photo) => photo.id));
   const queued = new Map((await db.byVisit(visitId)).map((item) => [item.id, item]));
   for (const item of queued.values()) {
     const superseded = item.kind === "submission" ? item.state !== "done" : item.state !== "done" && !keep.has(item.id);
@@ -99,7 +106,6 @@ export async function submitDraft(entry, draft, now) {
     }
   }
   const submissionId = crypto.randomUUID();
-  const definition = entry.visit.template_version.definition;
   const labels = Object.fromEntries(
     items(definition).map((item) => [item.key, { zh: item.label_zh, en: item.label_en }]),
   );
@@ -108,13 +114,13 @@ export async function submitDraft(entry, draft, now) {
     kind: "submission",
     visitId,
     borrower: entry.visit.borrower.name,
-    body: bodyOf(definition, draft, now),
+    body,
     labels,
     state: "waiting",
     createdAt: now,
   });
   for (const photo of draft.photos) {
-    if (photo.remote || queued.has(photo.id)) continue;
+    if (photo.remote || queued.has(photo.id) || !keep.has(photo.id)) continue;
     await db.put("outbox", {
       id: photo.id,
       kind: "photo",
@@ -134,6 +140,7 @@ export async function submitDraft(entry, draft, now) {
     });
   }
   draft.sentAs = submissionId;
+  draft.sentPhotos = [...keep];
   draft.refused = null;
   for (const photo of draft.photos) delete photo.refused;
   await saveDraft(draft);
@@ -147,7 +154,9 @@ export async function settle(visitId) {
   const draft = await db.get("drafts", visitId);
   if (!draft?.sentAs) return;
   const parts = new Map((await db.byVisit(visitId)).map((item) => [item.id, item]));
-  const mine = [draft.sentAs, ...draft.photos.filter((photo) => !photo.remote).map((photo) => photo.id)];
+  const local = new Set(draft.photos.filter((photo) => !photo.remote).map((photo) => photo.id));
+  const sent = (draft.sentPhotos || [...local]).filter((id) => local.has(id));
+  const mine = [draft.sentAs, ...sent];
   if (mine.every((id) => parts.get(id)?.state === "done")) await db.del("drafts", visitId);
 }
 

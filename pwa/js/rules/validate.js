@@ -2,6 +2,8 @@
 // the same pinned template before the manager may submit, with the same words in both languages.
 // tests/sync/test_item_rules_shared.py runs one set of cases against both implementations.
 
+import { shownItems } from "./conditions.js";
+
 const g = (n) => String(Number(n));
 
 // One item's problems: [{item, en, zh}]. `answer` is {value, photos: [ids]}; `checkIn` the visit's fix.
@@ -68,7 +70,32 @@ export function items(definition) {
   return definition.sections.flatMap((section) => section.items);
 }
 
-// Every problem of a whole submission body ({answers, check_in}), in the template's order.
+// The items shown for these answers ({key: {value}}): skip logic, as the server reads it.
+export function shownFor(definition, answers) {
+  return shownItems(
+    definition,
+    Object.fromEntries(Object.entries(answers).map(([key, answer]) => [key, answer?.value ?? null])),
+  );
+}
+
+// Every problem of a whole submission body ({answers, check_in}), in the template's order. A hidden item is
+// not checked; an answer sent for one is a problem, as on the server.
 export function checkSubmission(definition, body) {
-  return items(definition).flatMap((item) => checkItem(item, body.answers[item.key], body.check_in));
+  const shown = shownFor(definition, body.answers);
+  return items(definition).flatMap((item) => {
+    const answer = body.answers[item.key];
+    if (shown.has(item.key)) return checkItem(item, answer, body.check_in);
+    const sent =
+      answer &&
+      ((answer.value !== undefined && answer.value !== null && answer.value !== "") || (answer.photos || []).length);
+    return sent
+      ? [
+          {
+            item: item.key,
+            en: "is hidden by its condition on earlier answers: send no answer for it",
+            zh: "该检查项因前面的回答而不显示，不应提交回答",
+          },
+        ]
+      : [];
+  });
 }

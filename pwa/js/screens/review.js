@@ -4,6 +4,7 @@ import { json, objectUrl } from "../core/api.js";
 import { busyButton, field, h, svg } from "../core/dom.js";
 import { haversine, siteOf } from "../core/geo.js";
 import { date, lang, metres, pick, t } from "../core/i18n.js";
+import { shownFor } from "../rules/validate.js";
 
 export async function renderQueue(present) {
   const page = await json("/api/v1/review/queue");
@@ -138,8 +139,10 @@ export async function renderReviewVisit(id, present) {
   const fix = submission?.body.check_in;
   const open = record.status === "submitted";
   const marks = new Map();
+  const shown = submission ? shownFor(definition, submission.body.answers) : new Set();
   const rows = allItems.map((item) => {
     const answer = submission?.body.answers[item.key];
+    const asked = !submission || shown.has(item.key);
     const bound = item.binds_to && record.declared.find((d) => d.field === item.binds_to);
     const declared =
       item.type === "location"
@@ -151,10 +154,10 @@ export async function renderReviewVisit(id, present) {
     marks.set(item.key, mark);
     return h(
       "tr",
-      { "data-item": item.key },
+      { "data-item": item.key, class: asked ? null : "muted" },
       h("td", { text: pick(item) }),
       h("td", { text: declared }),
-      h("td", { text: observedText(item, answer, fix, site) }),
+      h("td", { text: asked ? observedText(item, answer, fix, site) : t("notAsked") }),
       h("td", {}, mark),
     );
   });

@@ -7,7 +7,7 @@ import { busyButton, field, h } from "../core/dom.js";
 import { haversine, sha256Hex, siteOf } from "../core/geo.js";
 import { rememberFix, visitEntry } from "../core/package.js";
 import { actions } from "../core/state.js";
-import { checkItem } from "../rules/validate.js";
+import { checkItem, shownFor } from "../rules/validate.js";
 import { date, lang, metres, pick, t } from "../core/i18n.js";
 
 const FEW_CHOICES = 4; // up to this many options show as buttons: one tap, no dropdown
@@ -245,8 +245,23 @@ export async function renderVisit(id, present) {
   }
 
   const blocks = [];
+  const sectionBlocks = [];
+  // Skip logic: an item or section whose condition does not hold on the answers so far is not shown (nor
+  // checked, nor sent); it comes back, with what it held, when the answers change.
+  const applyVisibility = () => {
+    const shown = shownFor(definition, draft.answers);
+    for (const [section, block] of sectionBlocks) block.hidden = !section.items.some((item) => shown.has(item.key));
+    for (const [key, wrap] of Object.entries(cards)) {
+      wrap.hidden = !shown.has(key);
+      if (wrap.hidden) {
+        errors[key].textContent = "";
+        wrap.classList.remove("invalid");
+      }
+    }
+  };
   for (const section of definition.sections) {
     const block = h("section", { class: "card" }, h("h2", { text: pick(section, "title") }));
+    sectionBlocks.push([section, block]);
     for (const item of section.items) {
       const label = pick(item);
       const error = h("div", { class: "error", role: "alert", id: `error-${item.key}` });
@@ -256,6 +271,7 @@ export async function renderVisit(id, present) {
         answer.value = value;
         save();
         recheck(item);
+        applyVisibility();
       };
       const marked = draft.marked?.includes(item.key);
       const refused = refusedBy(item.key);
@@ -460,5 +476,6 @@ export async function renderVisit(id, present) {
       status,
     ),
   );
+  applyVisibility();
   present(head, lockedBanner, refusedBanner, form);
 }
