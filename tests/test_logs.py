@@ -22,7 +22,8 @@ def lines() -> Iterator[io.StringIO]:
     handler.addFilter(RequestIdFilter())
     access = logging.getLogger("fieldvisit.access")
     access.addHandler(handler)
-    old_level, access.level = access.level, logging.INFO
+    old_level = access.level
+    access.setLevel(logging.INFO)  # setLevel, not .level =: it clears the logger's cached verdicts
     try:
         yield stream
     finally:
