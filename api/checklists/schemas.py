@@ -20,6 +20,9 @@ class ItemType(enum.StrEnum):
     text = "text"
     photo = "photo"
     location = "location"
+    integer = "integer"  # a count, with its unit (台, 辆, 吨 …)
+    date = "date"  # YYYY-MM-DD
+    multi_choice = "multi_choice"  # several of the choices
 
 
 class RuleKey(enum.StrEnum):
@@ -116,14 +119,20 @@ class Item(Strict):
     def _consistent(self) -> Item:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"item {self.key}: min is above max")
-        if self.type == ItemType.choice and len(self.choices) < 2:
+        choosing = self.type in (ItemType.choice, ItemType.multi_choice)
+        if choosing and len(self.choices) < 2:
             raise ValueError(f"item {self.key}: a choice item needs at least two choices")
-        if self.type != ItemType.choice and self.choices:
+        if not choosing and self.choices:
             raise ValueError(f"item {self.key}: only choice items have choices")
+        if (self.min is not None or self.max is not None) and self.type not in (
+            ItemType.number,
+            ItemType.integer,
+        ):
+            raise ValueError(f"item {self.key}: only number and integer items have min and max")
         if self.type == ItemType.photo and self.min_photos > self.max_photos:
             raise ValueError(f"item {self.key}: min_photos is above max_photos")
         if self.rule and self.rule.key == RuleKey.value_tolerance:
-            if self.type != ItemType.number or not self.binds_to:
+            if self.type not in (ItemType.number, ItemType.integer) or not self.binds_to:
                 raise ValueError(
                     f"item {self.key}: value_tolerance needs a number item bound to a declared field"
                 )
@@ -144,7 +153,7 @@ class Section(Strict):
     )
 
 
-CONDITION_SOURCES = {"boolean", "number", "choice"}
+CONDITION_SOURCES = {"boolean", "number", "integer", "choice"}
 
 
 def _check_condition(condition: Condition, earlier: dict[str, Item], where: str) -> None:
@@ -152,16 +161,20 @@ def _check_condition(condition: Condition, earlier: dict[str, Item], where: str)
     if source is None:
         raise ValueError(f"{where}: visible_if refers to {condition.item!r}, which is not an earlier item")
     if source.type not in CONDITION_SOURCES:
-        raise ValueError(f"{where}: visible_if can only look at yes/no, number and choice items")
+        raise ValueError(f"{where}: visible_if can only look at yes/no, number, integer and choice items")
     values = condition.value if condition.op == "one_of" else [condition.value]
     if condition.op == "one_of" and (not isinstance(condition.value, list) or not condition.value):
         raise ValueError(f"{where}: one_of needs a non-empty list")
-    if condition.op in ("greater_than", "less_than") and source.type != ItemType.number:
+    if condition.op in ("greater_than", "less_than") and source.type not in (
+        ItemType.number,
+        ItemType.integer,
+    ):
         raise ValueError(f"{where}: {condition.op} needs a number item")
     for value in values:
         fits = {
             ItemType.boolean: isinstance(value, bool),
             ItemType.number: isinstance(value, int | float) and not isinstance(value, bool),
+            ItemType.integer: isinstance(value, int | float) and not isinstance(value, bool),
             ItemType.choice: isinstance(value, str) and value in [choice.value for choice in source.choices],
         }[source.type]
         if not fits:

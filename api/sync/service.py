@@ -4,9 +4,11 @@ while the phone was offline. Also the manager's offline work package."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +51,20 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _is_date(value: Any) -> bool:
+    """A calendar day written YYYY-MM-DD (only that form: the phone's rules read it the same way)."""
+    if not isinstance(value, str) or not DATE.match(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.SubmissionIn) -> list[ItemProblem]:
     key = item.key
     value = answer.value if answer else None
@@ -84,7 +100,7 @@ def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.Submiss
         except (ValueError, TypeError):
             problem("must be {lat, lon, accuracy_m} in WGS-84", "须为 WGS-84 的 {lat, lon, accuracy_m}")
         return problems
-    if value is None or value == "":
+    if value is None or value == "" or value == []:
         if item.required:
             problem("is required", "为必填项")
         return problems
@@ -98,10 +114,26 @@ def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.Submiss
             problem(f"must be at least {item.min:g}", f"不能小于 {item.min:g}")
         elif item.max is not None and number > item.max:
             problem(f"must be at most {item.max:g}", f"不能大于 {item.max:g}")
+    elif item.type == ItemType.integer:
+        number = _number(value)
+        if number is None or number != int(number):
+            problem("must be a whole number", "须为整数")
+        elif item.min is not None and number < item.min:
+            problem(f"must be at least {item.min:g}", f"不能小于 {item.min:g}")
+        elif item.max is not None and number > item.max:
+            problem(f"must be at most {item.max:g}", f"不能大于 {item.max:g}")
     elif item.type == ItemType.choice:
         allowed = [choice.value for choice in item.choices]
         if value not in allowed:
             problem(f"must be one of {', '.join(allowed)}", f"须为以下之一：{', '.join(allowed)}")
+    elif item.type == ItemType.multi_choice:
+        allowed = [choice.value for choice in item.choices]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v in allowed for v in value):
+            problem(f"must be some of {', '.join(allowed)}", f"须为以下选项中的若干项：{', '.join(allowed)}")
+        elif len(set(value)) != len(value):
+            problem("lists a choice twice", "有重复的选项")
+    elif item.type == ItemType.date and not _is_date(value):
+        problem("must be a date (YYYY-MM-DD)", "须为日期（YYYY-MM-DD）")
     elif item.type == ItemType.text and (not isinstance(value, str) or len(value) > 4000):
         problem("must be text of at most 4,000 characters", "须为不超过 4000 字的文字")
     return problems
@@ -120,7 +152,7 @@ def validate(definition: Definition, body: schemas.SubmissionIn, settings: Setti
         answer = body.answers.get(item.key)
         if item.key in shown:
             problems.extend(_check_item(item, answer, body))
-        elif answer is not None and (answer.value not in (None, "") or answer.photos):
+        elif answer is not None and (answer.value not in (None, "", []) or answer.photos):
             problems.append(
                 ItemProblem(
                     item.key,

@@ -89,6 +89,14 @@ def test_the_templates_rules_are_checked_on_the_phone(browser: Any, live: dict[s
     _axe(page, "visit form")
     _answer(page, "Occupied by a third party", "No")
     assert not occupant.is_visible()  # hidden again: not checked, not sent
+    # Several of the choices, a date, and a note on an item.
+    security = page.get_by_role("group", name="Security on site")
+    security.get_by_role("checkbox", name="CCTV").click()
+    security.get_by_role("checkbox", name="Guard").click()
+    assert security.get_by_role("checkbox", name="Guard").get_attribute("aria-checked") == "true"
+    page.get_by_label("Insurance valid until").fill("2027-03-31")
+    page.locator('[data-item="condition"] summary').click()
+    page.locator('[data-item="condition"]').get_by_label("Note", exact=True).fill("东侧墙面有轻微渗水")
 
     page.get_by_role("button", name="Submit").click()
     page.get_by_text("2 thing(s) to fix, marked below").wait_for()
@@ -116,6 +124,10 @@ def test_the_templates_rules_are_checked_on_the_phone(browser: Any, live: dict[s
         (submission,) = api.get(f"/api/v1/visits/{record['id']}/submissions").json()
     assert len(submission["body"]["answers"]["photo_identifier"]["photos"]) == 5
     assert "occupant" not in submission["body"]["answers"]
+    answers = submission["body"]["answers"]
+    assert answers["security_measures"]["value"] == ["cctv", "guard"]
+    assert answers["insured_until"]["value"] == "2027-03-31"
+    assert answers["condition"] == {"value": "good", "note": "东侧墙面有轻微渗水", "photos": []}
     assert submission["state"] == "complete"
     context.close()
 

@@ -87,7 +87,7 @@ def test_a_condition_on_a_photo_or_text_item_is_refused() -> None:
     definition["sections"][1]["items"][1]["visible_if"] = {
         "all": [{"item": "crane_photo", "op": "equals", "value": 1}]
     }
-    with pytest.raises(ValidationError, match="yes/no, number and choice"):
+    with pytest.raises(ValidationError, match="yes/no, number, integer and choice"):
         Definition.model_validate(definition)
     definition["sections"][1]["items"][1]["visible_if"] = {"all": [], "any": []}
     with pytest.raises(ValidationError, match="at least one condition"):

@@ -69,6 +69,27 @@ CASES: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]]
     (_item("site", "location"), {"value": {"lat": 31.2, "lon": 121.4, "accuracy_m": 5}}, None),
     (_item("site", "location"), {"value": {"lat": 91, "lon": 121.4, "accuracy_m": 5}}, FIX),
     (_item("site", "location"), {"value": "here"}, FIX),
+    (_item("units", "integer", unit="台", min=1, max=20), {"value": 6}, None),
+    (_item("units", "integer", unit="台", min=1, max=20), {"value": 6.0}, None),
+    (_item("units", "integer", unit="台", min=1, max=20), {"value": 6.5}, None),
+    (_item("units", "integer", unit="台", min=1, max=20), {"value": 0}, None),
+    (_item("units", "integer", unit="台", min=1, max=20), {"value": 21}, None),
+    (_item("units", "integer"), {"value": "6"}, None),
+    (_item("units", "integer"), {"value": False}, None),
+    (_item("insured_until", "date"), {"value": "2027-03-31"}, None),
+    (_item("insured_until", "date"), {"value": "2027-02-29"}, None),
+    (_item("insured_until", "date"), {"value": "20270331"}, None),
+    (_item("insured_until", "date"), {"value": "2027-3-31"}, None),
+    (_item("insured_until", "date"), {"value": "0000-01-01"}, None),
+    (_item("insured_until", "date"), {"value": 20270331}, None),
+    (_item("insured_until", "date", required=False), None, None),
+    (_item("security", "multi_choice", choices=CHOICES), {"value": ["good", "poor"]}, None),
+    (_item("security", "multi_choice", choices=CHOICES), {"value": []}, None),
+    (_item("security", "multi_choice", choices=CHOICES, required=False), {"value": []}, None),
+    (_item("security", "multi_choice", choices=CHOICES), {"value": ["good", "good"]}, None),
+    (_item("security", "multi_choice", choices=CHOICES), {"value": ["broken"]}, None),
+    (_item("security", "multi_choice", choices=CHOICES), {"value": "good"}, None),
+    (_item("security", "multi_choice", choices=CHOICES), {"value": [1]}, None),
 ]
 
 
@@ -108,7 +129,7 @@ def test_the_phone_and_the_server_find_the_same_problems() -> None:
     )
     phone = json.loads(done.stdout)
     server = [_server(item, answer, fix) for item, answer, fix in CASES]
-    assert sum(1 for problems in server if problems) >= 20  # the cases do find problems
+    assert sum(1 for problems in server if problems) >= 30  # the cases do find problems
     for case, mine, theirs in zip(CASES, phone, server, strict=True):
         assert mine == theirs, f"{case[0]['key']} {case[1]}: phone {mine} != server {theirs}"
 

@@ -57,6 +57,9 @@ export async function photoBlob(item) {
   return draft?.photos.find((photo) => photo.id === item.id)?.blob || null;
 }
 
+const empty = (value) =>
+  value === undefined || value === null || value === "" || (Array.isArray(value) && !value.length);
+
 // The submission's body, as the server takes it.
 export function bodyOf(definition, draft, finishedAt) {
   const answers = {};
@@ -69,9 +72,10 @@ export function bodyOf(definition, draft, finishedAt) {
     if (item.type === "photo") {
       const photos = sentPhotos.filter((p) => p.itemKey === item.key).map((p) => p.id);
       if (photos.length) answers[item.key] = { photos };
-    } else if (item.type !== "location" && answer.value !== undefined && answer.value !== null && answer.value !== "") {
+    } else if (item.type !== "location" && !empty(answer.value)) {
       answers[item.key] = { value: answer.value };
     }
+    if (answer.note?.trim()) answers[item.key] = { ...(answers[item.key] || {}), note: answer.note.trim() };
   }
   return {
     ...(draft.replaces ? { replaces: draft.replaces } : {}),

@@ -6,6 +6,15 @@ import { shownItems } from "./conditions.js";
 
 const g = (n) => String(Number(n));
 
+// A calendar day written YYYY-MM-DD (only that form, as on the server).
+function isDate(value) {
+  const match = typeof value === "string" && /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (!match) return false;
+  const [year, month, day] = match.slice(1).map(Number);
+  const d = new Date(Date.UTC(year, month - 1, day));
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day && year >= 1;
+}
+
 // One item's problems: [{item, en, zh}]. `answer` is {value, photos: [ids]}; `checkIn` the visit's fix.
 export function checkItem(item, answer, checkIn) {
   const key = item.key;
@@ -45,7 +54,7 @@ export function checkItem(item, answer, checkIn) {
     if (!fine) problem("must be {lat, lon, accuracy_m} in WGS-84", "须为 WGS-84 的 {lat, lon, accuracy_m}");
     return problems;
   }
-  if (value === null || value === "") {
+  if (value === null || value === "" || (Array.isArray(value) && !value.length)) {
     if (item.required) problem("is required", "为必填项");
     return problems;
   }
@@ -56,6 +65,19 @@ export function checkItem(item, answer, checkIn) {
       problem(`must be at least ${g(item.min)}`, `不能小于 ${g(item.min)}`);
     else if (item.max !== null && item.max !== undefined && value > item.max)
       problem(`must be at most ${g(item.max)}`, `不能大于 ${g(item.max)}`);
+  } else if (item.type === "integer") {
+    if (typeof value !== "number" || !Number.isInteger(value)) problem("must be a whole number", "须为整数");
+    else if (item.min !== null && item.min !== undefined && value < item.min)
+      problem(`must be at least ${g(item.min)}`, `不能小于 ${g(item.min)}`);
+    else if (item.max !== null && item.max !== undefined && value > item.max)
+      problem(`must be at most ${g(item.max)}`, `不能大于 ${g(item.max)}`);
+  } else if (item.type === "multi_choice") {
+    const allowed = item.choices.map((choice) => choice.value);
+    if (!Array.isArray(value) || !value.every((v) => typeof v === "string" && allowed.includes(v)))
+      problem(`must be some of ${allowed.join(", ")}`, `须为以下选项中的若干项：${allowed.join(", ")}`);
+    else if (new Set(value).size !== value.length) problem("lists a choice twice", "有重复的选项");
+  } else if (item.type === "date") {
+    if (!isDate(value)) problem("must be a date (YYYY-MM-DD)", "须为日期（YYYY-MM-DD）");
   } else if (item.type === "choice") {
     const allowed = item.choices.map((choice) => choice.value);
     if (!allowed.includes(value))
@@ -87,7 +109,11 @@ export function checkSubmission(definition, body) {
     if (shown.has(item.key)) return checkItem(item, answer, body.check_in);
     const sent =
       answer &&
-      ((answer.value !== undefined && answer.value !== null && answer.value !== "") || (answer.photos || []).length);
+      ((answer.value !== undefined &&
+        answer.value !== null &&
+        answer.value !== "" &&
+        !(Array.isArray(answer.value) && !answer.value.length)) ||
+        (answer.photos || []).length);
     return sent
       ? [
           {

@@ -121,6 +121,9 @@ function observedText(item, answer, fix, site) {
   if (item.type === "photo") return t("photoCountShort", { n: answer?.photos?.length || 0 });
   const value = answer?.value;
   if (typeof value === "boolean") return value ? t("yes") : t("no");
+  if (item.type === "multi_choice" && Array.isArray(value))
+    return value.map((v) => pick(item.choices.find((c) => c.value === v) || { label_zh: v, label_en: v })).join("、");
+  if (item.type === "date" && value) return date(value);
   if (item.type === "choice")
     return pick(item.choices.find((c) => c.value === value) || { label_zh: value ?? "", label_en: value ?? "" });
   return value === undefined || value === null ? "" : `${value}${item.unit ? ` ${item.unit}` : ""}`;
@@ -157,7 +160,12 @@ export async function renderReviewVisit(id, present) {
       { "data-item": item.key, class: asked ? null : "muted" },
       h("td", { text: pick(item) }),
       h("td", { text: declared }),
-      h("td", { text: asked ? observedText(item, answer, fix, site) : t("notAsked") }),
+      h(
+        "td",
+        {},
+        asked ? observedText(item, answer, fix, site) : t("notAsked"),
+        answer?.note ? h("div", { class: "muted", text: `${t("itemNote")}: ${answer.note}` }) : null,
+      ),
       h("td", {}, mark),
     );
   });

@@ -58,6 +58,52 @@ function buttonGroup(label, options, current, onPick) {
   return group;
 }
 
+// Several of the choices: each a toggle, the answer the list of those pressed, in the template's order.
+function checkGroup(label, choices, current, onChange) {
+  const picked = new Set(current);
+  const group = h("div", { class: "choice", role: "group", "aria-label": label });
+  for (const choice of choices) {
+    const button = h("button", {
+      type: "button",
+      role: "checkbox",
+      class: "option",
+      "aria-checked": String(picked.has(choice.value)),
+      text: pick(choice),
+      onclick: () => {
+        if (picked.has(choice.value)) picked.delete(choice.value);
+        else picked.add(choice.value);
+        button.setAttribute("aria-checked", String(picked.has(choice.value)));
+        onChange(choices.map((c) => c.value).filter((value) => picked.has(value)));
+      },
+    });
+    group.append(button);
+  }
+  return group;
+}
+
+// A free-text note on any item ("the gate was locked; seen through the fence"), sent with its answer.
+function noteControl(item, label, answer) {
+  // Named "Note" alone, inside the item: a name holding the item's label would make "the field labelled
+  // Observed quantity" ambiguous for every assistive tool and test that looks the answer up by its label.
+  const note = h("textarea", {
+    "aria-label": t("itemNote"),
+    name: `${item.key}-note`,
+    maxlength: "4000",
+  });
+  note.value = answer.note || "";
+  const details = h(
+    "details",
+    { class: "note", open: answer.note ? true : null },
+    h("summary", { text: t("addNote") }),
+    note,
+  );
+  note.addEventListener("input", () => {
+    answer.note = note.value;
+    note.dispatchEvent(new CustomEvent("note-changed", { bubbles: true }));
+  });
+  return details;
+}
+
 async function thumbnailUrl(photo) {
   if (photo.blob) return URL.createObjectURL(photo.blob);
   if (!navigator.onLine || !photo.thumbnail) return "";
@@ -347,11 +393,18 @@ export async function renderVisit(id, present) {
           );
           control.value = current;
           control.addEventListener("change", () => set(control.value === "" ? null : control.value));
-        } else if (item.type === "number") {
+        } else if (item.type === "multi_choice") {
+          control = checkGroup(label, item.choices, Array.isArray(answer.value) ? answer.value : [], set);
+        } else if (item.type === "date") {
+          control = h("input", { type: "date", "aria-label": label, name: item.key });
+          control.value = current;
+          control.addEventListener("input", () => set(control.value || null));
+        } else if (item.type === "number" || item.type === "integer") {
+          const whole = item.type === "integer";
           control = h("input", {
             type: "number",
-            inputmode: "decimal",
-            step: "any",
+            inputmode: whole ? "numeric" : "decimal",
+            step: whole ? "1" : "any",
             "aria-label": label,
             name: item.key,
             min: item.min ?? null,
@@ -376,6 +429,7 @@ export async function renderVisit(id, present) {
           ),
         );
       }
+      if (item.type !== "location") wrap.append(noteControl(item, label, answer));
       block.append(wrap);
     }
     blocks.push(block);
@@ -476,6 +530,7 @@ export async function renderVisit(id, present) {
       status,
     ),
   );
+  form.addEventListener("note-changed", () => save());
   applyVisibility();
   present(head, lockedBanner, refusedBanner, form);
 }
