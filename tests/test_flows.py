@@ -338,3 +338,29 @@ def test_marked_items_must_be_the_checklists_and_go_with_a_return(
     assert with_approval.status_code == 422 and with_approval.json()["code"] == "review_items_invalid"
     record = client.get(f"/api/v1/visits/{bank.one.visit.id}", headers=reviewer).json()
     assert record["status"] == "submitted" and record["reviews"] == []  # nothing changed
+
+
+def test_the_record_shows_the_subjects_last_approved_inspection(client: TestClient, session: Session) -> None:
+    """Before and after: the reviewer of the next visit sees last time's answers and photos."""
+    bank = make_bank(session)
+    first_photos = capture_photos(seed=95)
+    _capture(client, bank, bank.one.visit.id, where=NEAR, photos=first_photos)
+    reviewer = login(client, bank.one.reviewer)
+    approved = client.post(
+        f"/api/v1/visits/{bank.one.visit.id}/review", json={"decision": "approve"}, headers=reviewer
+    )
+    assert approved.status_code == 200, approved.text
+    first = client.get(f"/api/v1/visits/{bank.one.visit.id}", headers=reviewer).json()
+    assert first["previous"] is None  # nothing before it
+
+    later = make_visit(session, collateral=bank.one.collateral, version=bank.version)
+    session.commit()
+    _capture(client, bank, later.id, where=NEAR, photos=capture_photos(seed=96))
+    record = client.get(f"/api/v1/visits/{later.id}", headers=reviewer).json()
+    previous = record["previous"]
+    assert previous["visit_id"] == str(bank.one.visit.id)
+    assert previous["answers"]["observed_quantity"]["value"] == 10
+    assert [p["id"] for p in previous["photos"]] == [p.id for p in first_photos]
+    assert previous["photos"][0]["links"]["thumbnail"].endswith("/thumbnail")
+    other_branch = client.get(f"/api/v1/visits/{later.id}", headers=login(client, bank.two.reviewer))
+    assert other_branch.status_code == 404

@@ -3,10 +3,14 @@ discrepancies, follow-up tasks and reviews. Composed here, above the domains it 
 
 from __future__ import annotations
 
-from pydantic import Field
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
+from api.auth.models import User
 from api.config import Settings
 from api.kit.clock import today_in
 from api.photos import service as photo_service
@@ -17,13 +21,23 @@ from api.review.schemas import ReviewPublic
 from api.rules import service as rules_service
 from api.rules.schemas import DiscrepancyPublic
 from api.sync import service as sync_service
-from api.sync.schemas import SubmissionRecord
+from api.sync.schemas import Answer, SubmissionIn, SubmissionRecord
 from api.tasks import service as task_service
 from api.tasks.models import FollowUpTask
 from api.tasks.schemas import TaskPublic
 from api.visits import service as visit_service
-from api.visits.models import Visit
+from api.visits.models import Visit, VisitStatus
 from api.visits.schemas import VisitDetail
+
+
+class PreviousInspection(BaseModel):
+    """The subject's last approved inspection before this one: what the reviewer compares with."""
+
+    visit_id: uuid.UUID
+    approved_at: dt.datetime | None
+    manager_name: str
+    answers: dict[str, Answer] = Field(description="The approved submission's answers, by item key.")
+    photos: list[PhotoPublic] = Field(description="The photos of that submission.")
 
 
 class VisitRecord(VisitDetail):
@@ -34,6 +48,40 @@ class VisitRecord(VisitDetail):
         default_factory=list, description="Tasks this visit's findings opened or added to."
     )
     reviews: list[ReviewPublic] = Field(default_factory=list)
+    previous: PreviousInspection | None = Field(
+        None, description="Before and after: the same subject's last approved inspection before this one."
+    )
+
+
+def previous_inspection(session: Session, *, visit: Visit) -> PreviousInspection | None:
+    query = select(Visit).where(
+        col(Visit.subject_id) == visit.subject_id,
+        col(Visit.status) == VisitStatus.approved,
+        col(Visit.id) != visit.id,
+    )
+    if visit.submitted_at is not None:
+        query = query.where(col(Visit.decided_at) < visit.submitted_at)
+    earlier = session.scalar(query.order_by(col(Visit.decided_at).desc()).limit(1))
+    if earlier is None:
+        return None
+    submission = review_service.latest_submission(session, visit_id=earlier.id)
+    if submission is None:
+        return None
+    body = SubmissionIn.model_validate(submission.body)
+    listed = [entry.id for entry in body.photos]
+    photos: list[Photo] = (
+        list(session.scalars(select(Photo).where(col(Photo.id).in_(listed)).order_by(col(Photo.received_at))))
+        if listed
+        else []
+    )
+    manager = session.get(User, earlier.manager_id)
+    return PreviousInspection(
+        visit_id=earlier.id,
+        approved_at=earlier.decided_at,
+        manager_name=manager.display_name if manager else "",
+        answers=body.answers,
+        photos=[photo_service.public(p) for p in photos],
+    )
 
 
 def build(session: Session, *, visit: Visit, settings: Settings) -> VisitRecord:
@@ -60,4 +108,5 @@ def build(session: Session, *, visit: Visit, settings: Settings) -> VisitRecord:
         reviews=[
             ReviewPublic.model_validate(r) for r in review_service.reviews_of(session, visit_id=visit.id)
         ],
+        previous=previous_inspection(session, visit=visit),
     )

@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -309,12 +310,78 @@ def test_offline_capture_sync_and_the_review_loop(browser: Any, live: dict[str, 
     review.goto("/#/tasks")
     review.locator(".badge.resolved").first.wait_for()
     _shot(review, "reviewer-tasks")
+
+    # The next inspection of the plant: the reviewer sees it against this one.
+    after = _next_inspection(live, visit, lat, lon, quantity=17000)
+    review.goto(f"/#/review/{after}")
+    review.get_by_role("heading", name="Against the last inspection").wait_for()
+    quantity = review.locator('tr[data-item="observed_quantity"]')
+    assert "changed" in (quantity.get_attribute("class") or "") and "18700" in quantity.inner_text()
+    assert "changed" not in (
+        review.locator('tr[data-item="collateral_present"]').get_attribute("class") or ""
+    )
+    overview = review.locator('.compare[data-item="photo_overview"]')
+    _poll(
+        review,
+        "() => document.querySelectorAll('.compare[data-item=photo_overview] img, .compare[data-item=photo_overview] [role=img]').length === 4",
+    )
+    assert overview.get_by_role("img", name=re.compile("Last time")).count() == 2
+    _shot(review, "reviewer-before-after")
     desk.close()
     assert packages == []
     with _api(live, "reviewer1") as api:
         assert api.get(f"/api/v1/visits/{visit['id']}").json()["status"] == "approved"
         tasks = api.get("/api/v1/tasks", params={"subject_id": visit["subject_id"]}).json()["items"]
         assert [t["state"] for t in tasks if t["rule_key"] == "site_distance"] == ["resolved"]
+
+
+def _next_inspection(
+    live: dict[str, Any], visit: dict[str, Any], lat: float, lon: float, quantity: int
+) -> str:
+    """Schedule the subject's next visit and capture it through the API."""
+    with _api(live, "reviewer1") as api:
+        created = api.post(
+            "/api/v1/visits",
+            json={
+                "subject_type": "collateral",
+                "subject_id": visit["subject_id"],
+                "due_on": dt.date.today().isoformat(),
+            },
+        )
+        assert created.status_code == 201, created.text
+        visit_id = str(created.json()["id"])
+    photos = [
+        (key, _photo(seed, lat, lon))
+        for key, seed in (("photo_overview", 61), ("photo_overview", 63), ("photo_identifier", 62))
+    ]
+    manifest: list[dict[str, Any]] = []
+    answers: dict[str, Any] = {}
+    with _api(live, "manager1") as api:
+        for key, data in photos:
+            photo_id = str(uuid.uuid4())
+            digest = hashlib.sha256(data).hexdigest()
+            put = api.put(
+                f"/api/v1/photos/{photo_id}",
+                params={"visit_id": visit_id, "item_key": key, "sha256": digest},
+                content=data,
+                headers={"Content-Type": "image/jpeg"},
+            )
+            assert put.status_code == 201, put.text
+            manifest.append({"id": photo_id, "sha256": digest, "size": len(data)})
+            answers.setdefault(key, {"photos": []})["photos"].append(photo_id)
+        now = dt.datetime.now(dt.UTC).isoformat()
+        body = {
+            "check_in": {"lat": lat, "lon": lon, "accuracy_m": 10, "fixed_at": now},
+            "answers": {
+                **answers, "collateral_present": {"value": True}, "condition": {"value": "good"},
+                "seizure_notice": {"value": False}, "third_party_occupation": {"value": False},
+                "site_operating": {"value": True}, "observed_quantity": {"value": quantity},
+            },
+            "photos": manifest,
+        }  # fmt: skip
+        sent = api.put(f"/api/v1/visits/{visit_id}/submissions/{uuid.uuid4()}", json=body)
+        assert sent.status_code == 201, sent.text
+    return visit_id
 
 
 def _offline_at_a_visit(

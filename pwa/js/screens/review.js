@@ -129,6 +129,59 @@ function observedText(item, answer, fix, site) {
   return value === undefined || value === null ? "" : `${value}${item.unit ? ` ${item.unit}` : ""}`;
 }
 
+// Each photo item's photos beside the same item's from the subject's last approved inspection.
+async function beforeAndAfter(record, labelOf) {
+  const previous = record.previous;
+  const keys = [...new Set([...record.photos, ...previous.photos].map((p) => p.item_key))];
+  const strip = async (photos, when) =>
+    h(
+      "div",
+      { class: "thumbs" },
+      ...(await Promise.all(
+        photos.map(async (p, index) => {
+          const src = p.state === "processed" ? await objectUrl(p.links.thumbnail) : "";
+          const name = `${labelOf(p.item_key)} · ${when} ${index + 1}`;
+          return src
+            ? h("img", { src, alt: name })
+            : h("span", { role: "img", "aria-label": name, text: t(`photoState.${p.state}`) });
+        }),
+      )),
+    );
+  const rows = [];
+  for (const key of keys) {
+    rows.push(
+      h(
+        "div",
+        { class: "compare", "data-item": key },
+        h("h3", { text: labelOf(key) }),
+        h(
+          "div",
+          { class: "sides" },
+          h(
+            "div",
+            {},
+            h("p", { class: "muted", text: `${t("lastTime")} (${date(previous.approved_at)})` }),
+            await strip(
+              previous.photos.filter((p) => p.item_key === key),
+              t("lastTime"),
+            ),
+          ),
+          h(
+            "div",
+            {},
+            h("p", { class: "muted", text: t("thisVisit") }),
+            await strip(
+              record.photos.filter((p) => p.item_key === key),
+              t("thisVisit"),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  return h("section", { class: "card" }, h("h2", { text: t("beforeAfter") }), ...rows);
+}
+
 export async function renderReviewVisit(id, present) {
   const record = await json(`/api/v1/visits/${id}`);
   const submission = record.submissions.at(-1);
@@ -143,9 +196,16 @@ export async function renderReviewVisit(id, present) {
   const open = record.status === "submitted";
   const marks = new Map();
   const shown = submission ? shownFor(definition, submission.body.answers) : new Set();
+  const previous = record.previous;
   const rows = allItems.map((item) => {
     const answer = submission?.body.answers[item.key];
     const asked = !submission || shown.has(item.key);
+    // Before and after: last time's answer beside this one, a change marked (not for the check-in, which
+    // is where the manager stood, nor for photos, compared side by side below).
+    const before =
+      previous && item.type !== "location" ? observedText(item, previous.answers[item.key], null, null) : "";
+    const now = asked ? observedText(item, answer, fix, site) : "";
+    const changed = Boolean(previous) && item.type !== "location" && item.type !== "photo" && asked && before !== now;
     const bound = item.binds_to && record.declared.find((d) => d.field === item.binds_to);
     const declared =
       item.type === "location"
@@ -157,13 +217,15 @@ export async function renderReviewVisit(id, present) {
     marks.set(item.key, mark);
     return h(
       "tr",
-      { "data-item": item.key, class: asked ? null : "muted" },
+      { "data-item": item.key, class: asked ? (changed ? "changed" : null) : "muted" },
       h("td", { text: pick(item) }),
       h("td", { text: declared }),
+      previous ? h("td", { text: before }) : null,
       h(
         "td",
         {},
-        asked ? observedText(item, answer, fix, site) : t("notAsked"),
+        asked ? now : t("notAsked"),
+        changed ? h("span", { class: "badge major", text: ` ${t("changed")}` }) : null,
         answer?.note ? h("div", { class: "muted", text: `${t("itemNote")}: ${answer.note}` }) : null,
       ),
       h("td", {}, mark),
@@ -277,6 +339,7 @@ export async function renderReviewVisit(id, present) {
               {},
               h("th", { text: t("item") }),
               h("th", { text: t("declared") }),
+              previous ? h("th", { text: `${t("lastTime")} (${date(previous.approved_at)})` }) : null,
               h("th", { text: t("observed") }),
               h("th", { text: t("askToChange") }),
             ),
@@ -288,6 +351,7 @@ export async function renderReviewVisit(id, present) {
       h("section", { class: "card" }, h("h2", { text: t("map") }), map(site, fix, record.photos)),
     ),
     h("section", { class: "card" }, h("h2", { text: t("photos") }), photos),
+    previous ? await beforeAndAfter(record, labelOf) : null,
     h(
       "section",
       { class: "card" },
