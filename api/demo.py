@@ -153,6 +153,16 @@ COLLATERAL_TEMPLATE = {
                     rule={"key": "required_evidence", "params": {}},
                 ),
                 _item(
+                    "identifier_read",
+                    "barcode",
+                    "铭牌或证书编号",
+                    "Nameplate or certificate number",
+                    help_zh="扫描或输入铭牌序列号、产权证号或车架号，与申报信息核对",
+                    help_en="Scan or type the serial, title or VIN number: it is checked against the declared one",
+                    required=False,
+                    rule={"key": "identifier_match", "params": {}},
+                ),
+                _item(
                     "security_measures",
                     "multi_choice",
                     "现场安防措施",

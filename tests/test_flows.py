@@ -364,3 +364,26 @@ def test_the_record_shows_the_subjects_last_approved_inspection(client: TestClie
     assert previous["photos"][0]["links"]["thumbnail"].endswith("/thumbnail")
     other_branch = client.get(f"/api/v1/visits/{later.id}", headers=login(client, bank.two.reviewer))
     assert other_branch.status_code == 404
+
+
+def test_a_code_read_on_site_that_is_not_the_declared_one_opens_a_task(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    collateral = bank.one.collateral
+    collateral.identifiers = {"序列号": "DMU65-2021-0042"}
+    session.commit()
+    photos = capture_photos(seed=97)
+    headers = login(client, bank.one.manager)
+    body = submission_body(photos, check_in=_check_in(NEAR))
+    body["answers"]["identifier_read"] = {"value": "DMU65-2021-0043"}
+    answer = client.put(
+        f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=body, headers=headers
+    )
+    assert answer.status_code == 201, answer.text
+    for photo in photos:
+        put_photo(client, headers, bank.one.visit.id, photo)
+    session.rollback()
+    found = session.scalars(select(Discrepancy).where(Discrepancy.rule_key == "identifier_match")).all()
+    assert [(f.item_key, f.observed) for f in found] == [("identifier_read", {"value": "DMU65-2021-0043"})]
+    assert [t["rule_key"] for t in _tasks(client, bank.one.reviewer)] == ["identifier_match"]

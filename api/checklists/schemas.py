@@ -23,6 +23,9 @@ class ItemType(enum.StrEnum):
     integer = "integer"  # a count, with its unit (台, 辆, 吨 …)
     date = "date"  # YYYY-MM-DD
     multi_choice = "multi_choice"  # several of the choices
+    barcode = (
+        "barcode"  # a code read from a nameplate or certificate: scanned where the phone can, else typed
+    )
 
 
 class RuleKey(enum.StrEnum):
@@ -33,6 +36,7 @@ class RuleKey(enum.StrEnum):
     value_tolerance = "value_tolerance"
     expected_answer = "expected_answer"
     required_evidence = "required_evidence"
+    identifier_match = "identifier_match"
 
 
 class Severity(enum.StrEnum):
@@ -86,7 +90,8 @@ class ItemRule(Strict):
         description=(
             "value_tolerance: {mode: absolute|relative, tolerance, sides: both|below|above}; "
             "expected_answer: {expected}; site_distance: {max_m, max_accuracy_m}; "
-            "photo_location: {max_m}; photo_time: {max_age_hours}."
+            "photo_location: {max_m}; photo_time: {max_age_hours}; identifier_match: {identifier} (the declared "
+            "identifier's name; without it, any of the collateral's identifiers)."
         ),
     )
 
@@ -138,6 +143,16 @@ class Item(Strict):
                 )
             if "tolerance" not in self.rule.params:
                 raise ValueError(f"item {self.key}: value_tolerance needs params.tolerance")
+        if (
+            self.rule
+            and self.rule.key == RuleKey.identifier_match
+            and self.type
+            not in (
+                ItemType.barcode,
+                ItemType.text,
+            )
+        ):
+            raise ValueError(f"item {self.key}: identifier_match needs a barcode or text item")
         if self.rule and self.rule.key == RuleKey.expected_answer and "expected" not in self.rule.params:
             raise ValueError(f"item {self.key}: expected_answer needs params.expected")
         return self

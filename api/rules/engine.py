@@ -36,6 +36,7 @@ DEFAULT_SEVERITY = {
     RuleKey.value_tolerance: Severity.major,
     RuleKey.expected_answer: Severity.major,
     RuleKey.required_evidence: Severity.minor,
+    RuleKey.identifier_match: Severity.major,
 }
 BAND_BITS = 16
 BANDS = 64 // BAND_BITS
@@ -91,6 +92,14 @@ def declared_site(session: Session, visit: Visit) -> Site | None:
         return None
     lat, lon = to_wgs84(subject.site_lat, subject.site_lon, subject.site_datum.value)
     return Site(lat, lon, subject.address)
+
+
+def _identifiers(session: Session, visit: Visit) -> dict[str, Any]:
+    """The collateral's declared identifiers (certificate, serial, plate numbers); none for a project."""
+    if visit.subject_type != SubjectType.collateral:
+        return {}
+    collateral = session.get(Collateral, visit.subject_id)
+    return dict(collateral.identifiers) if collateral is not None else {}
 
 
 def _severity(item_rule: ItemRule | None, rule: RuleKey) -> Severity:
@@ -391,6 +400,39 @@ def value_tolerance(
     )
 
 
+def _code(value: Any) -> str:
+    """A code as a nameplate and a register both mean it: no spaces or dashes, one case, full-width
+    characters as their ASCII selves (a phone's Chinese keyboard types Ｓ/Ｎ)."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", str(value))
+    return "".join(ch for ch in text if ch not in " -_/\u3000").upper()
+
+
+def identifier_match(*, item: Item, observed: Any, identifiers: dict[str, Any]) -> Finding | bool | None:
+    """The code read on site against the collateral's declared identifiers (one, when the rule names it)."""
+    rule = item.rule
+    assert rule is not None
+    if observed is None or observed == "":
+        return None
+    name = rule.params.get("identifier")
+    declared = {k: v for k, v in identifiers.items() if name is None or k == name}
+    if not declared:
+        return None
+    if any(_code(observed) == _code(value) for value in declared.values()):
+        return True
+    shown = "；".join(f"{k} {v}" for k, v in declared.items())
+    return Finding(
+        "identifier_match",
+        item.key,
+        _severity(rule, RuleKey.identifier_match),
+        {"identifiers": declared},
+        {"value": observed},
+        f"{item.label_zh}：现场读取「{observed}」，与申报的{shown}不一致",
+        f"{item.label_en}: read \u201c{observed}\u201d on site, declared {shown}",
+    )
+
+
 def expected_answer(*, item: Item, observed: Any) -> Finding | bool | None:
     rule = item.rule
     assert rule is not None
@@ -510,6 +552,12 @@ def evaluate(
             take(expected_answer(item=item, observed=observed), "expected_answer", item.key)
         elif item.rule.key == RuleKey.required_evidence:
             take(required_evidence(item=item, answer=answer), "required_evidence", item.key)
+        elif item.rule.key == RuleKey.identifier_match:
+            take(
+                identifier_match(item=item, observed=observed, identifiers=_identifiers(session, visit)),
+                "identifier_match",
+                item.key,
+            )
 
     photo_ids = [uuid.UUID(p["id"]) for p in body.get("photos", [])]
     _judge_photos(session, settings, visit, submission, items, site, photo_ids, result)

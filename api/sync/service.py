@@ -134,6 +134,10 @@ def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.Submiss
             problem("lists a choice twice", "有重复的选项")
     elif item.type == ItemType.date and not _is_date(value):
         problem("must be a date (YYYY-MM-DD)", "须为日期（YYYY-MM-DD）")
+    elif item.type == ItemType.barcode and (not isinstance(value, str) or len(value) > 200):
+        problem(
+            "must be the code read, as text of at most 200 characters", "须为读取到的编码（不超过 200 字）"
+        )
     elif item.type == ItemType.text and (not isinstance(value, str) or len(value) > 4000):
         problem("must be text of at most 4,000 characters", "须为不超过 4000 字的文字")
     return problems

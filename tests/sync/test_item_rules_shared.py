@@ -90,6 +90,10 @@ CASES: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]]
     (_item("security", "multi_choice", choices=CHOICES), {"value": ["broken"]}, None),
     (_item("security", "multi_choice", choices=CHOICES), {"value": "good"}, None),
     (_item("security", "multi_choice", choices=CHOICES), {"value": [1]}, None),
+    (_item("serial", "barcode"), {"value": "SN-DMU65-2021-0042"}, None),
+    (_item("serial", "barcode"), {"value": "X" * 201}, None),
+    (_item("serial", "barcode"), {"value": 42}, None),
+    (_item("serial", "barcode"), None, None),
 ]
 
 

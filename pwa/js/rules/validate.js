@@ -82,6 +82,8 @@ export function checkItem(item, answer, checkIn) {
     const allowed = item.choices.map((choice) => choice.value);
     if (!allowed.includes(value))
       problem(`must be one of ${allowed.join(", ")}`, `须为以下之一：${allowed.join(", ")}`);
+  } else if (item.type === "barcode" && (typeof value !== "string" || value.length > 200)) {
+    problem("must be the code read, as text of at most 200 characters", "须为读取到的编码（不超过 200 字）");
   } else if (item.type === "text" && (typeof value !== "string" || value.length > 4000)) {
     problem("must be text of at most 4,000 characters", "须为不超过 4000 字的文字");
   }

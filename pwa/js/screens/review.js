@@ -207,12 +207,18 @@ export async function renderReviewVisit(id, present) {
     const now = asked ? observedText(item, answer, fix, site) : "";
     const changed = Boolean(previous) && item.type !== "location" && item.type !== "photo" && asked && before !== now;
     const bound = item.binds_to && record.declared.find((d) => d.field === item.binds_to);
+    const identifiers = Object.entries(record.collateral?.identifiers || {})
+      .filter(([name]) => !item.rule?.params?.identifier || name === item.rule.params.identifier)
+      .map(([name, value]) => `${name} ${value}`)
+      .join("；");
     const declared =
-      item.type === "location"
-        ? site?.address || ""
-        : bound
-          ? `${bound.value_number ?? bound.value_text} ${bound.unit}`
-          : "";
+      item.type === "barcode"
+        ? identifiers
+        : item.type === "location"
+          ? site?.address || ""
+          : bound
+            ? `${bound.value_number ?? bound.value_text} ${bound.unit}`
+            : "";
     const mark = h("input", { type: "checkbox", "aria-label": `${t("askToChange")}: ${pick(item)}`, disabled: !open });
     marks.set(item.key, mark);
     return h(

@@ -81,6 +81,65 @@ function checkGroup(label, choices, current, onChange) {
   return group;
 }
 
+// A code read from a nameplate or certificate: typed, or scanned with the camera where the browser has
+// BarcodeDetector (Chrome on Android); a code the camera read is still shown and can be corrected.
+function codeControl(label, item, current, onChange) {
+  const input = h("input", {
+    "aria-label": label,
+    name: item.key,
+    autocomplete: "off",
+    maxlength: "200",
+    inputmode: "text",
+  });
+  input.value = current;
+  input.addEventListener("input", () => onChange(input.value.trim() || null));
+  if (!("BarcodeDetector" in window) || !navigator.mediaDevices?.getUserMedia) return input;
+  const scan = h("button", {
+    type: "button",
+    class: "secondary",
+    text: t("scanCode"),
+    onclick: () => scanInto(input, onChange),
+  });
+  return h("div", { class: "row" }, input, scan);
+}
+
+async function scanInto(input, onChange) {
+  const video = h("video", { playsinline: true, muted: true, class: "scanner" });
+  const status = h("p", { role: "status", text: t("scanning") });
+  const dialog = h(
+    "dialog",
+    { "aria-label": t("scanCode") },
+    video,
+    status,
+    h("button", { type: "button", class: "secondary", text: t("cancel"), onclick: () => dialog.close() }),
+  );
+  document.body.append(dialog);
+  let stream;
+  dialog.addEventListener("close", () => {
+    stream?.getTracks().forEach((track) => track.stop());
+    dialog.remove();
+  });
+  dialog.showModal();
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    video.srcObject = stream;
+    await video.play();
+    const detector = new window.BarcodeDetector();
+    while (dialog.open) {
+      const [code] = await detector.detect(video);
+      if (code?.rawValue) {
+        input.value = code.rawValue.trim();
+        onChange(input.value || null);
+        dialog.close();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } catch {
+    status.textContent = t("scanUnavailable");
+  }
+}
+
 // A free-text note on any item ("the gate was locked; seen through the fence"), sent with its answer.
 function noteControl(item, label, answer) {
   // Named "Note" alone, inside the item: a name holding the item's label would make "the field labelled
@@ -395,6 +454,8 @@ export async function renderVisit(id, present) {
           control.addEventListener("change", () => set(control.value === "" ? null : control.value));
         } else if (item.type === "multi_choice") {
           control = checkGroup(label, item.choices, Array.isArray(answer.value) ? answer.value : [], set);
+        } else if (item.type === "barcode") {
+          control = codeControl(label, item, current, set);
         } else if (item.type === "date") {
           control = h("input", { type: "date", "aria-label": label, name: item.key });
           control.value = current;
