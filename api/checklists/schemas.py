@@ -23,9 +23,14 @@ class ItemType(enum.StrEnum):
     integer = "integer"  # a count, with its unit (台, 辆, 吨 …)
     date = "date"  # YYYY-MM-DD
     multi_choice = "multi_choice"  # several of the choices
-    barcode = (
-        "barcode"  # a code read from a nameplate or certificate: scanned where the phone can, else typed
-    )
+    # A code read from a nameplate or certificate: scanned where the phone can, else typed.
+    barcode = "barcode"
+    # Drawn on the screen (the borrower's representative acknowledging the visit), kept as one PNG photo of
+    # the visit with its own SHA-256.
+    signature = "signature"
+
+
+PHOTO_TYPES = {ItemType.photo, ItemType.signature}
 
 
 class RuleKey(enum.StrEnum):

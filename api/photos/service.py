@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from api.auth.models import User
 from api.checklists import service as checklist_service
-from api.checklists.schemas import ItemType
+from api.checklists.schemas import PHOTO_TYPES
 from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
@@ -70,7 +70,7 @@ def check_claim(session: Session, *, settings: Settings, user: User, claim: Phot
     visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
     definition = checklist_service.pinned_definition(session, version_id=visit.template_version_id)
     item = next((item for item in definition.items() if item.key == claim.item_key), None)
-    if item is None or item.type != ItemType.photo:
+    if item is None or item.type not in PHOTO_TYPES:
         raise NotAPhotoItem(
             f"{claim.item_key!r} is not a photo item of this visit's checklist.",
             detail_zh=f"{claim.item_key!r} 不是本次检查清单中的拍照项。",

@@ -583,6 +583,8 @@ def _judge_photos(
         if photo.visit_id != visit.id:
             continue
         photo_item = items.get(photo.item_key)
+        if photo_item is not None and photo_item.type == ItemType.signature:
+            continue  # drawn on the screen: no place, time or reuse to judge
         rule_of_item = (
             photo_item.rule
             if photo_item and photo_item.rule and photo_item.rule.key == RuleKey.photo_location

@@ -21,7 +21,7 @@ from api.auth.models import User
 from api.checklists import service as checklist_service
 from api.checklists.conditions import shown_items
 from api.checklists.models import TemplateVersion, VersionStatus
-from api.checklists.schemas import Definition, Item, ItemType
+from api.checklists.schemas import PHOTO_TYPES, Definition, Item, ItemType
 from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
@@ -74,10 +74,12 @@ def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.Submiss
     def problem(en: str, zh: str) -> None:
         problems.append(ItemProblem(key, en, zh))
 
-    if item.type != ItemType.photo and photos:
+    if item.type not in PHOTO_TYPES and photos:
         problem("this item takes no photos", "该检查项不接受照片")
-    if item.type == ItemType.photo:
-        needed = max(item.min_photos, 1) if item.required else 0
+    if item.type in PHOTO_TYPES:
+        # A signature is one picture: required means one, and never more.
+        most = 1 if item.type == ItemType.signature else item.max_photos
+        needed = (1 if item.type == ItemType.signature else max(item.min_photos, 1)) if item.required else 0
         if value is not None:
             problem("a photo item's answer is its photos", "拍照项只需提交照片")
         if len(photos) < needed and not (not item.required and not photos):
@@ -85,8 +87,8 @@ def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.Submiss
                 f"needs at least {needed} photo(s), got {len(photos)}",
                 f"至少需要 {needed} 张照片，实际 {len(photos)} 张",
             )
-        if len(photos) > item.max_photos:
-            problem(f"takes at most {item.max_photos} photo(s)", f"最多 {item.max_photos} 张照片")
+        if len(photos) > most:
+            problem(f"takes at most {most} photo(s)", f"最多 {most} 张照片")
         return problems
     if item.type == ItemType.location:
         if value is None:

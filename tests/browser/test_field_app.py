@@ -97,6 +97,17 @@ def test_the_templates_rules_are_checked_on_the_phone(browser: Any, live: dict[s
     page.get_by_label("Insurance valid until").fill("2027-03-31")
     page.locator('[data-item="condition"] summary').click()
     page.locator('[data-item="condition"]').get_by_label("Note", exact=True).fill("东侧墙面有轻微渗水")
+    # The borrower's representative signs on the screen.
+    pad = page.get_by_role("img", name="Borrower's representative signs")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 30)
+    page.mouse.down()
+    for step in range(1, 12):
+        page.mouse.move(box["x"] + 20 + step * 20, box["y"] + 30 + (step % 3) * 15)
+    page.mouse.up()
+    page.get_by_role("button", name="Keep signature").click()
+    page.get_by_role("img", name="Borrower's representative signs signature").wait_for()
 
     page.get_by_role("button", name="Submit").click()
     page.get_by_text("2 thing(s) to fix, marked below").wait_for()
@@ -118,7 +129,7 @@ def test_the_templates_rules_are_checked_on_the_phone(browser: Any, live: dict[s
 
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile("#/outbox"))
-    _wait_all_done(page, 8)  # the submission and 2 + 5 photos
+    _wait_all_done(page, 9)  # the submission, 2 + 5 photos and the signature
     _axe(page, "outbox")
     with _api(live, "manager1") as api:
         (submission,) = api.get(f"/api/v1/visits/{record['id']}/submissions").json()
@@ -128,6 +139,10 @@ def test_the_templates_rules_are_checked_on_the_phone(browser: Any, live: dict[s
     assert answers["security_measures"]["value"] == ["cctv", "guard"]
     assert answers["insured_until"]["value"] == "2027-03-31"
     assert answers["condition"] == {"value": "good", "note": "东侧墙面有轻微渗水", "photos": []}
+    (signature_id,) = answers["borrower_ack"]["photos"]
+    with _api(live, "manager1") as api:
+        signature = api.get(f"/api/v1/photos/{signature_id}").json()
+    assert signature["format"] == "PNG" and signature["item_key"] == "borrower_ack"
     assert submission["state"] == "complete"
     context.close()
 

@@ -94,6 +94,11 @@ CASES: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]]
     (_item("serial", "barcode"), {"value": "X" * 201}, None),
     (_item("serial", "barcode"), {"value": 42}, None),
     (_item("serial", "barcode"), None, None),
+    (_item("acknowledged", "signature"), {"photos": _photos(1)}, None),
+    (_item("acknowledged", "signature"), {"photos": _photos(2)}, None),
+    (_item("acknowledged", "signature"), None, None),
+    (_item("acknowledged", "signature", required=False), None, None),
+    (_item("acknowledged", "signature"), {"value": "x", "photos": _photos(1)}, None),
 ]
 
 

@@ -69,7 +69,7 @@ export function bodyOf(definition, draft, finishedAt) {
   for (const item of items(definition)) {
     if (!shown.has(item.key)) continue;
     const answer = draft.answers[item.key] || {};
-    if (item.type === "photo") {
+    if (item.type === "photo" || item.type === "signature") {
       const photos = sentPhotos.filter((p) => p.itemKey === item.key).map((p) => p.id);
       if (photos.length) answers[item.key] = { photos };
     } else if (item.type !== "location" && !empty(answer.value)) {

@@ -23,9 +23,13 @@ export function checkItem(item, answer, checkIn) {
   const problems = [];
   const problem = (en, zh) => problems.push({ item: key, en, zh });
 
-  if (item.type !== "photo" && photos.length) problem("this item takes no photos", "该检查项不接受照片");
-  if (item.type === "photo") {
-    const needed = item.required ? Math.max(item.min_photos || 0, 1) : 0;
+  const pictured = item.type === "photo" || item.type === "signature";
+  if (!pictured && photos.length) problem("this item takes no photos", "该检查项不接受照片");
+  if (pictured) {
+    // A signature is one picture: required means one, and never more.
+    const signature = item.type === "signature";
+    const most = signature ? 1 : item.max_photos;
+    const needed = item.required ? (signature ? 1 : Math.max(item.min_photos || 0, 1)) : 0;
     if (value !== null) problem("a photo item's answer is its photos", "拍照项只需提交照片");
     if (photos.length < needed && !(!item.required && !photos.length)) {
       problem(
@@ -33,8 +37,7 @@ export function checkItem(item, answer, checkIn) {
         `至少需要 ${needed} 张照片，实际 ${photos.length} 张`,
       );
     }
-    if (photos.length > item.max_photos)
-      problem(`takes at most ${item.max_photos} photo(s)`, `最多 ${item.max_photos} 张照片`);
+    if (photos.length > most) problem(`takes at most ${most} photo(s)`, `最多 ${most} 张照片`);
     return problems;
   }
   if (item.type === "location") {

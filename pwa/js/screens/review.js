@@ -119,6 +119,7 @@ function observedText(item, answer, fix, site) {
     return `${fix.lat.toFixed(6)}, ${fix.lon.toFixed(6)} ±${Math.round(fix.accuracy_m)} m${away}`;
   }
   if (item.type === "photo") return t("photoCountShort", { n: answer?.photos?.length || 0 });
+  if (item.type === "signature") return answer?.photos?.length ? t("signedYes") : "";
   const value = answer?.value;
   if (typeof value === "boolean") return value ? t("yes") : t("no");
   if (item.type === "multi_choice" && Array.isArray(value))

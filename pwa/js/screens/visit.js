@@ -344,6 +344,112 @@ export async function renderVisit(id, present) {
     );
   }
 
+  // Signed with a finger on the screen; kept as a PNG photo of the visit (white behind the ink, so that the
+  // server's derivatives, which drop transparency, show it) with its own SHA-256, sent like any photo.
+  function signatureControl(item, label, block, error) {
+    const canvas = h("canvas", { width: "600", height: "240", class: "signature", "aria-label": label, role: "img" });
+    const context = canvas.getContext("2d");
+    const blank = () => {
+      context.fillStyle = "#fff";
+      context.fillRect(0, 0, canvas.width, canvas.height);
+      context.strokeStyle = "#1b2430";
+      context.lineWidth = 3;
+      context.lineCap = "round";
+    };
+    blank();
+    let drawing = false;
+    let inked = false;
+    const at = (event) => {
+      const box = canvas.getBoundingClientRect();
+      return [
+        ((event.clientX - box.left) * canvas.width) / box.width,
+        ((event.clientY - box.top) * canvas.height) / box.height,
+      ];
+    };
+    canvas.addEventListener("pointerdown", (event) => {
+      if (locked) return;
+      drawing = true;
+      canvas.setPointerCapture(event.pointerId);
+      context.beginPath();
+      context.moveTo(...at(event));
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!drawing) return;
+      context.lineTo(...at(event));
+      context.stroke();
+      inked = true;
+    });
+    canvas.addEventListener("pointerup", () => {
+      drawing = false;
+    });
+    const signed = h("div", { class: "thumbs" });
+    const paint = async () => {
+      const mine = draft.photos.filter((p) => p.itemKey === item.key);
+      signed.replaceChildren(
+        ...(await Promise.all(
+          mine.map(async (p) => {
+            const src = await thumbnailUrl(p);
+            return src
+              ? h("img", { src, alt: `${label} ${t("signed")}` })
+              : h("span", { role: "img", "aria-label": `${label} ${t("signed")}`, text: t("onServer") });
+          }),
+        )),
+      );
+      canvas.hidden = mine.length > 0;
+      keep.hidden = mine.length > 0 || locked;
+      clear.textContent = mine.length ? t("signAgain") : t("clear");
+    };
+    const keep = h("button", {
+      type: "button",
+      text: t("keepSignature"),
+      onclick: async () => {
+        if (!inked) return;
+        const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+        const buffer = await blob.arrayBuffer();
+        draft.photos = draft.photos.filter((p) => p.itemKey !== item.key);
+        draft.photos.push({
+          id: crypto.randomUUID(),
+          itemKey: item.key,
+          blob,
+          sha256: await sha256Hex(buffer),
+          size: buffer.byteLength,
+          type: "image/png",
+          fix: null,
+          takenAt: new Date().toISOString(),
+        });
+        await save();
+        await paint();
+        recheck(item);
+      },
+    });
+    const clear = h("button", {
+      type: "button",
+      class: "secondary",
+      text: t("clear"),
+      onclick: async () => {
+        draft.photos = draft.photos.filter((p) => p.itemKey !== item.key);
+        blank();
+        inked = false;
+        await save();
+        await paint();
+        recheck(item);
+      },
+    });
+    paint();
+    block.append(
+      h(
+        "div",
+        { class: "field" },
+        h("span", { text: label }),
+        help(item),
+        canvas,
+        signed,
+        h("div", { class: "row" }, keep, clear),
+        error,
+      ),
+    );
+  }
+
   function help(item) {
     const text = lang() === "en" ? item.help_en : item.help_zh;
     return text ? h("small", { class: "help", text }) : null;
@@ -422,6 +528,8 @@ export async function renderVisit(id, present) {
         );
       } else if (item.type === "photo") {
         photoControl(item, label, wrap, error);
+      } else if (item.type === "signature") {
+        signatureControl(item, label, wrap, error);
       } else {
         let control;
         const current = answer.value === undefined || answer.value === null ? "" : String(answer.value);
