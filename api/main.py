@@ -24,6 +24,7 @@ from api.checklists.router import router as checklists_router
 from api.config import Settings, get_settings
 from api.db import READ_ONLY_OPTION, make_engine, make_sessionmaker
 from api.errors import install_error_handlers
+from api.exports.router import router as exports_router
 from api.guards import install_guards
 from api.health import router as health_router
 from api.kit import offload
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         review_router,
         tasks_router,
         audit_router,
+        exports_router,
     ):
         app.include_router(router)
     _build_routes_now(app)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Query
 
 from api.auth.dependencies import CurrentUser
 from api.db import SessionDep
+from api.kit.dates import IsoDate, IsoDateTime
 from api.visits import service
-from api.visits.models import Visit
+from api.visits.models import Visit, VisitStatus
 
 
 def valid_visit(visit_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Visit:
@@ -18,3 +20,36 @@ def valid_visit(visit_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> 
 
 
 VisitDep = Annotated[Visit, Depends(valid_visit)]
+
+
+def visit_filter(
+    status: Annotated[list[VisitStatus] | None, Query(description="Repeat for several.")] = None,
+    branch_id: uuid.UUID | None = None,
+    manager_id: uuid.UUID | None = None,
+    subject_id: uuid.UUID | None = None,
+    borrower_id: uuid.UUID | None = None,
+    due_from: IsoDate | None = None,
+    due_to: IsoDate | None = None,
+    updated_since: Annotated[
+        IsoDateTime | None,
+        Query(description="RFC 3339, e.g. 2026-11-30T08:00:00+08:00 (without an offset it is read as UTC)."),
+    ] = None,
+    overdue: bool | None = None,
+) -> service.VisitFilter:
+    """The visit list's filters, the same for the list and the exports."""
+    if updated_since is not None and updated_since.tzinfo is None:
+        updated_since = updated_since.replace(tzinfo=dt.UTC)
+    return service.VisitFilter(
+        status=status,
+        branch_id=branch_id,
+        manager_id=manager_id,
+        subject_id=subject_id,
+        borrower_id=borrower_id,
+        due_from=due_from,
+        due_to=due_to,
+        updated_since=updated_since,
+        overdue=overdue,
+    )
+
+
+VisitFilterDep = Annotated[service.VisitFilter, Depends(visit_filter)]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-from typing import Annotated
-
 from fastapi import APIRouter, Query
 
 from api.auth.dependencies import AdminUser, CurrentUser, SettingsDep, StaffUser
@@ -13,10 +9,8 @@ from api.auth.models import Role
 from api.db import CommitFirstRoute, SessionDep
 from api.errors import Forbidden
 from api.kit.cursor import Page
-from api.kit.dates import IsoDate, IsoDateTime
 from api.visits import record, schemas, service
-from api.visits.dependencies import VisitDep
-from api.visits.models import VisitStatus
+from api.visits.dependencies import VisitDep, VisitFilterDep
 from api.visits.record import VisitRecord
 
 router = APIRouter(prefix="/api/v1", tags=["visits"], route_class=CommitFirstRoute)
@@ -29,35 +23,11 @@ def list_visits(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
-    status: Annotated[list[VisitStatus] | None, Query(description="Repeat for several.")] = None,
-    branch_id: uuid.UUID | None = None,
-    manager_id: uuid.UUID | None = None,
-    subject_id: uuid.UUID | None = None,
-    borrower_id: uuid.UUID | None = None,
-    due_from: IsoDate | None = None,
-    due_to: IsoDate | None = None,
-    updated_since: Annotated[
-        IsoDateTime | None,
-        Query(description="RFC 3339, e.g. 2026-11-30T08:00:00+08:00 (without an offset it is read as UTC)."),
-    ] = None,
-    overdue: bool | None = None,
+    where: VisitFilterDep,
     cursor: str | None = Query(None, max_length=500),
     limit: int = Query(50, ge=1, le=500),
 ) -> Page[schemas.VisitSummary]:
     """Ordered by due date, then id. Managers see their own visits, reviewers their branch, admins all."""
-    if updated_since is not None and updated_since.tzinfo is None:
-        updated_since = updated_since.replace(tzinfo=dt.UTC)
-    where = service.VisitFilter(
-        status=status,
-        branch_id=branch_id,
-        manager_id=manager_id,
-        subject_id=subject_id,
-        borrower_id=borrower_id,
-        due_from=due_from,
-        due_to=due_to,
-        updated_since=updated_since,
-        overdue=overdue,
-    )
     items, next_cursor = service.list_visits(
         session, user=user, settings=settings, where=where, cursor=cursor, limit=limit
     )

@@ -116,7 +116,22 @@ class VisitFilter:
 def list_visits(
     session: Session, *, user: User, settings: Settings, where: VisitFilter, cursor: str | None, limit: int
 ) -> tuple[list[schemas.VisitSummary], str | None]:
-    query = scope_visits(select(Visit), user)
+    query = filtered(scope_visits(select(Visit), user), where, settings)
+    visits, next_cursor = paginate(
+        session,
+        query,
+        kind="visits",
+        keys=[date_key(col(Visit.due_on)), uuid_key(col(Visit.id))],
+        cursor=cursor,
+        limit=limit,
+    )
+    names = borrower_names(session, {v.borrower_id for v in visits})
+    today = _today(settings)
+    return [summary(v, names[v.borrower_id], today) for v in visits], next_cursor
+
+
+def filtered(query: Select[Any], where: VisitFilter, settings: Settings) -> Select[Any]:
+    """The visit list's filters, shared by the list and the exports."""
     if where.status:
         query = query.where(col(Visit.status).in_(where.status))
     if where.branch_id:
@@ -138,23 +153,14 @@ def list_visits(
         query = query.where(col(Visit.status).in_(AWAITING_MANAGER), col(Visit.due_on) < today)
     elif where.overdue is False:
         query = query.where(~(col(Visit.status).in_(AWAITING_MANAGER) & (col(Visit.due_on) < today)))
-    visits, next_cursor = paginate(
-        session,
-        query,
-        kind="visits",
-        keys=[date_key(col(Visit.due_on)), uuid_key(col(Visit.id))],
-        cursor=cursor,
-        limit=limit,
-    )
-    names = _borrower_names(session, {v.borrower_id for v in visits})
-    return [summary(v, names[v.borrower_id], today) for v in visits], next_cursor
+    return query
 
 
 def _today(settings: Settings) -> dt.date:
     return today_in(settings.timezone)
 
 
-def _borrower_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+def borrower_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
     return dict(

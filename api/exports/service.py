@@ -1,0 +1,153 @@
+"""Visits with their latest submission's answers, findings, open tasks and photo links, as rows, read in
+batches so that memory stays flat whatever the row count; the same filters and scope as the visit list.
+
+A row's columns: the visit's, then one per checklist item of the templates involved (`answer.<key>`), in
+the templates' order; computed before the first row so that every row has the same columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+
+from api.auth.models import User
+from api.checklists.models import TemplateVersion
+from api.checklists.schemas import Definition
+from api.config import Settings
+from api.kit.clock import today_in
+from api.photos.models import Photo
+from api.rules.models import Discrepancy
+from api.sync.models import Submission
+from api.tasks.models import OPEN_TASK_STATES, FollowUpTask
+from api.visits import service as visit_service
+from api.visits.models import AWAITING_MANAGER, Visit
+
+BATCH = 500
+VISIT_COLUMNS = [
+    "visit_id", "status", "due_on", "overdue", "borrower_name", "branch_id", "manager_id", "subject_type",
+    "subject_id", "submitted_at", "decided_at", "submission_id", "submission_state", "findings_critical",
+    "findings_major", "findings_minor", "open_tasks", "photo_count", "photo_links",
+]  # fmt: skip
+
+
+def _query(user: User, where: visit_service.VisitFilter, settings: Settings) -> Any:
+    return visit_service.filtered(visit_service.scope_visits(select(Visit), user), where, settings)
+
+
+def answer_columns(
+    session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings
+) -> list[str]:
+    """One column per item of the templates the filtered visits pin, in template order, each key once."""
+    ids = _query(user, where, settings).with_only_columns(col(Visit.template_version_id)).distinct()
+    keys: dict[str, None] = {}
+    for version in session.scalars(
+        select(TemplateVersion).where(col(TemplateVersion.id).in_(ids)).order_by(col(TemplateVersion.id))
+    ):
+        for item in Definition.model_validate(version.definition).items():
+            keys.setdefault(item.key, None)
+    return [f"answer.{key}" for key in keys]
+
+
+def _cell(value: Any, photos: list[Any]) -> Any:
+    if photos:
+        return len(photos)
+    return value
+
+
+def rows(
+    session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings, base_url: str
+) -> Iterator[dict[str, Any]]:
+    """Every filtered visit as one row, oldest due first, read BATCH visits at a time (keyset on due date
+    and id: no OFFSET, no row twice)."""
+    today = today_in(settings.timezone)
+    after: tuple[dt.date, uuid.UUID] | None = None
+    while True:
+        query = _query(user, where, settings).order_by(col(Visit.due_on), col(Visit.id)).limit(BATCH)
+        if after is not None:
+            query = query.where(
+                (col(Visit.due_on) > after[0])
+                | ((col(Visit.due_on) == after[0]) & (col(Visit.id) > after[1]))
+            )
+        visits = list(session.scalars(query))
+        if not visits:
+            return
+        yield from _batch(session, visits, today, base_url)
+        after = (visits[-1].due_on, visits[-1].id)
+        session.expunge_all()  # memory stays flat: nothing of a finished batch is kept
+
+
+def _batch(session: Session, visits: list[Visit], today: dt.date, base_url: str) -> Iterator[dict[str, Any]]:
+    ids = [v.id for v in visits]
+    names = visit_service.borrower_names(session, {v.borrower_id for v in visits})
+    latest_at = (
+        select(col(Submission.visit_id), func.max(col(Submission.received_at)).label("at"))
+        .where(col(Submission.visit_id).in_(ids))
+        .group_by(col(Submission.visit_id))
+        .subquery()
+    )
+    latest: dict[uuid.UUID, Submission] = {
+        s.visit_id: s
+        for s in session.scalars(
+            select(Submission).join(
+                latest_at,
+                (col(Submission.visit_id) == latest_at.c.visit_id)
+                & (col(Submission.received_at) == latest_at.c.at),
+            )
+        )
+    }
+    findings: dict[uuid.UUID, Counter[str]] = defaultdict(Counter)
+    for visit_id, severity, count in session.execute(
+        select(col(Discrepancy.visit_id), col(Discrepancy.severity), func.count())
+        .where(col(Discrepancy.visit_id).in_(ids))
+        .group_by(col(Discrepancy.visit_id), col(Discrepancy.severity))
+    ):
+        findings[visit_id][str(severity)] = count
+    open_tasks: Counter[uuid.UUID] = Counter()
+    for visit_id, count in session.execute(
+        select(col(FollowUpTask.last_seen_visit_id), func.count())
+        .where(col(FollowUpTask.last_seen_visit_id).in_(ids), col(FollowUpTask.state).in_(OPEN_TASK_STATES))
+        .group_by(col(FollowUpTask.last_seen_visit_id))
+    ):
+        open_tasks[visit_id] = count
+    photos: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for visit_id, photo_id in session.execute(
+        select(col(Photo.visit_id), col(Photo.id))
+        .where(col(Photo.visit_id).in_(ids))
+        .order_by(col(Photo.received_at))
+    ):
+        photos[visit_id].append(photo_id)
+    for visit in visits:
+        submission = latest.get(visit.id)
+        answers = (submission.body.get("answers") or {}) if submission else {}
+        counts = findings[visit.id]
+        row: dict[str, Any] = {
+            "visit_id": str(visit.id),
+            "status": visit.status.value,
+            "due_on": visit.due_on,
+            "overdue": visit.status in AWAITING_MANAGER and visit.due_on < today,
+            "borrower_name": names.get(visit.borrower_id, ""),
+            "branch_id": str(visit.branch_id),
+            "manager_id": str(visit.manager_id),
+            "subject_type": visit.subject_type.value,
+            "subject_id": str(visit.subject_id),
+            "submitted_at": visit.submitted_at,
+            "decided_at": visit.decided_at,
+            "submission_id": str(submission.id) if submission else None,
+            "submission_state": submission.state.value if submission else None,
+            "findings_critical": counts["critical"],
+            "findings_major": counts["major"],
+            "findings_minor": counts["minor"],
+            "open_tasks": open_tasks[visit.id],
+            "photo_count": len(photos[visit.id]),
+            "photo_links": [f"{base_url}/api/v1/photos/{p}/original" for p in photos[visit.id]],
+        }
+        for key, answer in answers.items():
+            row[f"answer.{key}"] = _cell((answer or {}).get("value"), (answer or {}).get("photos") or [])
+        yield row

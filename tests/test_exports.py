@@ -1,0 +1,103 @@
+"""Exports: the visit list's scope and filters, as CSV Excel opens in Chinese (BOM, formula-looking cells
+neutralised) or JSON Lines; each row carries the latest submission's answers, findings, open tasks and photo
+links; the export lists exactly what paging the visit list does."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from api.exports.router import csv_cell
+from tests.factories import login, make_bank, make_visit
+from tests.sync.helpers import capture_photos, put_photo, submission_body
+
+URL = "/api/v1/exports/visits"
+
+
+def _csv_rows(content: bytes) -> list[dict[str, str]]:
+    assert content.startswith("\ufeff".encode())  # Excel reads the UTF-8 as UTF-8, Chinese intact
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+
+
+def test_a_reviewer_exports_the_branchs_visits_with_answers_findings_and_photos(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    bank.one.borrower.name = '=HYPERLINK("http://evil")华锦'  # a hostile name must stay text in Excel
+    extra = make_visit(session, collateral=bank.one.collateral, version=bank.version)
+    session.commit()
+    manager = login(client, bank.one.manager)
+    photos = capture_photos(seed=99)
+    far = submission_body(
+        photos,
+        check_in={
+            "lat": 31.2494,
+            "lon": 121.4737,
+            "accuracy_m": 8.0,
+            "fixed_at": "2026-11-29T23:00:00+00:00",
+        },
+    )
+    assert (
+        client.put(
+            f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=far, headers=manager
+        ).status_code
+        == 201
+    )
+    for photo in photos:
+        put_photo(client, manager, bank.one.visit.id, photo)
+
+    answer = client.get(URL, headers=login(client, bank.one.reviewer))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = _csv_rows(answer.content)
+    assert {r["visit_id"] for r in rows} == {str(bank.one.visit.id), str(extra.id)}  # not the other branch's
+    row = next(r for r in rows if r["visit_id"] == str(bank.one.visit.id))
+    assert row["borrower_name"].startswith("'=HYPERLINK")
+    assert row["status"] == "submitted" and row["submission_state"] == "complete"
+    assert row["answer.observed_quantity"] == "10" and row["answer.collateral_present"] == "true"
+    assert row["answer.photo_overview"] == "2" and row["photo_count"] == "3"
+    assert all(link.endswith("/original") for link in row["photo_links"].split("; "))
+    assert int(row["findings_major"]) >= 1 and int(row["open_tasks"]) >= 1  # checked in 2.1 km away
+    other = next(r for r in rows if r["visit_id"] == str(extra.id))
+    assert other["submission_id"] == "" and other["answer.observed_quantity"] == ""
+
+    lines = client.get(
+        URL, params={"format": "jsonl", "status": "submitted"}, headers=login(client, bank.one.reviewer)
+    )
+    assert lines.headers["content-type"].startswith("application/x-ndjson")
+    (only,) = [json.loads(line) for line in lines.text.splitlines()]
+    assert only["visit_id"] == str(bank.one.visit.id) and only["answer.observed_quantity"] == 10
+
+
+def test_the_export_lists_what_paging_the_list_does(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    for _ in range(5):
+        make_visit(session, collateral=bank.one.collateral, version=bank.version)
+    session.commit()
+    admin = login(client, bank.one.admin)
+    paged: list[str] = []
+    cursor = None
+    while True:
+        page = client.get(
+            "/api/v1/visits", params={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=admin
+        ).json()
+        paged += [v["id"] for v in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    exported = [r["visit_id"] for r in _csv_rows(client.get(URL, headers=admin).content)]
+    assert exported == paged and len(exported) == 7  # an admin: both branches
+    mine = _csv_rows(client.get(URL, headers=login(client, bank.two.manager)).content)
+    assert [r["visit_id"] for r in mine] == [str(bank.two.visit.id)]
+    assert client.get(URL, params={"format": "xml"}, headers=admin).status_code == 422
+
+
+def test_formula_cells_are_neutralised_and_numbers_kept() -> None:
+    assert csv_cell("=1+1") == "'=1+1" and csv_cell("+86 138") == "'+86 138" and csv_cell("@SUM") == "'@SUM"
+    assert csv_cell("-cmd") == "'-cmd" and csv_cell(-5) == -5 and csv_cell(["a", "b"]) == "a; b"
+    assert csv_cell(None) == "" and csv_cell(True) == "true" and csv_cell("华锦") == "华锦"
