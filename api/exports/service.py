@@ -29,7 +29,7 @@ from api.tasks.models import OPEN_TASK_STATES, FollowUpTask
 from api.visits import service as visit_service
 from api.visits.models import AWAITING_MANAGER, Visit
 
-BATCH = 500
+BATCH = 2000
 VISIT_COLUMNS = [
     "visit_id", "status", "due_on", "overdue", "borrower_name", "branch_id", "manager_id", "subject_type",
     "subject_id", "submitted_at", "decided_at", "submission_id", "submission_state", "findings_critical",
@@ -61,29 +61,36 @@ def _cell(value: Any, photos: list[Any]) -> Any:
     return value
 
 
+VISIT_FIELDS = (
+    col(Visit.id), col(Visit.status), col(Visit.due_on), col(Visit.borrower_id), col(Visit.branch_id),
+    col(Visit.manager_id), col(Visit.subject_type), col(Visit.subject_id), col(Visit.submitted_at),
+    col(Visit.decided_at),
+)  # fmt: skip
+
+
 def rows(
     session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings, base_url: str
 ) -> Iterator[dict[str, Any]]:
     """Every filtered visit as one row, oldest due first, read BATCH visits at a time (keyset on due date
-    and id: no OFFSET, no row twice)."""
+    and id: no OFFSET, no row twice). Plain rows, not ORM objects: loading entities was half the time."""
     today = today_in(settings.timezone)
     after: tuple[dt.date, uuid.UUID] | None = None
     while True:
-        query = _query(user, where, settings).order_by(col(Visit.due_on), col(Visit.id)).limit(BATCH)
+        query = _query(user, where, settings).with_only_columns(*VISIT_FIELDS)
+        query = query.order_by(col(Visit.due_on), col(Visit.id)).limit(BATCH)
         if after is not None:
             query = query.where(
                 (col(Visit.due_on) > after[0])
                 | ((col(Visit.due_on) == after[0]) & (col(Visit.id) > after[1]))
             )
-        visits = list(session.scalars(query))
+        visits = list(session.execute(query).all())
         if not visits:
             return
         yield from _batch(session, visits, today, base_url)
         after = (visits[-1].due_on, visits[-1].id)
-        session.expunge_all()  # memory stays flat: nothing of a finished batch is kept
 
 
-def _batch(session: Session, visits: list[Visit], today: dt.date, base_url: str) -> Iterator[dict[str, Any]]:
+def _batch(session: Session, visits: list[Any], today: dt.date, base_url: str) -> Iterator[dict[str, Any]]:
     ids = [v.id for v in visits]
     names = visit_service.borrower_names(session, {v.borrower_id for v in visits})
     latest_at = (
@@ -92,10 +99,12 @@ def _batch(session: Session, visits: list[Visit], today: dt.date, base_url: str)
         .group_by(col(Submission.visit_id))
         .subquery()
     )
-    latest: dict[uuid.UUID, Submission] = {
-        s.visit_id: s
-        for s in session.scalars(
-            select(Submission).join(
+    latest = {
+        row.visit_id: row
+        for row in session.execute(
+            select(
+                col(Submission.visit_id), col(Submission.id), col(Submission.state), col(Submission.body)
+            ).join(
                 latest_at,
                 (col(Submission.visit_id) == latest_at.c.visit_id)
                 & (col(Submission.received_at) == latest_at.c.at),
@@ -123,30 +132,33 @@ def _batch(session: Session, visits: list[Visit], today: dt.date, base_url: str)
         .order_by(col(Photo.received_at))
     ):
         photos[visit_id].append(photo_id)
+    waiting = {status.value for status in AWAITING_MANAGER}
     for visit in visits:
         submission = latest.get(visit.id)
         answers = (submission.body.get("answers") or {}) if submission else {}
-        counts = findings[visit.id]
+        counts = findings.get(visit.id) or Counter()
+        status = getattr(visit.status, "value", visit.status)
+        links = photos.get(visit.id) or []
         row: dict[str, Any] = {
             "visit_id": str(visit.id),
-            "status": visit.status.value,
+            "status": status,
             "due_on": visit.due_on,
-            "overdue": visit.status in AWAITING_MANAGER and visit.due_on < today,
+            "overdue": status in waiting and visit.due_on < today,
             "borrower_name": names.get(visit.borrower_id, ""),
             "branch_id": str(visit.branch_id),
             "manager_id": str(visit.manager_id),
-            "subject_type": visit.subject_type.value,
+            "subject_type": getattr(visit.subject_type, "value", visit.subject_type),
             "subject_id": str(visit.subject_id),
             "submitted_at": visit.submitted_at,
             "decided_at": visit.decided_at,
             "submission_id": str(submission.id) if submission else None,
-            "submission_state": submission.state.value if submission else None,
+            "submission_state": getattr(submission.state, "value", submission.state) if submission else None,
             "findings_critical": counts["critical"],
             "findings_major": counts["major"],
             "findings_minor": counts["minor"],
             "open_tasks": open_tasks[visit.id],
-            "photo_count": len(photos[visit.id]),
-            "photo_links": [f"{base_url}/api/v1/photos/{p}/original" for p in photos[visit.id]],
+            "photo_count": len(links),
+            "photo_links": [f"{base_url}/api/v1/photos/{p}/original" for p in links],
         }
         for key, answer in answers.items():
             row[f"answer.{key}"] = _cell((answer or {}).get("value"), (answer or {}).get("photos") or [])
