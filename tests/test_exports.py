@@ -5,6 +5,7 @@ links; the export lists exactly what paging the visit list does."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import uuid
@@ -101,3 +102,34 @@ def test_formula_cells_are_neutralised_and_numbers_kept() -> None:
     assert csv_cell("=1+1") == "'=1+1" and csv_cell("+86 138") == "'+86 138" and csv_cell("@SUM") == "'@SUM"
     assert csv_cell("-cmd") == "'-cmd" and csv_cell(-5) == -5 and csv_cell(["a", "b"]) == "a; b"
     assert csv_cell(None) == "" and csv_cell(True) == "true" and csv_cell("华锦") == "华锦"
+
+
+def test_an_xlsx_export_has_a_sheet_per_template_with_its_items_and_real_dates(
+    client: TestClient, session: Session
+) -> None:
+    from openpyxl import load_workbook
+
+    bank = make_bank(session)
+    bank.one.borrower.name = "=cmd|' /C calc'!A0"
+    session.commit()
+    manager = login(client, bank.one.manager)
+    photos = capture_photos(seed=98)
+    body = submission_body(photos)
+    assert (
+        client.put(
+            f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=body, headers=manager
+        ).status_code
+        == 201
+    )
+    answer = client.get(URL, params={"format": "xlsx"}, headers=login(client, bank.one.reviewer))
+    assert answer.status_code == 200, answer.text
+    book = load_workbook(io.BytesIO(answer.content), read_only=True)
+    (sheet,) = book.worksheets
+    assert sheet.title.endswith("-v1")
+    header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert "实盘数量 (observed_quantity)" in header and "template_version_id" not in header
+    row = next(r for r in rows if r[header.index("visit_id")] == str(bank.one.visit.id))
+    assert row[header.index("实盘数量 (observed_quantity)")] == 10
+    assert row[header.index("押品是否在场 (collateral_present)")] is True
+    assert isinstance(row[header.index("due_on")], dt.datetime)  # a date Excel can sort, not text
+    assert row[header.index("borrower_name")] == "=cmd|' /C calc'!A0"  # text, never a formula

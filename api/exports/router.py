@@ -1,5 +1,5 @@
-"""Exports: the visit list's filters and scope, streamed as CSV (UTF-8 with BOM, so Excel reads Chinese,
-and formula-looking cells neutralised) or JSON Lines."""
+"""Exports: the visit list's filters and scope, as CSV (UTF-8 with BOM, so Excel reads Chinese, and
+formula-looking cells neutralised), XLSX (a sheet per template) or JSON Lines."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import csv
 import datetime as dt
 import io
 import json
+import tempfile
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -56,6 +58,64 @@ def _csv(header: list[str], rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     yield buffer.getvalue().encode("utf-8")
 
 
+XLSX_VISIT_COLUMNS = [c for c in service.VISIT_COLUMNS if c != "template_version_id"]
+
+
+def _xlsx(sheets: list[service.Sheet], rows: Iterator[dict[str, Any]], zone: str) -> Iterator[bytes]:
+    """One sheet per template version, its items as columns (the label, then the key), header frozen,
+    dates and times as Excel dates (in the bank's zone: Excel has none), text always written as text (never a
+    formula). xlsxwriter in constant-memory mode writes each row out as it goes; the file is sent once
+    finished (a workbook is a zip: it cannot be streamed while being written)."""
+    import xlsxwriter  # only the XLSX export needs it
+
+    local = ZoneInfo(zone)
+    with tempfile.TemporaryDirectory(prefix="fieldvisit-export-") as folder:
+        path = f"{folder}/export.xlsx"
+        book = xlsxwriter.Workbook(
+            path, {"constant_memory": True, "tmpdir": folder, "strings_to_formulas": False}
+        )
+        bold = book.add_format({"bold": True, "bg_color": "#e8eef6"})
+        day = book.add_format({"num_format": "yyyy-mm-dd"})
+        moment = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+        places: dict[str, tuple[Any, list[tuple[str, str]], list[int]]] = {}
+        for sheet in sheets:
+            worksheet = book.add_worksheet(sheet.name)
+            columns = [(c, c) for c in XLSX_VISIT_COLUMNS] + [
+                (f"answer.{item.key}", f"{item.label_zh} ({item.key})") for item in sheet.items
+            ]
+            for n, (_, title) in enumerate(columns):
+                worksheet.write_string(0, n, title, bold)
+            worksheet.freeze_panes(1, 0)
+            places[sheet.version_id] = (worksheet, columns, [1])
+        for row in rows:
+            place = places.get(str(row.get("template_version_id")))
+            if place is None:
+                continue
+            worksheet, columns, next_row = place
+            r = next_row[0]
+            for n, (key, _) in enumerate(columns):
+                value = row.get(key)
+                if value is None:
+                    continue
+                if isinstance(value, bool):
+                    worksheet.write_boolean(r, n, value)
+                elif isinstance(value, int | float):
+                    worksheet.write_number(r, n, value)
+                elif isinstance(value, dt.datetime):
+                    worksheet.write_datetime(r, n, value.astimezone(local).replace(tzinfo=None), moment)
+                elif isinstance(value, dt.date):
+                    worksheet.write_datetime(r, n, dt.datetime.combine(value, dt.time()), day)
+                elif isinstance(value, list):
+                    worksheet.write_string(r, n, "; ".join(str(v) for v in value))
+                else:
+                    worksheet.write_string(r, n, str(value))
+            next_row[0] = r + 1
+        book.close()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(64 * 1024):
+                yield chunk
+
+
 def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     for row in rows:
         yield (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
@@ -82,7 +142,10 @@ def export_visits(
     settings: SettingsDep,
     where: VisitFilterDep,
     format: Annotated[
-        Literal["csv", "jsonl"], Query(description="csv (Excel) or jsonl (one JSON object per line)")
+        Literal["csv", "jsonl", "xlsx"],
+        Query(
+            description="csv (Excel, one sheet), xlsx (a sheet per template) or jsonl (one JSON object per line)"
+        ),
     ] = "csv",
 ) -> StreamingResponse:
     """The visit list's filters and scope (managers their visits, reviewers their branch, admins all), oldest
@@ -101,6 +164,13 @@ def export_visits(
             yield from service.rows(db, user=user, where=where, settings=settings, base_url=base)
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    if format == "xlsx":
+        sheets = service.sheets(session, user=user, where=where, settings=settings)
+        return StreamingResponse(
+            _xlsx(sheets, rows(), settings.timezone),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="fieldvisit-visits-{stamp}.xlsx"'},
+        )
     if format == "jsonl":
         return StreamingResponse(
             _jsonl(rows()),

@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
@@ -18,8 +19,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from api.auth.models import User
-from api.checklists.models import TemplateVersion
-from api.checklists.schemas import Definition
+from api.checklists.models import ChecklistTemplate, TemplateVersion
+from api.checklists.schemas import Definition, Item
 from api.config import Settings
 from api.kit.clock import today_in
 from api.photos.models import Photo
@@ -33,7 +34,7 @@ BATCH = 2000
 VISIT_COLUMNS = [
     "visit_id", "status", "due_on", "overdue", "borrower_name", "branch_id", "manager_id", "subject_type",
     "subject_id", "submitted_at", "decided_at", "submission_id", "submission_state", "findings_critical",
-    "findings_major", "findings_minor", "open_tasks", "photo_count", "photo_links",
+    "findings_major", "findings_minor", "open_tasks", "photo_count", "photo_links", "template_version_id",
 ]  # fmt: skip
 
 
@@ -55,6 +56,35 @@ def answer_columns(
     return [f"answer.{key}" for key in keys]
 
 
+@dataclass(frozen=True)
+class Sheet:
+    """One template version's visits: its own sheet in a workbook, with its own item columns."""
+
+    version_id: str
+    name: str
+    items: list[Item]
+
+
+def sheets(
+    session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings
+) -> list[Sheet]:
+    ids = _query(user, where, settings).with_only_columns(col(Visit.template_version_id)).distinct()
+    found = session.execute(
+        select(TemplateVersion, col(ChecklistTemplate.code))
+        .join(ChecklistTemplate, col(ChecklistTemplate.id) == col(TemplateVersion.template_id))
+        .where(col(TemplateVersion.id).in_(ids))
+        .order_by(col(ChecklistTemplate.code), col(TemplateVersion.version))
+    ).all()
+    return [
+        Sheet(
+            str(version.id),
+            f"{code}-v{version.version}"[:31],
+            Definition.model_validate(version.definition).items(),
+        )
+        for version, code in found
+    ]
+
+
 def _cell(value: Any, photos: list[Any]) -> Any:
     if photos:
         return len(photos)
@@ -64,7 +94,7 @@ def _cell(value: Any, photos: list[Any]) -> Any:
 VISIT_FIELDS = (
     col(Visit.id), col(Visit.status), col(Visit.due_on), col(Visit.borrower_id), col(Visit.branch_id),
     col(Visit.manager_id), col(Visit.subject_type), col(Visit.subject_id), col(Visit.submitted_at),
-    col(Visit.decided_at),
+    col(Visit.decided_at), col(Visit.template_version_id),
 )  # fmt: skip
 
 
@@ -159,6 +189,7 @@ def _batch(session: Session, visits: list[Any], today: dt.date, base_url: str) -
             "open_tasks": open_tasks[visit.id],
             "photo_count": len(links),
             "photo_links": [f"{base_url}/api/v1/photos/{p}/original" for p in links],
+            "template_version_id": str(visit.template_version_id),
         }
         for key, answer in answers.items():
             row[f"answer.{key}"] = _cell((answer or {}).get("value"), (answer or {}).get("photos") or [])
