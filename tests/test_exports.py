@@ -133,3 +133,40 @@ def test_an_xlsx_export_has_a_sheet_per_template_with_its_items_and_real_dates(
     assert row[header.index("押品是否在场 (collateral_present)")] is True
     assert isinstance(row[header.index("due_on")], dt.datetime)  # a date Excel can sort, not text
     assert row[header.index("borrower_name")] == "=cmd|' /C calc'!A0"  # text, never a formula
+
+
+def test_a_geojson_export_places_sites_check_ins_and_photos_in_wgs84(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    bank.one.collateral.site_datum = "GCJ02"  # declared on a Chinese map: converted, so it sits where it is
+    session.commit()
+    manager = login(client, bank.one.manager)
+    photos = capture_photos(seed=94)
+    fix = {"lat": 31.2306, "lon": 121.4738, "accuracy_m": 8.0, "fixed_at": "2026-11-29T23:00:00+00:00"}
+    body = submission_body(photos, check_in=fix)
+    assert (
+        client.put(
+            f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=body, headers=manager
+        ).status_code
+        == 201
+    )
+    for photo in photos:
+        put_photo(client, manager, bank.one.visit.id, photo)
+    answer = client.get(URL, params={"format": "geojson"}, headers=login(client, bank.one.reviewer))
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/geo+json")
+    collection = answer.json()
+    mine = [f for f in collection["features"] if f["properties"]["visit_id"] == str(bank.one.visit.id)]
+    kinds = sorted(f["properties"]["kind"] for f in mine)
+    assert kinds == ["check_in", "declared_site", "photo", "photo", "photo"]
+    site = next(f for f in mine if f["properties"]["kind"] == "declared_site")
+    lon, lat = site["geometry"]["coordinates"]
+    assert (
+        0.001 < abs(lon - 121.4737) < 0.01 and 0.001 < abs(lat - 31.2304) < 0.01
+    )  # GCJ-02 → WGS-84 moved it
+    check_in = next(f for f in mine if f["properties"]["kind"] == "check_in")
+    assert (
+        check_in["geometry"]["coordinates"] == [121.4738, 31.2306]
+        and check_in["properties"]["accuracy_m"] == 8.0
+    )
+    assert {f["properties"]["source"] for f in mine if f["properties"]["kind"] == "photo"} == {"exif"}

@@ -116,6 +116,13 @@ def _xlsx(sheets: list[service.Sheet], rows: Iterator[dict[str, Any]], zone: str
                 yield chunk
 
 
+def _geojson(features: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    yield b'{"type":"FeatureCollection","features":['
+    for n, feature in enumerate(features):
+        yield (("," if n else "") + json.dumps(feature, ensure_ascii=False, default=str)).encode("utf-8")
+    yield b"]}"
+
+
 def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     for row in rows:
         yield (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
@@ -130,6 +137,7 @@ def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
             "content": {
                 "text/csv": {"schema": {"type": "string"}},
                 "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/geo+json": {"schema": {"type": "object"}},
             },
             "description": "One row per visit, streamed.",
         }
@@ -142,9 +150,10 @@ def export_visits(
     settings: SettingsDep,
     where: VisitFilterDep,
     format: Annotated[
-        Literal["csv", "jsonl", "xlsx"],
+        Literal["csv", "jsonl", "xlsx", "geojson"],
         Query(
-            description="csv (Excel, one sheet), xlsx (a sheet per template) or jsonl (one JSON object per line)"
+            description="csv (Excel, one sheet), xlsx (a sheet per template), jsonl (one JSON object per line) "
+            "or geojson (declared sites, check-ins and photo positions, WGS-84)"
         ),
     ] = "csv",
 ) -> StreamingResponse:
@@ -170,6 +179,17 @@ def export_visits(
             _xlsx(sheets, rows(), settings.timezone),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f'attachment; filename="fieldvisit-visits-{stamp}.xlsx"'},
+        )
+    if format == "geojson":
+
+        def points() -> Iterator[dict[str, Any]]:
+            with maker() as db:
+                yield from service.features(db, user=user, where=where, settings=settings)
+
+        return StreamingResponse(
+            _geojson(points()),
+            media_type="application/geo+json",
+            headers={"Content-Disposition": f'attachment; filename="fieldvisit-visits-{stamp}.geojson"'},
         )
     if format == "jsonl":
         return StreamingResponse(

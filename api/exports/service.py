@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as columns_of  # sqlmodel's select takes at most four columns
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -23,7 +24,9 @@ from api.checklists.models import ChecklistTemplate, TemplateVersion
 from api.checklists.schemas import Definition, Item
 from api.config import Settings
 from api.kit.clock import today_in
+from api.kit.geo import to_wgs84
 from api.photos.models import Photo
+from api.portfolio.models import Collateral, Project, SiteDatum
 from api.rules.models import Discrepancy
 from api.sync.models import Submission
 from api.tasks.models import OPEN_TASK_STATES, FollowUpTask
@@ -98,12 +101,11 @@ VISIT_FIELDS = (
 )  # fmt: skip
 
 
-def rows(
-    session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings, base_url: str
-) -> Iterator[dict[str, Any]]:
-    """Every filtered visit as one row, oldest due first, read BATCH visits at a time (keyset on due date
-    and id: no OFFSET, no row twice). Plain rows, not ORM objects: loading entities was half the time."""
-    today = today_in(settings.timezone)
+def _visit_batches(
+    session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings
+) -> Iterator[list[Any]]:
+    """The filtered visits, oldest due first, BATCH at a time (keyset on due date and id: no OFFSET, no row
+    twice). Plain rows, not ORM objects: loading entities was half the time."""
     after: tuple[dt.date, uuid.UUID] | None = None
     while True:
         query = _query(user, where, settings).with_only_columns(*VISIT_FIELDS)
@@ -116,31 +118,115 @@ def rows(
         visits = list(session.execute(query).all())
         if not visits:
             return
-        yield from _batch(session, visits, today, base_url)
+        yield visits
         after = (visits[-1].due_on, visits[-1].id)
 
 
-def _batch(session: Session, visits: list[Any], today: dt.date, base_url: str) -> Iterator[dict[str, Any]]:
-    ids = [v.id for v in visits]
-    names = visit_service.borrower_names(session, {v.borrower_id for v in visits})
+def rows(
+    session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings, base_url: str
+) -> Iterator[dict[str, Any]]:
+    """Every filtered visit as one row."""
+    today = today_in(settings.timezone)
+    for visits in _visit_batches(session, user=user, where=where, settings=settings):
+        yield from _batch(session, visits, today, base_url)
+
+
+def features(
+    session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings
+) -> Iterator[dict[str, Any]]:
+    """GeoJSON features (WGS-84, [lon, lat]) of the filtered visits: each declared site (converted from the
+    datum it was declared in), each latest submission's check-in with its accuracy, and each photo's position
+    (the camera's EXIF, else the phone's own fix, said in `source`)."""
+    for visits in _visit_batches(session, user=user, where=where, settings=settings):
+        ids = [v.id for v in visits]
+        names = visit_service.borrower_names(session, {v.borrower_id for v in visits})
+        sites: dict[uuid.UUID, tuple[float, float, str]] = {}
+        for model in (Collateral, Project):
+            for subject_id, lat, lon, datum, address in session.execute(
+                columns_of(
+                    col(model.id),
+                    col(model.site_lat),
+                    col(model.site_lon),
+                    col(model.site_datum),
+                    col(model.address),
+                ).where(col(model.id).in_({v.subject_id for v in visits}))
+            ):
+                wlat, wlon = to_wgs84(lat, lon, SiteDatum(datum).value)
+                sites[subject_id] = (wlat, wlon, address)
+        check_ins = {
+            row.visit_id: row.body.get("check_in")
+            for row in session.execute(
+                _latest_submissions(ids).with_only_columns(col(Submission.visit_id), col(Submission.body))
+            )
+        }
+        photos: dict[uuid.UUID, list[Any]] = defaultdict(list)
+        for row in session.execute(
+            columns_of(
+                col(Photo.visit_id),
+                col(Photo.id),
+                col(Photo.item_key),
+                col(Photo.exif),
+                col(Photo.device_fix),
+            )
+            .where(col(Photo.visit_id).in_(ids))
+            .order_by(col(Photo.received_at))
+        ):
+            photos[row.visit_id].append(row)
+        for visit in visits:
+            common = {"visit_id": str(visit.id), "borrower_name": names.get(visit.borrower_id, ""),
+                      "status": getattr(visit.status, "value", visit.status), "due_on": visit.due_on.isoformat()}  # fmt: skip
+            site = sites.get(visit.subject_id)
+            if site:
+                yield _point(site[0], site[1], {**common, "kind": "declared_site", "address": site[2]})
+            fix = check_ins.get(visit.id)
+            if isinstance(fix, dict) and "lat" in fix:
+                yield _point(
+                    fix["lat"],
+                    fix["lon"],
+                    {**common, "kind": "check_in", "accuracy_m": fix.get("accuracy_m")},
+                )
+            for photo in photos.get(visit.id, []):
+                gps = (photo.exif or {}).get("gps")
+                where_from, source = (gps, "exif") if gps else (photo.device_fix, "phone")
+                if where_from and "lat" in where_from:
+                    properties = {
+                        **common,
+                        "kind": "photo",
+                        "photo_id": str(photo.id),
+                        "item_key": photo.item_key,
+                        "source": source,
+                    }
+                    yield _point(float(where_from["lat"]), float(where_from["lon"]), properties)
+
+
+def _point(lat: float, lon: float, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+        "properties": properties,
+    }
+
+
+def _latest_submissions(ids: list[uuid.UUID]) -> Any:
+    """Each visit's latest submission (id, state, body)."""
     latest_at = (
         select(col(Submission.visit_id), func.max(col(Submission.received_at)).label("at"))
         .where(col(Submission.visit_id).in_(ids))
         .group_by(col(Submission.visit_id))
         .subquery()
     )
-    latest = {
-        row.visit_id: row
-        for row in session.execute(
-            select(
-                col(Submission.visit_id), col(Submission.id), col(Submission.state), col(Submission.body)
-            ).join(
-                latest_at,
-                (col(Submission.visit_id) == latest_at.c.visit_id)
-                & (col(Submission.received_at) == latest_at.c.at),
-            )
-        )
-    }
+    return select(
+        col(Submission.visit_id), col(Submission.id), col(Submission.state), col(Submission.body)
+    ).join(
+        latest_at,
+        (col(Submission.visit_id) == latest_at.c.visit_id) & (col(Submission.received_at) == latest_at.c.at),
+    )
+
+
+def _batch(session: Session, visits: list[Any], today: dt.date, base_url: str) -> Iterator[dict[str, Any]]:
+    ids = [v.id for v in visits]
+    names = visit_service.borrower_names(session, {v.borrower_id for v in visits})
+    latest = {row.visit_id: row for row in session.execute(_latest_submissions(ids))}
     findings: dict[uuid.UUID, Counter[str]] = defaultdict(Counter)
     for visit_id, severity, count in session.execute(
         select(col(Discrepancy.visit_id), col(Discrepancy.severity), func.count())
