@@ -103,9 +103,11 @@ VISIT_FIELDS = (
 
 def _visit_batches(
     session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings
-) -> Iterator[list[Any]]:
+) -> Iterator[tuple[list[Any], Any]]:
     """The filtered visits, oldest due first, BATCH at a time (keyset on due date and id: no OFFSET, no row
-    twice). Plain rows, not ORM objects: loading entities was half the time."""
+    twice), with the batch as a subquery of ids for the queries that follow. Plain rows, not ORM objects:
+    loading entities was half the time; and a subquery rather than a list of 2,000 ids: converting that many
+    parameters was a quarter of what was left."""
     after: tuple[dt.date, uuid.UUID] | None = None
     while True:
         query = _query(user, where, settings).with_only_columns(*VISIT_FIELDS)
@@ -118,7 +120,7 @@ def _visit_batches(
         visits = list(session.execute(query).all())
         if not visits:
             return
-        yield visits
+        yield visits, query.with_only_columns(col(Visit.id))
         after = (visits[-1].due_on, visits[-1].id)
 
 
@@ -127,8 +129,8 @@ def rows(
 ) -> Iterator[dict[str, Any]]:
     """Every filtered visit as one row."""
     today = today_in(settings.timezone)
-    for visits in _visit_batches(session, user=user, where=where, settings=settings):
-        yield from _batch(session, visits, today, base_url)
+    for visits, ids in _visit_batches(session, user=user, where=where, settings=settings):
+        yield from _batch(session, visits, ids, today, base_url)
 
 
 def features(
@@ -137,8 +139,7 @@ def features(
     """GeoJSON features (WGS-84, [lon, lat]) of the filtered visits: each declared site (converted from the
     datum it was declared in), each latest submission's check-in with its accuracy, and each photo's position
     (the camera's EXIF, else the phone's own fix, said in `source`)."""
-    for visits in _visit_batches(session, user=user, where=where, settings=settings):
-        ids = [v.id for v in visits]
+    for visits, ids in _visit_batches(session, user=user, where=where, settings=settings):
         names = visit_service.borrower_names(session, {v.borrower_id for v in visits})
         sites: dict[uuid.UUID, tuple[float, float, str]] = {}
         for model in (Collateral, Project):
@@ -207,7 +208,7 @@ def _point(lat: float, lon: float, properties: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def _latest_submissions(ids: list[uuid.UUID]) -> Any:
+def _latest_submissions(ids: Any) -> Any:
     """Each visit's latest submission (id, state, body)."""
     latest_at = (
         select(col(Submission.visit_id), func.max(col(Submission.received_at)).label("at"))
@@ -223,8 +224,9 @@ def _latest_submissions(ids: list[uuid.UUID]) -> Any:
     )
 
 
-def _batch(session: Session, visits: list[Any], today: dt.date, base_url: str) -> Iterator[dict[str, Any]]:
-    ids = [v.id for v in visits]
+def _batch(
+    session: Session, visits: list[Any], ids: Any, today: dt.date, base_url: str
+) -> Iterator[dict[str, Any]]:
     names = visit_service.borrower_names(session, {v.borrower_id for v in visits})
     latest = {row.visit_id: row for row in session.execute(_latest_submissions(ids))}
     findings: dict[uuid.UUID, Counter[str]] = defaultdict(Counter)
