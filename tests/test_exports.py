@@ -170,3 +170,13 @@ def test_a_geojson_export_places_sites_check_ins_and_photos_in_wgs84(
         and check_in["properties"]["accuracy_m"] == 8.0
     )
     assert {f["properties"]["source"] for f in mine if f["properties"]["kind"] == "photo"} == {"exif"}
+
+
+def test_every_export_format_is_documented(client: TestClient) -> None:
+    documented = client.get("/openapi.json").json()["paths"]["/api/v1/exports/visits"]["get"]["responses"][
+        "200"
+    ]["content"]
+    assert set(documented) == {
+        "text/csv", "application/x-ndjson", "application/geo+json",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }  # fmt: skip

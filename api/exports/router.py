@@ -138,8 +138,11 @@ def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
                 "text/csv": {"schema": {"type": "string"}},
                 "application/x-ndjson": {"schema": {"type": "string"}},
                 "application/geo+json": {"schema": {"type": "object"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
             },
-            "description": "One row per visit, streamed.",
+            "description": "One row per visit (a feature per place for GeoJSON), streamed.",
         }
     },
 )
