@@ -362,6 +362,8 @@ def test_the_record_shows_the_subjects_last_approved_inspection(client: TestClie
     assert previous["answers"]["observed_quantity"]["value"] == 10
     assert [p["id"] for p in previous["photos"]] == [p.id for p in first_photos]
     assert previous["photos"][0]["links"]["thumbnail"].endswith("/thumbnail")
+    assert [p["value"] for p in previous["trend"]["observed_quantity"]] == [10.0]  # the number items' history
+    assert "collateral_present" not in previous["trend"]
     other_branch = client.get(f"/api/v1/visits/{later.id}", headers=login(client, bank.two.reviewer))
     assert other_branch.status_code == 404
 

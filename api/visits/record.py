@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from api.auth.models import User
+from api.checklists.models import TemplateVersion
+from api.checklists.schemas import Definition, ItemType
 from api.config import Settings
 from api.kit.clock import today_in
 from api.photos import service as photo_service
@@ -30,6 +32,12 @@ from api.visits.models import Visit, VisitStatus
 from api.visits.schemas import VisitDetail
 
 
+class TrendPoint(BaseModel):
+    visit_id: uuid.UUID
+    approved_at: dt.datetime | None
+    value: float
+
+
 class PreviousInspection(BaseModel):
     """The subject's last approved inspection before this one: what the reviewer compares with."""
 
@@ -38,6 +46,10 @@ class PreviousInspection(BaseModel):
     manager_name: str
     answers: dict[str, Answer] = Field(description="The approved submission's answers, by item key.")
     photos: list[PhotoPublic] = Field(description="The photos of that submission.")
+    trend: dict[str, list[TrendPoint]] = Field(
+        default_factory=dict,
+        description="Each number item's answers over the subject's last six approved inspections, oldest first.",
+    )
 
 
 class VisitRecord(VisitDetail):
@@ -53,6 +65,27 @@ class VisitRecord(VisitDetail):
     )
 
 
+TREND_VISITS = 6
+
+
+def _trend(
+    session: Session, approved: list[Visit], definition_items: set[str]
+) -> dict[str, list[TrendPoint]]:
+    """The number answers of these approved visits (newest first as given), oldest first per item."""
+    trend: dict[str, list[TrendPoint]] = {}
+    for earlier in reversed(approved):
+        submission = review_service.latest_submission(session, visit_id=earlier.id)
+        if submission is None:
+            continue
+        for key, answer in (submission.body.get("answers") or {}).items():
+            value = (answer or {}).get("value")
+            if key in definition_items and isinstance(value, int | float) and not isinstance(value, bool):
+                trend.setdefault(key, []).append(
+                    TrendPoint(visit_id=earlier.id, approved_at=earlier.decided_at, value=float(value))
+                )
+    return trend
+
+
 def previous_inspection(session: Session, *, visit: Visit) -> PreviousInspection | None:
     query = select(Visit).where(
         col(Visit.subject_id) == visit.subject_id,
@@ -61,9 +94,10 @@ def previous_inspection(session: Session, *, visit: Visit) -> PreviousInspection
     )
     if visit.submitted_at is not None:
         query = query.where(col(Visit.decided_at) < visit.submitted_at)
-    earlier = session.scalar(query.order_by(col(Visit.decided_at).desc()).limit(1))
-    if earlier is None:
+    approved = list(session.scalars(query.order_by(col(Visit.decided_at).desc()).limit(TREND_VISITS)))
+    if not approved:
         return None
+    earlier = approved[0]
     submission = review_service.latest_submission(session, visit_id=earlier.id)
     if submission is None:
         return None
@@ -75,12 +109,23 @@ def previous_inspection(session: Session, *, visit: Visit) -> PreviousInspection
         else []
     )
     manager = session.get(User, earlier.manager_id)
+    version = session.get(TemplateVersion, visit.template_version_id)
+    numbers = (
+        {
+            item.key
+            for item in Definition.model_validate(version.definition).items()
+            if item.type in (ItemType.number, ItemType.integer)
+        }
+        if version is not None
+        else set()
+    )
     return PreviousInspection(
         visit_id=earlier.id,
         approved_at=earlier.decided_at,
         manager_name=manager.display_name if manager else "",
         answers=body.answers,
         photos=[photo_service.public(p) for p in photos],
+        trend=_trend(session, approved, numbers),
     )
 
 

@@ -16,6 +16,7 @@ from tests.browser.test_journey import (
     _add_photos,
     _answer,
     _api,
+    _axe,
     _context,
     _fill_checklist,
     _photo,
@@ -29,21 +30,6 @@ from tests.photos.images import encode, picture
 
 # Chromium keeps the machine's clock: the server it talks to must too.
 pytestmark = pytest.mark.real_clock
-
-AXE = Path(__file__).resolve().parent.parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-RUN_AXE = """async () => {
-  const result = await axe.run(document, { resultTypes: ["violations"] });
-  return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ")) }));
-}"""
-
-
-def _axe(page: Any, screen: str) -> None:
-    """axe-core (npm registry), loaded into the page by the test: no violation on this screen."""
-    assert AXE.exists(), "node_modules/axe-core is missing (make installs it with npm ci)"
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
-    violations = page.evaluate(RUN_AXE)
-    assert violations == [], f"{screen}: {json.dumps(violations, ensure_ascii=False)}"
 
 
 def _collateral_visits(live: dict[str, Any], username: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -80,6 +81,22 @@ def _context(
         # forbids; the Chinese journey below runs under the real policy and checks for violations.
         bypass_csp=True,
     )
+
+
+AXE = Path(__file__).resolve().parent.parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+RUN_AXE = """async () => {
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ")) }));
+}"""
+
+
+def _axe(page: Any, screen: str) -> None:
+    """axe-core (npm registry), loaded into the page by the test: no violation on this screen."""
+    assert AXE.exists(), "node_modules/axe-core is missing (make installs it with npm ci)"
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(RUN_AXE)
+    assert violations == [], f"{screen}: {json.dumps(violations, ensure_ascii=False)}"
 
 
 def _shot(page: Any, name: str) -> None:
@@ -317,6 +334,7 @@ def test_offline_capture_sync_and_the_review_loop(browser: Any, live: dict[str, 
     review.get_by_role("heading", name="Against the last inspection").wait_for()
     quantity = review.locator('tr[data-item="observed_quantity"]')
     assert "changed" in (quantity.get_attribute("class") or "") and "18700" in quantity.inner_text()
+    assert quantity.get_by_role("img", name="Trend: 18700 → 17000").count() == 1  # last time, then now
     assert "changed" not in (
         review.locator('tr[data-item="collateral_present"]').get_attribute("class") or ""
     )
@@ -326,6 +344,7 @@ def test_offline_capture_sync_and_the_review_loop(browser: Any, live: dict[str, 
         "() => document.querySelectorAll('.compare[data-item=photo_overview] img, .compare[data-item=photo_overview] [role=img]').length === 4",
     )
     assert overview.get_by_role("img", name=re.compile("Last time")).count() == 2
+    _axe(review, "before and after")
     _shot(review, "reviewer-before-after")
     desk.close()
     assert packages == []

@@ -130,6 +130,36 @@ function observedText(item, answer, fix, site) {
   return value === undefined || value === null ? "" : `${value}${item.unit ? ` ${item.unit}` : ""}`;
 }
 
+// A number item's answers over the last approved inspections and this one, as a small line: the trend a
+// reviewer judges a single figure against. Its text alternative lists the values.
+function sparkline(item, points, current) {
+  const values = [...(points || []).map((p) => p.value), ...(typeof current === "number" ? [current] : [])];
+  if (values.length < 2) return null;
+  const W = 120,
+    H = 28,
+    pad = 3;
+  const low = Math.min(...values),
+    high = Math.max(...values);
+  const x = (i) => pad + (i * (W - 2 * pad)) / (values.length - 1);
+  const y = (v) => (high === low ? H / 2 : H - pad - ((v - low) * (H - 2 * pad)) / (high - low));
+  const drawing = svg("svg", {
+    viewBox: `0 0 ${W} ${H}`,
+    class: "sparkline",
+    role: "img",
+    "aria-label": `${t("trend")}: ${values.join(" → ")}${item.unit ? ` ${item.unit}` : ""}`,
+  });
+  drawing.append(
+    svg("polyline", {
+      points: values.map((v, i) => `${x(i)},${y(v)}`).join(" "),
+      fill: "none",
+      stroke: "#0b5cab",
+      "stroke-width": "2",
+    }),
+  );
+  drawing.append(svg("circle", { cx: x(values.length - 1), cy: y(values.at(-1)), r: "3", fill: "#c62828" }));
+  return h("div", {}, drawing);
+}
+
 // Each photo item's photos beside the same item's from the subject's last approved inspection.
 async function beforeAndAfter(record, labelOf) {
   const previous = record.previous;
@@ -227,7 +257,7 @@ export async function renderReviewVisit(id, present) {
       { "data-item": item.key, class: asked ? (changed ? "changed" : null) : "muted" },
       h("td", { text: pick(item) }),
       h("td", { text: declared }),
-      previous ? h("td", { text: before }) : null,
+      previous ? h("td", {}, before, sparkline(item, previous.trend?.[item.key], answer?.value)) : null,
       h(
         "td",
         {},
