@@ -20,15 +20,21 @@ if TYPE_CHECKING:
     from api.checklists.schemas import Condition, Definition, Visibility
 
 
-def _number(value: Any) -> float | None:
+def answer_number(value: Any) -> float | None:
+    """An answer as a number, when it is one: JSON's numbers only (a boolean is not a number), finite."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
 
 
+def unanswered(value: Any) -> bool:
+    """No answer: nothing, empty text, or none of the choices."""
+    return value is None or value == "" or value == []
+
+
 def _same(answer: Any, value: Any) -> bool:
     """Equal as JSON says: numbers by value (5 == 5.0), anything else only with its own kind (true is not 1)."""
-    a, b = _number(answer), _number(value)
+    a, b = answer_number(answer), answer_number(value)
     if a is not None and b is not None:
         return a == b
     return type(answer) is type(value) and bool(answer == value)
@@ -46,7 +52,7 @@ def holds(condition: Condition, answers: Mapping[str, Any], shown: set[str]) -> 
         return not _same(answer, condition.value)
     if condition.op == "one_of":
         return any(_same(answer, option) for option in condition.value)
-    number, bound = _number(answer), _number(condition.value)
+    number, bound = answer_number(answer), answer_number(condition.value)
     if number is None or bound is None:
         return False
     return number > bound if condition.op == "greater_than" else number < bound

@@ -536,7 +536,7 @@ def evaluate(
     for item in items.values():
         if item.rule is None or item.key not in shown:
             continue
-        answer = body.get("answers", {}).get(item.key)
+        answer = answers.get(item.key)
         observed = (answer or {}).get("value")
         if item.rule.key == RuleKey.value_tolerance and item.binds_to:
             take(

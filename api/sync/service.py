@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlmodel import col, select
 
 from api.auth.models import User
 from api.checklists import service as checklist_service
-from api.checklists.conditions import shown_items
+from api.checklists.conditions import answer_number, shown_items, unanswered
 from api.checklists.models import TemplateVersion, VersionStatus
 from api.checklists.schemas import PHOTO_TYPES, Definition, Item, ItemType
 from api.config import Settings
@@ -42,13 +41,6 @@ class ItemProblem:
 
     def as_json(self) -> dict[str, str]:
         return {"item": self.item, "message": self.en, "message_zh": self.zh}
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -102,23 +94,17 @@ def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.Submiss
         except (ValueError, TypeError):
             problem("must be {lat, lon, accuracy_m} in WGS-84", "须为 WGS-84 的 {lat, lon, accuracy_m}")
         return problems
-    if value is None or value == "" or value == []:
+    if unanswered(value):
         if item.required:
             problem("is required", "为必填项")
         return problems
     if item.type == ItemType.boolean and not isinstance(value, bool):
         problem("must be true or false", "须为是或否")
-    elif item.type == ItemType.number:
-        number = _number(value)
-        if number is None:
+    elif item.type in (ItemType.number, ItemType.integer):
+        number = answer_number(value)
+        if number is None and item.type == ItemType.number:
             problem("must be a number", "须为数字")
-        elif item.min is not None and number < item.min:
-            problem(f"must be at least {item.min:g}", f"不能小于 {item.min:g}")
-        elif item.max is not None and number > item.max:
-            problem(f"must be at most {item.max:g}", f"不能大于 {item.max:g}")
-    elif item.type == ItemType.integer:
-        number = _number(value)
-        if number is None or number != int(number):
+        elif number is None or (item.type == ItemType.integer and number != int(number)):
             problem("must be a whole number", "须为整数")
         elif item.min is not None and number < item.min:
             problem(f"must be at least {item.min:g}", f"不能小于 {item.min:g}")
@@ -158,7 +144,7 @@ def validate(definition: Definition, body: schemas.SubmissionIn, settings: Setti
         answer = body.answers.get(item.key)
         if item.key in shown:
             problems.extend(_check_item(item, answer, body))
-        elif answer is not None and (answer.value not in (None, "", []) or answer.photos):
+        elif answer is not None and (not unanswered(answer.value) or answer.photos):
             problems.append(
                 ItemProblem(
                     item.key,
@@ -236,12 +222,9 @@ def _replaces_own_incomplete(session: Session, visit: Visit, user: User, replace
     refused (the phone took another in its place): the new one takes its place, it is not a second capture."""
     if replaces is None:
         return False
-    last = session.scalar(
-        select(Submission)
-        .where(col(Submission.visit_id) == visit.id)
-        .order_by(col(Submission.received_at).desc(), col(Submission.id))
-        .limit(1)
-    )
+    from api.review import service as review_service  # review imports this module
+
+    last = review_service.latest_submission(session, visit_id=visit.id)
     return (
         last is not None
         and last.id == replaces

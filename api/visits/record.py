@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from api.auth.models import User
+from api.checklists.conditions import answer_number
 from api.checklists.models import TemplateVersion
 from api.checklists.schemas import Definition, ItemType
 from api.config import Settings
@@ -23,6 +24,7 @@ from api.review.schemas import ReviewPublic
 from api.rules import service as rules_service
 from api.rules.schemas import DiscrepancyPublic
 from api.sync import service as sync_service
+from api.sync.models import Submission
 from api.sync.schemas import Answer, SubmissionIn, SubmissionRecord
 from api.tasks import service as task_service
 from api.tasks.models import FollowUpTask
@@ -69,19 +71,19 @@ TREND_VISITS = 6
 
 
 def _trend(
-    session: Session, approved: list[Visit], definition_items: set[str]
+    approved: list[tuple[Visit, Submission | None]], number_items: set[str]
 ) -> dict[str, list[TrendPoint]]:
-    """The number answers of these approved visits (newest first as given), oldest first per item."""
+    """The number answers of these approved visits and their submissions (newest first as given), oldest
+    first per item."""
     trend: dict[str, list[TrendPoint]] = {}
-    for earlier in reversed(approved):
-        submission = review_service.latest_submission(session, visit_id=earlier.id)
+    for earlier, submission in reversed(approved):
         if submission is None:
             continue
         for key, answer in (submission.body.get("answers") or {}).items():
-            value = (answer or {}).get("value")
-            if key in definition_items and isinstance(value, int | float) and not isinstance(value, bool):
+            value = answer_number((answer or {}).get("value"))
+            if key in number_items and value is not None:
                 trend.setdefault(key, []).append(
-                    TrendPoint(visit_id=earlier.id, approved_at=earlier.decided_at, value=float(value))
+                    TrendPoint(visit_id=earlier.id, approved_at=earlier.decided_at, value=value)
                 )
     return trend
 
@@ -94,11 +96,13 @@ def previous_inspection(session: Session, *, visit: Visit) -> PreviousInspection
     )
     if visit.submitted_at is not None:
         query = query.where(col(Visit.decided_at) < visit.submitted_at)
-    approved = list(session.scalars(query.order_by(col(Visit.decided_at).desc()).limit(TREND_VISITS)))
+    approved = [
+        (earlier, review_service.latest_submission(session, visit_id=earlier.id))
+        for earlier in session.scalars(query.order_by(col(Visit.decided_at).desc()).limit(TREND_VISITS))
+    ]
     if not approved:
         return None
-    earlier = approved[0]
-    submission = review_service.latest_submission(session, visit_id=earlier.id)
+    earlier, submission = approved[0]
     if submission is None:
         return None
     body = SubmissionIn.model_validate(submission.body)
@@ -125,7 +129,7 @@ def previous_inspection(session: Session, *, visit: Visit) -> PreviousInspection
         manager_name=manager.display_name if manager else "",
         answers=body.answers,
         photos=[photo_service.public(p) for p in photos],
-        trend=_trend(session, approved, numbers),
+        trend=_trend(approved, numbers),
     )
 
 
