@@ -16,12 +16,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth.dependencies import CurrentUser, SettingsDep
-from api.db import CommitFirstRoute, SessionDep
+from api.db import CommitFirstRoute, SessionDep, utcnow
 from api.exports import service
 from api.visits.dependencies import VisitFilterDep
 
 router = APIRouter(prefix="/api/v1", tags=["exports"], route_class=CommitFirstRoute)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def csv_cell(value: Any) -> Any:
@@ -138,9 +139,7 @@ def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
                 "text/csv": {"schema": {"type": "string"}},
                 "application/x-ndjson": {"schema": {"type": "string"}},
                 "application/geo+json": {"schema": {"type": "object"}},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
-                    "schema": {"type": "string", "format": "binary"}
-                },
+                XLSX: {"schema": {"type": "string", "format": "binary"}},
             },
             "description": "One row per visit (a feature per place for GeoJSON), streamed.",
         }
@@ -164,9 +163,6 @@ def export_visits(
     due first. Columns: the visit's, then `answer.<item key>` for every item of the templates involved (a
     photo item's cell is its photo count; `photo_links` lists each original). Streamed in batches: memory
     stays flat whatever the row count."""
-    columns = service.VISIT_COLUMNS + service.answer_columns(
-        session, user=user, where=where, settings=settings
-    )
     base = str(request.base_url).rstrip("/")
     maker = request.app.state.read_sessionmaker
 
@@ -175,33 +171,25 @@ def export_visits(
         with maker() as db:
             yield from service.rows(db, user=user, where=where, settings=settings, base_url=base)
 
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    if format == "xlsx":
-        sheets = service.sheets(session, user=user, where=where, settings=settings)
-        return StreamingResponse(
-            _xlsx(sheets, rows(), settings.timezone),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="fieldvisit-visits-{stamp}.xlsx"'},
-        )
-    if format == "geojson":
+    def points() -> Iterator[dict[str, Any]]:
+        with maker() as db:
+            yield from service.features(db, user=user, where=where, settings=settings)
 
-        def points() -> Iterator[dict[str, Any]]:
-            with maker() as db:
-                yield from service.features(db, user=user, where=where, settings=settings)
-
-        return StreamingResponse(
-            _geojson(points()),
-            media_type="application/geo+json",
-            headers={"Content-Disposition": f'attachment; filename="fieldvisit-visits-{stamp}.geojson"'},
-        )
     if format == "jsonl":
-        return StreamingResponse(
-            _jsonl(rows()),
-            media_type="application/x-ndjson",
-            headers={"Content-Disposition": f'attachment; filename="fieldvisit-visits-{stamp}.jsonl"'},
-        )
+        return _download(_jsonl(rows()), "application/x-ndjson", "jsonl")
+    if format == "geojson":
+        return _download(_geojson(points()), "application/geo+json", "geojson")
+    sheets = service.sheets(session, user=user, where=where, settings=settings)
+    if format == "xlsx":
+        return _download(_xlsx(sheets, rows(), settings.timezone), XLSX, "xlsx")
+    columns = service.VISIT_COLUMNS + service.answer_columns(sheets)
+    return _download(_csv(columns, rows()), "text/csv; charset=utf-8", "csv")
+
+
+def _download(body: Iterator[bytes], media_type: str, suffix: str) -> StreamingResponse:
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     return StreamingResponse(
-        _csv(columns, rows()),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="fieldvisit-visits-{stamp}.csv"'},
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="fieldvisit-visits-{stamp}.{suffix}"'},
     )

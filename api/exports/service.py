@@ -45,20 +45,6 @@ def _query(user: User, where: visit_service.VisitFilter, settings: Settings) -> 
     return visit_service.filtered(visit_service.scope_visits(select(Visit), user), where, settings)
 
 
-def answer_columns(
-    session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings
-) -> list[str]:
-    """One column per item of the templates the filtered visits pin, in template order, each key once."""
-    ids = _query(user, where, settings).with_only_columns(col(Visit.template_version_id)).distinct()
-    keys: dict[str, None] = {}
-    for version in session.scalars(
-        select(TemplateVersion).where(col(TemplateVersion.id).in_(ids)).order_by(col(TemplateVersion.id))
-    ):
-        for item in Definition.model_validate(version.definition).items():
-            keys.setdefault(item.key, None)
-    return [f"answer.{key}" for key in keys]
-
-
 @dataclass(frozen=True)
 class Sheet:
     """One template version's visits: its own sheet in a workbook, with its own item columns."""
@@ -86,6 +72,12 @@ def sheets(
         )
         for version, code in found
     ]
+
+
+def answer_columns(sheets: list[Sheet]) -> list[str]:
+    """One column per item of these templates, in their order, each key once."""
+    keys = dict.fromkeys(item.key for sheet in sheets for item in sheet.items)
+    return [f"answer.{key}" for key in keys]
 
 
 def _cell(value: Any, photos: list[Any]) -> Any:
