@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx2 as httpx
 import pytest
@@ -364,7 +365,7 @@ def _next_inspection(
             json={
                 "subject_type": "collateral",
                 "subject_id": visit["subject_id"],
-                "due_on": dt.date.today().isoformat(),
+                "due_on": dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat(),
             },
         )
         assert created.status_code == 201, created.text

@@ -4,7 +4,7 @@
 // with the refused items named, for the manager to fix and submit again.
 // (DESIGN "Sync"; docs/decisions/0010-field-app-owners-drafts-libraries.md)
 import * as db from "./store.js";
-import { checkSubmission, items, shownFor } from "../rules/validate.js";
+import { checkSubmission, items, shownFor, unanswered } from "../rules/validate.js";
 
 // A fresh draft; a returned visit starts from the submission the reviewer returned: its answers, its
 // photos (already on the server, so never sent again) and the items to change marked.
@@ -57,9 +57,6 @@ export async function photoBlob(item) {
   return draft?.photos.find((photo) => photo.id === item.id)?.blob || null;
 }
 
-const empty = (value) =>
-  value === undefined || value === null || value === "" || (Array.isArray(value) && !value.length);
-
 // The submission's body, as the server takes it.
 export function bodyOf(definition, draft, finishedAt) {
   const answers = {};
@@ -72,7 +69,7 @@ export function bodyOf(definition, draft, finishedAt) {
     if (item.type === "photo" || item.type === "signature") {
       const photos = sentPhotos.filter((p) => p.itemKey === item.key).map((p) => p.id);
       if (photos.length) answers[item.key] = { photos };
-    } else if (item.type !== "location" && !empty(answer.value)) {
+    } else if (item.type !== "location" && !unanswered(answer.value)) {
       answers[item.key] = { value: answer.value };
     }
     if (answer.note?.trim()) answers[item.key] = { ...(answers[item.key] || {}), note: answer.note.trim() };

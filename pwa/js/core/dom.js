@@ -47,6 +47,14 @@ export function busyButton(attrs, label, busyLabel, work) {
   return button;
 }
 
+// A photo by its URL, or, while there is none (not made yet, offline), a stand-in with the same accessible
+// name, so that the picture is found and counted the same way either way.
+export function picture(src, name, fallback, placeholderClass = null) {
+  return src
+    ? h("img", { src, alt: name })
+    : h("span", { class: placeholderClass, role: "img", "aria-label": name, text: fallback });
+}
+
 export function svg(tag, attrs = {}) {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);

@@ -6,6 +6,10 @@ import { shownItems } from "./conditions.js";
 
 const g = (n) => String(Number(n));
 
+// No answer: nothing, empty text, or none of the choices (the server's `unanswered`).
+export const unanswered = (value) =>
+  value === undefined || value === null || value === "" || (Array.isArray(value) && !value.length);
+
 // A calendar day written YYYY-MM-DD (only that form, as on the server).
 function isDate(value) {
   const match = typeof value === "string" && /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
@@ -57,19 +61,16 @@ export function checkItem(item, answer, checkIn) {
     if (!fine) problem("must be {lat, lon, accuracy_m} in WGS-84", "须为 WGS-84 的 {lat, lon, accuracy_m}");
     return problems;
   }
-  if (value === null || value === "" || (Array.isArray(value) && !value.length)) {
+  if (unanswered(value)) {
     if (item.required) problem("is required", "为必填项");
     return problems;
   }
   if (item.type === "boolean" && typeof value !== "boolean") problem("must be true or false", "须为是或否");
-  else if (item.type === "number") {
-    if (typeof value !== "number" || !Number.isFinite(value)) problem("must be a number", "须为数字");
-    else if (item.min !== null && item.min !== undefined && value < item.min)
-      problem(`must be at least ${g(item.min)}`, `不能小于 ${g(item.min)}`);
-    else if (item.max !== null && item.max !== undefined && value > item.max)
-      problem(`must be at most ${g(item.max)}`, `不能大于 ${g(item.max)}`);
-  } else if (item.type === "integer") {
-    if (typeof value !== "number" || !Number.isInteger(value)) problem("must be a whole number", "须为整数");
+  else if (item.type === "number" || item.type === "integer") {
+    const number = typeof value === "number" && Number.isFinite(value);
+    if (!number && item.type === "number") problem("must be a number", "须为数字");
+    else if (!number || (item.type === "integer" && !Number.isInteger(value)))
+      problem("must be a whole number", "须为整数");
     else if (item.min !== null && item.min !== undefined && value < item.min)
       problem(`must be at least ${g(item.min)}`, `不能小于 ${g(item.min)}`);
     else if (item.max !== null && item.max !== undefined && value > item.max)
@@ -112,13 +113,7 @@ export function checkSubmission(definition, body) {
   return items(definition).flatMap((item) => {
     const answer = body.answers[item.key];
     if (shown.has(item.key)) return checkItem(item, answer, body.check_in);
-    const sent =
-      answer &&
-      ((answer.value !== undefined &&
-        answer.value !== null &&
-        answer.value !== "" &&
-        !(Array.isArray(answer.value) && !answer.value.length)) ||
-        (answer.photos || []).length);
+    const sent = answer && (!unanswered(answer.value) || (answer.photos || []).length);
     return sent
       ? [
           {

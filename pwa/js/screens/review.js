@@ -1,7 +1,7 @@
 // The reviewer's screens (desktop): the queue, and one visit declared vs observed with its photos, map and
 // findings; approve, or return with a comment and the items the manager must change marked.
 import { json, objectUrl } from "../core/api.js";
-import { busyButton, field, h, svg } from "../core/dom.js";
+import { busyButton, field, h, picture, svg } from "../core/dom.js";
 import { haversine, siteOf } from "../core/geo.js";
 import { date, lang, metres, pick, t } from "../core/i18n.js";
 import { shownFor } from "../rules/validate.js";
@@ -172,9 +172,7 @@ async function beforeAndAfter(record, labelOf) {
         photos.map(async (p, index) => {
           const src = p.state === "processed" ? await objectUrl(p.links.thumbnail) : "";
           const name = `${labelOf(p.item_key)} · ${when} ${index + 1}`;
-          return src
-            ? h("img", { src, alt: name })
-            : h("span", { role: "img", "aria-label": name, text: t(`photoState.${p.state}`) });
+          return picture(src, name, t(`photoState.${p.state}`));
         }),
       )),
     );

@@ -3,7 +3,7 @@
 // server refused comes back here with the refused items marked; a returned visit opens pre-filled.
 import { json, objectUrl } from "../core/api.js";
 import { loadDraft, problemsOf, saveDraft, submitDraft } from "../core/capture.js";
-import { busyButton, field, h } from "../core/dom.js";
+import { busyButton, field, h, picture } from "../core/dom.js";
 import { haversine, sha256Hex, siteOf } from "../core/geo.js";
 import { rememberFix, visitEntry } from "../core/package.js";
 import { actions } from "../core/state.js";
@@ -276,9 +276,7 @@ export async function renderVisit(id, present) {
             return h(
               "figure",
               { class: p.refused ? "thumb refused" : "thumb", "data-photo": p.id },
-              src
-                ? h("img", { src, alt: name })
-                : h("span", { class: "placeholder", role: "img", "aria-label": name, text: t("onServer") }),
+              picture(src, name, t("onServer"), "placeholder"),
               h(
                 "figcaption",
                 { class: "muted" },
@@ -387,12 +385,7 @@ export async function renderVisit(id, present) {
       const mine = draft.photos.filter((p) => p.itemKey === item.key);
       signed.replaceChildren(
         ...(await Promise.all(
-          mine.map(async (p) => {
-            const src = await thumbnailUrl(p);
-            return src
-              ? h("img", { src, alt: `${label} ${t("signed")}` })
-              : h("span", { role: "img", "aria-label": `${label} ${t("signed")}`, text: t("onServer") });
-          }),
+          mine.map(async (p) => picture(await thumbnailUrl(p), `${label} ${t("signed")}`, t("onServer"))),
         )),
       );
       canvas.hidden = mine.length > 0;
