@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -25,6 +26,12 @@ from api.migrate import upgrade
 from api.models import metadata
 
 POSTGRES_URL = os.environ.get("FIELDVISIT_TEST_POSTGRES_URL", "")
+# The gate (`make test`, CI) draws the same property-test examples every run, so a landing never hangs on a
+# lucky draw; `HYPOTHESIS_PROFILE=explore make test` draws fresh ones to look for new failures, and each one
+# found is pinned with @example.
+hypothesis_settings.register_profile("gate", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore")
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 # The one clock of the tests: the product's own, frozen at this instant (then ticking) for every test that
 # does not ask for the real one. The default is an evening in UTC that is already tomorrow in the bank's
 # zone, where a test that mixes the machine's date with the bank's calendar fails; `make test` runs the
