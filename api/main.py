@@ -27,6 +27,7 @@ from api.errors import install_error_handlers
 from api.exports.router import router as exports_router
 from api.guards import install_guards
 from api.health import router as health_router
+from api.integrations.router import router as integrations_router
 from api.kit import offload
 from api.logs import RequestIds
 from api.photos.router import router as photos_router
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks_router,
         audit_router,
         exports_router,
+        integrations_router,
     ):
         app.include_router(router)
     _build_routes_now(app)

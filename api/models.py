@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from api.audit.models import AuditEvent
 from api.auth.models import Branch, RefreshToken, User
 from api.checklists.models import ChecklistTemplate, TemplateVersion
+from api.integrations.models import ApiKey, ServiceAccount, WebhookDelivery, WebhookEvent, WebhookSubscription
 from api.photos.models import Photo, Upload
 from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Milestone, Project
 from api.review.models import VisitReview
@@ -16,6 +17,7 @@ from api.visits.models import Visit, VisitAssignment
 metadata = SQLModel.metadata
 
 __all__ = [
+    "ApiKey",
     "AuditEvent",
     "Borrower",
     "Branch",
@@ -31,6 +33,7 @@ __all__ = [
     "Photo",
     "Project",
     "RefreshToken",
+    "ServiceAccount",
     "Submission",
     "TaskComment",
     "TaskWatcher",
@@ -40,4 +43,7 @@ __all__ = [
     "Visit",
     "VisitAssignment",
     "VisitReview",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

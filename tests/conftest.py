@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from fastapi import FastAPI
-from hypothesis import settings as hypothesis_settings
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 

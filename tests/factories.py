@@ -19,6 +19,8 @@ from api.checklists.models import ChecklistTemplate, TemplateVersion, VersionSta
 from api.config import Settings
 from api.db import utcnow
 from api.demo import COLLATERAL_TEMPLATE, PROJECT_TEMPLATE
+from api.integrations import accounts
+from api.integrations.models import Scope
 from api.kit.clock import today_in
 from api.portfolio.credit_code import ALPHABET, complete
 from api.portfolio.models import Borrower, Collateral, Facility, Project, SubjectType
@@ -242,6 +244,33 @@ def make_bank(session: Session) -> Bank:
 
 def login(client: TestClient, user: User) -> dict[str, str]:
     response = client.post("/api/v1/auth/token", data={"username": user.username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def make_service_account(
+    session: Session, *, admin: User, branches: list[Branch] | None, scopes: list[Scope] | None = None
+) -> tuple[User, str]:
+    """A service account (all scopes unless told) seeing `branches` (None: the bank) and one API key."""
+    account = accounts.create_service_account(
+        session,
+        admin=admin,
+        username=unique("svc"),
+        display_name="信贷风险平台",
+        description="",
+        scopes=list(Scope) if scopes is None else scopes,
+        branch_codes=None if branches is None else [branch.code for branch in branches],
+    )
+    _key, secret = accounts.issue_key(session, account=account, actor=admin, name="test", expires_at=None)
+    session.commit()
+    user = session.get(User, account.user_id)
+    assert user is not None
+    return user, secret
+
+
+def service_login(client: TestClient, key: str, scope: str | None = None) -> dict[str, str]:
+    data = {"grant_type": "client_credentials", "client_secret": key, **({"scope": scope} if scope else {})}
+    response = client.post("/api/v1/auth/token", data=data)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 

@@ -59,9 +59,12 @@ AUDITED = {
     "template_version",
     "app_user",
     "branch",
+    "service_account",
+    "api_key",  # its last_used_at moves on every token exchange: each use of a key is in the trail
+    "webhook_subscription",
 }
 # Never copied into the trail.
-SECRET_FIELDS = {"password_hash", "token_hash"}
+SECRET_FIELDS = {"password_hash", "token_hash", "secret_sha256", "secret", "previous_secret"}
 # Fields that change on every touch and say nothing.
 NOISE_FIELDS = {"updated_at", "claimed_at"}
 

@@ -1,4 +1,8 @@
-"""Who is calling: the bearer token's user, loaded fresh so a deactivated user is cut off at once."""
+"""Who is calling: the bearer token's user, loaded fresh so a deactivated user is cut off at once.
+
+People act by their role. A service account (another system of the bank) acts only through the endpoints
+that name a scope with `reader(...)`, and only with that scope granted: everywhere else `CurrentUser`
+refuses it, so a new endpoint is closed to systems until it says otherwise."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
 
 from api.auth.exceptions import TokenInvalid
 from api.auth.models import RevokedSession, Role, User
@@ -15,6 +20,7 @@ from api.auth.security import read_access_token
 from api.config import Settings
 from api.db import SessionDep
 from api.errors import Forbidden
+from api.integrations.models import Scope, ServiceAccount
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -27,9 +33,10 @@ async def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def current_user(
+def caller(
     session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
+    """The person or system the bearer token names, whoever it is."""
     if not token:
         raise TokenInvalid("Send an access token as 'Authorization: Bearer …'.", detail_zh="请携带访问令牌。")
     claims = read_access_token(settings, token)
@@ -44,10 +51,47 @@ def current_user(
     if user is None or not user.is_active or session.get(RevokedSession, session_id) is not None:
         raise TokenInvalid()
     session.info["actor_id"] = user.id  # the audit trail's "who"
+    if user.role == Role.service:
+        account = session.get(ServiceAccount, user.id)
+        # What the token was given, less whatever the admin has taken away since.
+        granted = set(str(claims.get("scope", "")).split()) & set(account.scopes if account else ())
+        session.info["scopes"] = frozenset(granted)
+    return user
+
+
+Caller = Annotated[User, Depends(caller)]
+
+
+def current_user(user: Caller) -> User:
+    if user.role == Role.service:
+        raise Forbidden(
+            "Service accounts read through the endpoints their scopes name; this one is for people.",
+            detail_zh="服务账号只能调用其权限范围内的接口；此接口仅供人员使用。",
+        )
     return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def reader(scope: Scope) -> Callable[[User, Session], User]:
+    """People pass (their role and scope functions decide what they see); a system needs `scope`."""
+
+    def check(user: Caller, session: SessionDep) -> User:
+        if user.role == Role.service and scope.value not in session.info.get("scopes", frozenset()):
+            raise Forbidden(
+                f"This needs the scope {scope.value}.", detail_zh=f"此操作需要权限范围 {scope.value}。"
+            )
+        return user
+
+    return check
+
+
+VisitsReader = Annotated[User, Depends(reader(Scope.visits_read))]
+PhotosReader = Annotated[User, Depends(reader(Scope.photos_read))]
+TasksReader = Annotated[User, Depends(reader(Scope.tasks_read))]
+PortfolioReader = Annotated[User, Depends(reader(Scope.portfolio_read))]
+ExportsReader = Annotated[User, Depends(reader(Scope.exports_read))]
 
 
 def require_roles(*roles: Role) -> Callable[[User], User]:

@@ -16,6 +16,9 @@ class Role(enum.StrEnum):
     manager = "manager"
     reviewer = "reviewer"
     admin = "admin"
+    # A system of the bank reading through the API (integrations.ServiceAccount), never a person: it cannot
+    # sign in with a password nor act as a manager, reviewer or admin.
+    service = "service"
 
 
 class BranchBase(SQLModel):

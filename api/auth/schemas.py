@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.auth.models import BranchBase, Role, UserBase
+from api.auth.models import BranchBase, UserBase
 from api.db import PUBLIC
 
 
@@ -17,6 +18,15 @@ class TokenOut(BaseModel):
         description="Single use: every refresh returns a new one. Keep it in the device."
     )
     refresh_expires_at: dt.datetime
+
+
+class ClientTokenOut(BaseModel):
+    """The client-credentials answer: no refresh token (the system exchanges its key again)."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    scope: str = Field(description="The scopes granted, space-separated.")
 
 
 class RefreshIn(BaseModel):
@@ -33,7 +43,8 @@ class UserCreate(BaseModel):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     password: str = Field(min_length=10, max_length=200)
     display_name: str | None = Field(None, max_length=200)
-    role: Role
+    # People only: a service account is made through /service-accounts, with scopes instead of a role.
+    role: Literal["manager", "reviewer", "admin"]
     branch_code: str = Field(min_length=1, max_length=32)
 
 

@@ -32,11 +32,22 @@ def verify_password(password: str, password_hash: str | None) -> bool:
 
 
 def make_access_token(
-    settings: Settings, *, user_id: uuid.UUID, role: str, branch_id: uuid.UUID, session_id: uuid.UUID
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    branch_id: uuid.UUID,
+    session_id: uuid.UUID,
+    scopes: list[str] | None = None,
+    not_after: dt.datetime | None = None,
 ) -> tuple[str, int]:
-    lifetime = dt.timedelta(minutes=settings.access_token_minutes)
+    """`scopes`: a service account's (people have roles instead); `not_after`: the token never outlives
+    the credential it came from (an API key's expiry)."""
     now = utcnow()
-    claims = {
+    lifetime = dt.timedelta(minutes=settings.access_token_minutes)
+    if not_after is not None:
+        lifetime = max(dt.timedelta(seconds=1), min(lifetime, not_after - now))
+    claims: dict[str, Any] = {
         "sub": str(user_id),
         "role": role,
         "branch": str(branch_id),
@@ -46,6 +57,8 @@ def make_access_token(
         # The sign-in (refresh family) this token belongs to: signing out ends it before it expires.
         "sid": str(session_id),
     }
+    if scopes is not None:
+        claims["scope"] = " ".join(scopes)
     return jwt.encode(claims, settings.signing_key, algorithm="HS256"), int(lifetime.total_seconds())
 
 

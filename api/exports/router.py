@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.auth.dependencies import CurrentUser, SettingsDep
+from api.auth.dependencies import ExportsReader, SettingsDep
 from api.db import CommitFirstRoute, SessionDep, utcnow
 from api.exports import service
 from api.visits.dependencies import VisitFilterDep
@@ -147,7 +147,7 @@ def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
 )
 def export_visits(
     request: Request,
-    user: CurrentUser,
+    user: ExportsReader,
     session: SessionDep,
     settings: SettingsDep,
     where: VisitFilterDep,

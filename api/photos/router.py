@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from api.auth.dependencies import CurrentUser, SettingsDep
+from api.auth.dependencies import CurrentUser, PhotosReader, SettingsDep
 from api.auth.models import User
 from api.config import Settings
 from api.db import CommitFirstRoute, SessionDep
@@ -484,7 +484,7 @@ async def put_photo(
 
 
 @router.get("/photos/{photo_id}", response_model=PhotoPublic, summary="A photo's record")
-def get_photo(photo_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> PhotoPublic:
+def get_photo(photo_id: uuid.UUID, user: PhotosReader, session: SessionDep) -> PhotoPublic:
     return service.public(service.get_photo_for(session, user=user, photo_id=photo_id))
 
 
@@ -496,7 +496,7 @@ def get_photo(photo_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Ph
 def get_photo_bytes(
     photo_id: uuid.UUID,
     kind: Literal["original", "preview", "thumbnail"],
-    user: CurrentUser,
+    user: PhotosReader,
     session: SessionDep,
     settings: SettingsDep,
     if_none_match: Annotated[str | None, Header()] = None,

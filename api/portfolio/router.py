@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.auth.dependencies import AdminUser, CurrentUser
+from api.auth.dependencies import AdminUser, PortfolioReader
 from api.db import CommitFirstRoute, SessionDep, utcnow
 from api.errors import AppError, NotFound
 from api.kit import offload
@@ -39,7 +39,7 @@ def create_borrower(body: schemas.BorrowerCreate, admin: AdminUser, session: Ses
 
 @router.get("/borrowers", response_model=Page[schemas.BorrowerPublic], summary="Borrowers (借款企业)")
 def list_borrowers(
-    user: CurrentUser,
+    user: PortfolioReader,
     session: SessionDep,
     cursor: str | None = Query(None, max_length=500),
     limit: int = Query(50, ge=1, le=500),
@@ -57,7 +57,7 @@ def list_borrowers(
 
 
 @router.get("/borrowers/{borrower_id}", response_model=schemas.BorrowerPublic, summary="A borrower")
-def get_borrower(borrower_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Borrower:
+def get_borrower(borrower_id: uuid.UUID, user: PortfolioReader, session: SessionDep) -> Borrower:
     borrower: Borrower | None = session.scalar(
         service.scope_borrowers(select(Borrower), user).where(col(Borrower.id) == borrower_id)
     )
@@ -75,7 +75,7 @@ def create_facility(body: schemas.FacilityCreate, admin: AdminUser, session: Ses
 
 @router.get("/facilities", response_model=Page[schemas.FacilityPublic], summary="Facilities (贷款)")
 def list_facilities(
-    user: CurrentUser,
+    user: PortfolioReader,
     session: SessionDep,
     cursor: str | None = Query(None, max_length=500),
     limit: int = Query(50, ge=1, le=500),
@@ -92,7 +92,7 @@ def list_facilities(
     return Page(items=[schemas.FacilityPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-def _visible_facility(session: SessionDep, user: CurrentUser, facility_id: uuid.UUID) -> Facility:
+def _visible_facility(session: SessionDep, user: PortfolioReader, facility_id: uuid.UUID) -> Facility:
     facility: Facility | None = session.scalar(
         service.scope_facilities(select(Facility), user).where(col(Facility.id) == facility_id)
     )
@@ -102,7 +102,7 @@ def _visible_facility(session: SessionDep, user: CurrentUser, facility_id: uuid.
 
 
 @router.get("/facilities/{facility_id}", response_model=schemas.FacilityPublic, summary="A facility")
-def get_facility(facility_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Facility:
+def get_facility(facility_id: uuid.UUID, user: PortfolioReader, session: SessionDep) -> Facility:
     return _visible_facility(session, user, facility_id)
 
 
@@ -112,7 +112,7 @@ def get_facility(facility_id: uuid.UUID, user: CurrentUser, session: SessionDep)
     summary="Its collateral",
 )
 def facility_collateral(
-    facility_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    facility_id: uuid.UUID, user: PortfolioReader, session: SessionDep
 ) -> list[schemas.CollateralPublic]:
     facility = _visible_facility(session, user, facility_id)
     rows = session.scalars(
@@ -125,7 +125,7 @@ def facility_collateral(
     "/facilities/{facility_id}/projects", response_model=list[schemas.ProjectPublic], summary="Its projects"
 )
 def facility_projects(
-    facility_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    facility_id: uuid.UUID, user: PortfolioReader, session: SessionDep
 ) -> list[schemas.ProjectPublic]:
     facility = _visible_facility(session, user, facility_id)
     rows = session.scalars(
@@ -141,7 +141,7 @@ def facility_projects(
 )
 def list_declarations(
     subject_id: uuid.UUID,
-    user: CurrentUser,
+    user: PortfolioReader,
     session: SessionDep,
     cursor: str | None = Query(None, max_length=500),
     limit: int = Query(100, ge=1, le=500),

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from api.auth.models import Role, User
 from api.db import new_id
+from api.integrations import accounts
 from api.kit.geo import to_wgs84
 from api.portfolio import schemas
 from api.portfolio.exceptions import DuplicateReference, UnknownReference
@@ -43,6 +44,9 @@ def _duplicate(what_en: str, what_zh: str, value: str) -> DuplicateReference:
 def scope_facilities(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
+    if user.role == Role.service:
+        branches = accounts.branch_scope(user)
+        return query if branches is None else query.where(col(Facility.branch_id).in_(branches))
     if user.role == Role.reviewer:
         return query.where(col(Facility.branch_id) == user.branch_id)
     return query.where(col(Facility.manager_id) == user.id)
@@ -51,6 +55,9 @@ def scope_facilities(query: Select[Any], user: User) -> Select[Any]:
 def scope_borrowers(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
+    if user.role == Role.service:
+        branches = accounts.branch_scope(user)
+        return query if branches is None else query.where(col(Borrower.branch_id).in_(branches))
     if user.role == Role.reviewer:
         return query.where(col(Borrower.branch_id) == user.branch_id)
     mine = select(Facility.borrower_id).where(Facility.manager_id == user.id)

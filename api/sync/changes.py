@@ -21,6 +21,7 @@ from sqlmodel import col, select
 
 from api.auth.models import Role, User
 from api.db import new_id
+from api.integrations import accounts
 from api.sync.models import ChangeLog
 
 FEED_LOCK_KEY = 0x46564348  # "FVCH"
@@ -84,6 +85,10 @@ def feed(session: Session, *, user: User, after: int, limit: int) -> tuple[list[
     query = select(ChangeLog).where(col(ChangeLog.seq) > after, col(ChangeLog.seq) <= newest)
     if user.role == Role.reviewer:
         query = query.where(ChangeLog.branch_id == user.branch_id)
+    elif user.role == Role.service:
+        branches = accounts.branch_scope(user)
+        if branches is not None:
+            query = query.where(col(ChangeLog.branch_id).in_(branches))
     elif user.role == Role.manager:
         query = query.where(ChangeLog.manager_id == user.id)
     rows = list(session.scalars(query.order_by(col(ChangeLog.seq)).limit(limit)))

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api import flows
-from api.auth.dependencies import CurrentUser, SettingsDep
+from api.auth.dependencies import CurrentUser, SettingsDep, VisitsReader
 from api.auth.models import Role
 from api.db import CommitFirstRoute, SessionDep
 from api.errors import Forbidden
 from api.sync import changes, schemas, service
-from api.visits.dependencies import VisitDep
+from api.visits.dependencies import ReadableVisitDep
 
 router = APIRouter(prefix="/api/v1", tags=["sync"], route_class=CommitFirstRoute)
 
@@ -52,7 +52,7 @@ def put_submission(
     summary="A submission and its state",
 )
 def get_submission(
-    submission_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    submission_id: uuid.UUID, user: VisitsReader, session: SessionDep
 ) -> schemas.SubmissionRecord:
     return service.record(
         session, service.get_submission_for(session, user=user, submission_id=submission_id)
@@ -64,7 +64,7 @@ def get_submission(
     response_model=list[schemas.SubmissionRecord],
     summary="A visit's submissions",
 )
-def visit_submissions(visit: VisitDep, session: SessionDep) -> list[schemas.SubmissionRecord]:
+def visit_submissions(visit: ReadableVisitDep, session: SessionDep) -> list[schemas.SubmissionRecord]:
     return [service.record(session, s) for s in service.submissions_of(session, visit=visit)]
 
 
@@ -101,7 +101,7 @@ def publish_changes(request: Request) -> None:
 @router.get("/changes", response_model=schemas.ChangePage, summary="The change feed (follow by `after`)")
 def change_feed(
     _published: Annotated[None, Depends(publish_changes)],
-    user: CurrentUser,
+    user: VisitsReader,
     session: SessionDep,
     after: Annotated[
         int, Query(ge=0, le=2**63 - 1, description="The last position you processed; 0 to start.")

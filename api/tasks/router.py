@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth.dependencies import CurrentUser, SettingsDep
+from api.auth.dependencies import CurrentUser, SettingsDep, TasksReader
 from api.checklists.schemas import Severity
 from api.db import CommitFirstRoute, SessionDep
 from api.kit.clock import today_in
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"], route_class=CommitFirstRout
 
 @router.get("/tasks", response_model=Page[schemas.TaskPublic], summary="Follow-up tasks (跟进任务)")
 def list_tasks(
-    user: CurrentUser,
+    user: TasksReader,
     session: SessionDep,
     settings: SettingsDep,
     state: Annotated[list[TaskState] | None, Query()] = None,
@@ -49,7 +49,7 @@ def list_tasks(
 
 @router.get("/tasks/{task_id}", response_model=schemas.TaskDetail, summary="A task with its comments")
 def get_task(
-    task_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    task_id: uuid.UUID, user: TasksReader, session: SessionDep, settings: SettingsDep
 ) -> schemas.TaskDetail:
     task = service.get_task_for(session, user=user, task_id=task_id)
     return service.detail(session, task, today_in(settings.timezone))

@@ -18,6 +18,7 @@ from api.checklists.schemas import Severity
 from api.config import Settings
 from api.db import utcnow
 from api.errors import AppError, Forbidden, InvalidTransition, NotFound
+from api.integrations import accounts
 from api.kit.clock import today_in
 from api.kit.pagination import date_key, paginate, uuid_key
 from api.portfolio.models import Borrower, Facility
@@ -162,6 +163,9 @@ def resolve_passed(session: Session, *, visit: Visit, passed: set[tuple[str, str
 def scope_tasks(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
+    if user.role == Role.service:
+        branches = accounts.branch_scope(user)
+        return query if branches is None else query.where(col(FollowUpTask.branch_id).in_(branches))
     if user.role == Role.reviewer:
         return query.where(col(FollowUpTask.branch_id) == user.branch_id)
     watched = select(TaskWatcher.task_id).where(TaskWatcher.user_id == user.id)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from api.auth.dependencies import CurrentUser
+from api.auth.dependencies import CurrentUser, VisitsReader
 from api.db import SessionDep
 from api.kit.dates import IsoDate, IsoDateTime
 from api.visits import service
@@ -20,6 +20,14 @@ def valid_visit(visit_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> 
 
 
 VisitDep = Annotated[Visit, Depends(valid_visit)]
+
+
+def readable_visit(visit_id: uuid.UUID, user: VisitsReader, session: SessionDep) -> Visit:
+    """For reading only: also a service account with visits:read, within its branches."""
+    return service.get_visit_for(session, user=user, visit_id=visit_id)
+
+
+ReadableVisitDep = Annotated[Visit, Depends(readable_visit)]
 
 
 def visit_filter(

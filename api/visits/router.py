@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from api.auth.dependencies import AdminUser, CurrentUser, SettingsDep, StaffUser
+from api.auth.dependencies import AdminUser, CurrentUser, SettingsDep, StaffUser, VisitsReader
 from api.auth.models import Role
 from api.db import CommitFirstRoute, SessionDep
 from api.errors import Forbidden
 from api.kit.cursor import Page
 from api.visits import record, schemas, service
-from api.visits.dependencies import VisitDep, VisitFilterDep
+from api.visits.dependencies import ReadableVisitDep, VisitDep, VisitFilterDep
 from api.visits.record import VisitRecord
 
 router = APIRouter(prefix="/api/v1", tags=["visits"], route_class=CommitFirstRoute)
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["visits"], route_class=CommitFirstRou
     "/visits", response_model=Page[schemas.VisitSummary], summary="List visits (scoped to the caller)"
 )
 def list_visits(
-    user: CurrentUser,
+    user: VisitsReader,
     session: SessionDep,
     settings: SettingsDep,
     where: VisitFilterDep,
@@ -43,7 +43,7 @@ def create_visit(
 
 
 @router.get("/visits/{visit_id}", response_model=VisitRecord, summary="The whole inspection record")
-def get_visit(visit: VisitDep, session: SessionDep, settings: SettingsDep) -> VisitRecord:
+def get_visit(visit: ReadableVisitDep, session: SessionDep, settings: SettingsDep) -> VisitRecord:
     """With the borrower, facility, subject and its declared site, the latest declared data, the pinned
     checklist version, and what came back: submissions, photo links, discrepancies, tasks and reviews."""
     return record.build(session, visit=visit, settings=settings)

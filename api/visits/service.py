@@ -18,6 +18,7 @@ from api.checklists.models import TemplateVersion, VersionStatus
 from api.config import Settings
 from api.db import utcnow
 from api.errors import Forbidden, InvalidTransition, NotFound
+from api.integrations import accounts
 from api.kit.clock import today_in
 from api.kit.pagination import date_key, paginate, uuid_key
 from api.portfolio import schemas as portfolio_schemas
@@ -61,6 +62,9 @@ def transition(visit: Visit, to: VisitStatus) -> None:
 def scope_visits(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
+    if user.role == Role.service:
+        branches = accounts.branch_scope(user)
+        return query if branches is None else query.where(col(Visit.branch_id).in_(branches))
     if user.role == Role.reviewer:
         return query.where(col(Visit.branch_id) == user.branch_id)
     return query.where(col(Visit.manager_id) == user.id)
