@@ -78,6 +78,18 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # Bearer token Prometheus sends to /metrics; empty: /metrics is off.
     metrics_token: str = Field("", max_length=200)
+    # Webhook destinations on loopback, private or link-local addresses are refused (they would let an
+    # outsider with webhooks:manage reach the bank's internal network) unless listed here, as networks or
+    # addresses: e.g. ["10.20.0.0/16"] for the archive's internal receiver.
+    webhook_allow_networks: list[str] = Field(default_factory=list)
+    # Seconds before each retry of a failed delivery; when they are used up the delivery has failed and its
+    # subscription is disabled. The default spreads 9 retries over about three days.
+    webhook_retry_seconds: list[int] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000, 86400, 86400]
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # Inside `serve`, events are sent this often (0 = only by `fieldvisit tick`).
+    webhook_poll_seconds: float = Field(2.0, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -87,6 +99,18 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             # psycopg 3 is the driver we ship; spare operators the dialect suffix.
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a network or address: {network!r}") from exc
         return value
 
     @field_validator("timezone")

@@ -215,8 +215,11 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     return create_engine(database_url, pool_size=10, max_overflow=10, pool_recycle=1800, **kwargs)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+def make_sessionmaker(engine: Engine, *, timezone: str | None = None) -> sessionmaker[Session]:
+    """`timezone`: the bank's, for what a session derives from the calendar as it commits (the `overdue`
+    of a webhook payload)."""
+    info = {"timezone": timezone} if timezone else {}
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True, info=info)
 
 
 @contextmanager

@@ -56,6 +56,7 @@ Fieldvisit is a post-loan field inspection service (贷后现场检查).
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from api import ticks
     from api.audit import service as audit
+    from api.integrations import webhooks
 
     settings: Settings = app.state.settings
     loops = []
@@ -63,6 +64,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Periodic work inside `serve` (switch off with FIELDVISIT_BACKGROUND_TICK_SECONDS=0).
         tick = functools.partial(ticks.tick, app.state.sessionmaker, settings)
         loops.append(asyncio.create_task(_every(settings.background_tick_seconds, tick, "background tick")))
+    if settings.webhook_poll_seconds > 0:
+        # Webhook events fanned out and sent within seconds of their commit (FIELDVISIT_WEBHOOK_POLL_SECONDS).
+        send = functools.partial(webhooks.run, app.state.sessionmaker, settings)
+        loops.append(asyncio.create_task(_every(settings.webhook_poll_seconds, send, "webhook delivery")))
     if settings.audit_seal_seconds > 0:
         # Audit events sealed within seconds of their commit and the head checkpointed, so that removing
         # the newest events is noticed (FIELDVISIT_AUDIT_SEAL_SECONDS).
@@ -175,7 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # fmt: skip
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
-    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine, timezone=settings.timezone)
     app.state.read_sessionmaker = make_sessionmaker(
         app.state.engine.execution_options(**{READ_ONLY_OPTION: True})
     )

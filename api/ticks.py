@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from api.audit import service as audit
 from api.config import Settings
+from api.integrations import webhooks
 from api.photos import jobs as photo_jobs
 from api.sync import changes
 
@@ -26,12 +27,13 @@ class TickReport:
     changes_numbered: int
     audit_sealed: int
     files_swept: int = 0
+    webhooks_sent: int = 0
 
     def __str__(self) -> str:
         return (
             f"photos processed {self.photos_processed}; overdue visits flagged {self.overdue_opened}; "
             f"changes numbered {self.changes_numbered}; audit events sealed {self.audit_sealed}; "
-            f"orphan files swept {self.files_swept}"
+            f"orphan files swept {self.files_swept}; webhook deliveries attempted {self.webhooks_sent}"
         )
 
 
@@ -46,12 +48,14 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
     numbered = changes.publish(engine)
     sealed = audit.seal(engine, settings=settings)
     swept = sweep_photo_store(make_session, settings)
+    _made, sent = webhooks.run(make_session, settings)
     return TickReport(
         photos_processed=processed,
         overdue_opened=overdue,
         changes_numbered=numbered,
         audit_sealed=sealed,
         files_swept=swept,
+        webhooks_sent=sent,
     )
 
 

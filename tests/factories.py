@@ -262,9 +262,8 @@ def make_service_account(
         branch_codes=None if branches is None else [branch.code for branch in branches],
     )
     _key, secret = accounts.issue_key(session, account=account, actor=admin, name="test", expires_at=None)
-    session.commit()
-    user = session.get(User, account.user_id)
-    assert user is not None
+    user = session.get_one(User, account.user_id)
+    session.commit()  # and no read after it: an open SQLite snapshot could not write again later
     return user, secret
 
 

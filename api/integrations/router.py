@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query
 
-from api.auth.dependencies import AdminUser
-from api.auth.models import User
+from api.auth.dependencies import AdminUser, Caller, SettingsDep
+from api.auth.models import Role, User
 from api.db import CommitFirstRoute, SessionDep
-from api.integrations import accounts, schemas
-from api.integrations.models import ApiKey, ServiceAccount
+from api.errors import Forbidden
+from api.integrations import accounts, schemas, webhooks
+from api.integrations.models import (
+    ApiKey,
+    DeliveryState,
+    Scope,
+    ServiceAccount,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"], route_class=CommitFirstRoute)
 
@@ -155,3 +165,188 @@ def revoke_key(
     key = accounts.get_key(session, account=account, key_id=key_id)
     accounts.revoke_key(session, key=key)
     return _key_public(key)
+
+
+# ---- webhooks ----
+
+
+def webhook_manager(user: Caller, session: SessionDep) -> User:
+    """An admin (every subscription), or a system with webhooks:manage (its own)."""
+    if user.role == Role.admin:
+        return user
+    if user.role == Role.service and Scope.webhooks_manage.value in session.info.get("scopes", frozenset()):
+        return user
+    raise Forbidden(
+        "Webhooks are managed by an admin or a service account with webhooks:manage.",
+        detail_zh="Webhook 仅可由管理员或具有 webhooks:manage 权限的服务账号管理。",
+    )
+
+
+WebhookManager = Annotated[User, Depends(webhook_manager)]
+
+
+def _subscription_public(subscription: WebhookSubscription) -> schemas.SubscriptionPublic:
+    return schemas.SubscriptionPublic.model_validate(subscription, from_attributes=True)
+
+
+def valid_subscription(
+    subscription_id: uuid.UUID, user: WebhookManager, session: SessionDep
+) -> WebhookSubscription:
+    return webhooks.get_subscription_for(session, user=user, subscription_id=subscription_id)
+
+
+SubscriptionDep = Annotated[WebhookSubscription, Depends(valid_subscription)]
+
+
+@router.post(
+    "/webhooks",
+    response_model=schemas.SubscriptionCreated,
+    status_code=201,
+    summary="Subscribe a destination to events (Standard Webhooks)",
+)
+def create_subscription(
+    body: schemas.SubscriptionCreate, user: WebhookManager, session: SessionDep, settings: SettingsDep
+) -> schemas.SubscriptionCreated:
+    """Each event is POSTed as JSON `{type, timestamp, data}` — `data` the resource as the API returns it,
+    with `links.self` — signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+    `webhook-signature`) with the secret returned here once. Only events the owner may read are sent: a
+    system's scopes and branches bound its subscriptions. A destination on a loopback, private or
+    link-local address is refused (422 `unsafe_destination`) unless the operator allow-lists it."""
+    subscription = webhooks.create_subscription(
+        session,
+        settings,
+        owner=user,
+        url=str(body.url),
+        event_types=body.event_types,
+        description=body.description,
+    )
+    return schemas.SubscriptionCreated(
+        **_subscription_public(subscription).model_dump(), secret=subscription.secret
+    )
+
+
+@router.get("/webhooks", response_model=list[schemas.SubscriptionPublic], summary="Webhook subscriptions")
+def list_subscriptions(user: WebhookManager, session: SessionDep) -> list[schemas.SubscriptionPublic]:
+    query = webhooks.scope_subscriptions(user).order_by(WebhookSubscription.created_at)
+    return [_subscription_public(row) for row in session.scalars(query)]
+
+
+@router.get(
+    "/webhooks/{subscription_id}", response_model=schemas.SubscriptionPublic, summary="A subscription"
+)
+def get_subscription(subscription: SubscriptionDep) -> schemas.SubscriptionPublic:
+    return _subscription_public(subscription)
+
+
+@router.patch(
+    "/webhooks/{subscription_id}",
+    response_model=schemas.SubscriptionPublic,
+    summary="Change a subscription; re-enable one disabled after failures",
+)
+def update_subscription(
+    subscription: SubscriptionDep,
+    body: schemas.SubscriptionUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> schemas.SubscriptionPublic:
+    """Re-enabled (`is_active: true`), it sends what waited, in order."""
+    webhooks.update_subscription(
+        session, settings, subscription=subscription, changes=body.model_dump(include=body.model_fields_set)
+    )
+    return _subscription_public(subscription)
+
+
+@router.post(
+    "/webhooks/{subscription_id}/rotate-secret",
+    response_model=schemas.SecretRotated,
+    summary="Rotate the signing secret (both sign during the overlap)",
+)
+def rotate_secret(
+    subscription: SubscriptionDep, body: schemas.SecretRotate, session: SessionDep
+) -> schemas.SecretRotated:
+    webhooks.rotate_secret(session, subscription=subscription, overlap=dt.timedelta(hours=body.overlap_hours))
+    assert subscription.previous_secret_until is not None
+    return schemas.SecretRotated(
+        secret=subscription.secret, previous_secret_until=subscription.previous_secret_until
+    )
+
+
+@router.post(
+    "/webhooks/{subscription_id}/ping",
+    response_model=schemas.PingResult,
+    summary="Send a signed test event now",
+)
+def ping(subscription: SubscriptionDep, settings: SettingsDep) -> schemas.PingResult:
+    attempt = webhooks.ping(subscription, settings)
+    return schemas.PingResult(
+        ok=attempt.ok,
+        status=attempt.status,
+        latency_ms=attempt.latency_ms,
+        response=attempt.response,
+        error=attempt.error,
+    )
+
+
+@router.get(
+    "/webhooks/{subscription_id}/deliveries",
+    response_model=list[schemas.DeliveryPublic],
+    summary="The delivery log, newest first",
+)
+def list_deliveries(
+    subscription: SubscriptionDep,
+    session: SessionDep,
+    state: DeliveryState | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[schemas.DeliveryPublic]:
+    rows = webhooks.deliveries(session, subscription=subscription, state=state, limit=limit)
+    return [_delivery_public(delivery, kind) for delivery, kind in rows]
+
+
+def _delivery_public(delivery: WebhookDelivery, kind: str) -> schemas.DeliveryPublic:
+    pending = delivery.state == DeliveryState.pending
+    return schemas.DeliveryPublic(
+        id=delivery.id,
+        event_id=delivery.event_id,
+        event_type=kind,
+        state=delivery.state,
+        attempts=delivery.attempts,
+        created_at=delivery.created_at,
+        next_attempt_at=delivery.next_attempt_at if pending else None,
+        delivered_at=delivery.delivered_at,
+        last_attempt_at=delivery.last_attempt_at,
+        last_status=delivery.last_status,
+        last_latency_ms=delivery.last_latency_ms,
+        last_response=delivery.last_response,
+        last_error=delivery.last_error,
+    )
+
+
+@router.post(
+    "/webhooks/{subscription_id}/deliveries/{delivery_id}/replay",
+    response_model=schemas.DeliveryPublic,
+    summary="Send one delivery again (same webhook-id)",
+)
+def replay_delivery(
+    subscription: SubscriptionDep, delivery_id: uuid.UUID, session: SessionDep
+) -> schemas.DeliveryPublic:
+    delivery = webhooks.replay(session, subscription=subscription, delivery_id=delivery_id)
+    event = session.get_one(WebhookEvent, delivery.event_id)
+    return _delivery_public(delivery, event.event_type)
+
+
+@router.post(
+    "/webhooks/{subscription_id}/replay",
+    response_model=schemas.ReplayReport,
+    summary="Send again every event of a time range",
+)
+def replay_range(
+    subscription: SubscriptionDep, body: schemas.ReplayRange, session: SessionDep
+) -> schemas.ReplayReport:
+    """Events of the subscription's types from `since` (inclusive) to `until` (exclusive), in order; also
+    those from before it subscribed or while it was disabled."""
+    since, until = (
+        moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC) for moment in (body.since, body.until)
+    )
+    return schemas.ReplayReport(
+        replayed=webhooks.replay_range(session, subscription=subscription, since=since, until=until)
+    )

@@ -113,6 +113,14 @@ class SecretRotated(BaseModel):
     previous_secret_until: dt.datetime
 
 
+class PingResult(BaseModel):
+    ok: bool
+    status: int | None
+    latency_ms: int
+    response: str | None = Field(description="The first 500 characters of the answer.")
+    error: str | None
+
+
 class DeliveryPublic(BaseModel):
     id: uuid.UUID
     event_id: uuid.UUID = Field(description="The webhook-id header: the same on every retry.")
