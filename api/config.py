@@ -88,6 +88,9 @@ class Settings(BaseSettings):
         default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000, 86400, 86400]
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # The change feed keeps changes this many days (0 = for ever); `tick` forgets older ones, and a consumer
+    # behind that answers 410 and reads afresh.
+    change_retention_days: int = Field(0, ge=0)
     # Inside `serve`, events are sent this often (0 = only by `fieldvisit tick`).
     webhook_poll_seconds: float = Field(2.0, ge=0)
 

@@ -5,6 +5,7 @@ Every step is idempotent: running it twice, or in two processes at once, does th
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -46,6 +47,8 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
         session.commit()
     engine = make_session.kw["bind"]
     numbered = changes.publish(engine)
+    if settings.change_retention_days:
+        changes.prune(engine, keep=dt.timedelta(days=settings.change_retention_days))
     sealed = audit.seal(engine, settings=settings)
     swept = sweep_photo_store(make_session, settings)
     _made, sent = webhooks.run(make_session, settings)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api import flows
 from api.auth.dependencies import CurrentUser, SettingsDep, VisitsReader
@@ -17,6 +20,8 @@ from api.sync import changes, schemas, service
 from api.visits.dependencies import ReadableVisitDep
 
 router = APIRouter(prefix="/api/v1", tags=["sync"], route_class=CommitFirstRoute)
+# How often a long poll looks for new changes: a consumer learns of one within about this long.
+POLL_SECONDS = 0.4
 
 
 @router.put(
@@ -98,20 +103,51 @@ def publish_changes(request: Request) -> None:
     changes.publish(request.app.state.engine)
 
 
-@router.get("/changes", response_model=schemas.ChangePage, summary="The change feed (follow by `after`)")
-def change_feed(
+@router.get(
+    "/changes",
+    response_model=schemas.ChangePage,
+    summary="The change feed (follow by `after`; long-poll with `wait`)",
+    responses={410: {"description": "`after` is older than the changes kept: read afresh, then follow."}},
+)
+async def change_feed(
     _published: Annotated[None, Depends(publish_changes)],
+    request: Request,
     user: VisitsReader,
     session: SessionDep,
+    settings: SettingsDep,
     after: Annotated[
         int, Query(ge=0, le=2**63 - 1, description="The last position you processed; 0 to start.")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    wait: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=30,
+            description="Seconds to hold the answer while nothing new is in your scope: it returns as soon as "
+            "a change commits (within about half a second), or empty when the time is up.",
+        ),
+    ] = 0,
 ) -> schemas.ChangePage:
     """Every created or changed visit, submission, photo and task in your scope, in one order given by a
     server-side sequence — never wall-clock time. Positions are only handed out once the change has
-    committed, so following `next_after` never skips or repeats a change."""
-    rows, next_after = changes.feed(session, user=user, after=after, limit=limit)
+    committed, so following `next_after` never skips or repeats a change.
+
+    Tombstones: `cancelled` (a visit), `removed` (the record was reassigned out of your scope; the new owner
+    gets `reassigned`), `deleted`. Retention: every change is kept unless the operator sets
+    `FIELDVISIT_CHANGE_RETENTION_DAYS`; a position older than what is kept answers 410
+    `feed_position_expired` (read the records afresh, then follow from `newest`)."""
+    engine = request.app.state.engine
+    deadline = time.monotonic() + wait
+    rows, next_after = await run_in_threadpool(changes.feed, session, user=user, after=after, limit=limit)
+    while not rows and time.monotonic() < deadline:
+        # Hold no thread and no snapshot while waiting; number what committed meanwhile, then look again.
+        await run_in_threadpool(session.rollback)
+        await asyncio.sleep(POLL_SECONDS)
+        if await run_in_threadpool(changes.pending, session):
+            await run_in_threadpool(session.rollback)
+            await run_in_threadpool(changes.publish, engine)
+        rows, next_after = await run_in_threadpool(changes.feed, session, user=user, after=after, limit=limit)
     return schemas.ChangePage(
         items=[
             schemas.Change(

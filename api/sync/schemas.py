@@ -135,7 +135,10 @@ class Change(BaseModel):
     seq: int
     entity_type: str = Field(description="visit, submission, photo or task")
     entity_id: uuid.UUID
-    op: str = Field(description="created or updated")
+    op: str = Field(
+        description="created, updated, cancelled (a visit), reassigned (the new owner's row), removed (a "
+        "tombstone: the record left your scope — reassigned to someone else), deleted (a tombstone: it is gone)"
+    )
     visit_id: uuid.UUID | None
     recorded_at: dt.datetime
 

@@ -28,6 +28,7 @@ class FollowUpTask(SQLModel, table=True):
 
     __tablename__ = "follow_up_task"
     __change_entity__ = "task"
+    __change_owner__ = "assignee_id"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     open_key: str | None = Field(default=None, unique=True, max_length=200)

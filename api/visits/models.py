@@ -39,6 +39,8 @@ class Visit(SQLModel, table=True):
         Index("ix_visit_subject", "subject_type", "subject_id"),
     )
     __change_entity__ = "visit"
+    # Whose feed it is in: when this changes, the one it leaves gets a tombstone (sync/changes.py).
+    __change_owner__ = "manager_id"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     branch_id: uuid.UUID = Field(foreign_key="branch.id")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
 
 import pytest
+import time_machine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from api.sync import changes
 from api.visits.models import Visit
-from tests.factories import login, make_bank
+from tests.factories import login, make_bank, make_service_account, service_login
 from tests.sync.helpers import capture_photos, put_photo, submission_body
 
 
@@ -105,3 +109,80 @@ def test_two_interleaved_writers_leave_no_hole(
     after = client.get("/api/v1/changes", params={"after": between["next_after"]}, headers=admin).json()
     assert [i["entity_id"] for i in after["items"]] == [str(bank.one.visit.id)]
     assert after["items"][0]["seq"] > between["items"][0]["seq"]
+
+
+def test_tombstones_tell_a_manager_a_visit_left_them_and_a_system_of_cancellations(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    before, start = _follow(client, login(client, bank.one.manager))
+    assert [i["entity_id"] for i in before] == [str(bank.one.visit.id)]
+    reviewer = login(client, bank.one.reviewer)
+    moved = client.post(
+        f"/api/v1/visits/{bank.one.visit.id}/reassign",
+        json={"manager_id": str(bank.one.other_manager.id)},
+        headers=reviewer,
+    )
+    assert moved.status_code == 200, moved.text
+    gone, _ = _follow(client, login(client, bank.one.manager), after=start)
+    assert [(i["entity_id"], i["op"]) for i in gone] == [(str(bank.one.visit.id), "removed")]
+    arrived, _ = _follow(client, login(client, bank.one.other_manager), after=start)
+    assert (str(bank.one.visit.id), "reassigned") in [(i["entity_id"], i["op"]) for i in arrived]
+
+    _system, key = make_service_account(session, admin=bank.one.admin, branches=[bank.one.branch])
+    system = service_login(client, key)
+    _all, last = _follow(client, system)
+    cancel = {"reason": "贷款已结清"}
+    admin = login(client, bank.one.admin)
+    assert (
+        client.post(f"/api/v1/visits/{bank.one.visit.id}/cancel", json=cancel, headers=admin).status_code
+        == 200
+    )
+    newer, _ = _follow(client, system, after=last)
+    assert [(i["entity_id"], i["op"]) for i in newer] == [(str(bank.one.visit.id), "cancelled")]
+
+
+def test_a_long_poll_answers_as_soon_as_a_change_commits(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    admin = login(client, bank.one.admin)
+    _seen, last = _follow(client, admin)
+    started = time.monotonic()
+    empty = client.get("/api/v1/changes", params={"after": last, "wait": 1}, headers=admin).json()
+    assert empty == {"items": [], "next_after": last} and time.monotonic() - started >= 0.9
+
+    def change_later() -> None:
+        time.sleep(0.5)
+        with app.state.sessionmaker() as other:
+            visit = other.get_one(Visit, bank.two.visit.id)
+            visit.due_on += dt.timedelta(days=7)
+            other.commit()
+
+    writer = threading.Thread(target=change_later)
+    started = time.monotonic()
+    writer.start()
+    page = client.get("/api/v1/changes", params={"after": last, "wait": 20}, headers=admin).json()
+    waited = time.monotonic() - started
+    writer.join()
+    assert [i["entity_id"] for i in page["items"]] == [str(bank.two.visit.id)]
+    assert waited < 5, waited  # within a poll of the commit, not at the end of the wait
+
+
+def test_a_position_older_than_the_changes_kept_answers_410(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    admin = login(client, bank.one.admin)
+    _seen, last = _follow(client, admin)
+    assert last >= 2
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=31), tick=False):
+        client.post(f"/api/v1/visits/{bank.two.visit.id}/start", headers=login(client, bank.two.manager))
+        changes.publish(app.state.engine)
+        assert changes.prune(app.state.engine, keep=dt.timedelta(days=30)) == last
+        admin = login(client, bank.one.admin)  # a month on: a new sign-in
+        stale = client.get("/api/v1/changes", params={"after": 0}, headers=admin)
+        assert stale.status_code == 410 and stale.json()["code"] == "feed_position_expired"
+        assert stale.json()["newest"] == last + 1
+        fresh = client.get("/api/v1/changes", params={"after": last}, headers=admin).json()
+        assert [i["entity_id"] for i in fresh["items"]] == [str(bank.two.visit.id)]
