@@ -33,6 +33,7 @@ from api.logs import RequestIds
 from api.photos.router import router as photos_router
 from api.photos.service import photo_store
 from api.portfolio.router import router as portfolio_router
+from api.reports.router import router as reports_router
 from api.review.router import router as review_router
 from api.sync.router import router as sync_router
 from api.tasks.router import router as tasks_router
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         exports_router,
         integrations_router,
+        reports_router,
     ):
         app.include_router(router)
     _build_routes_now(app)
