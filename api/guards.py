@@ -36,7 +36,7 @@ SHELL_CSP = (
     "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-PHOTO_BYTES = re.compile(r"^/api/v1/photos/[^/]+/(original|preview|thumbnail)$")
+PHOTO_BYTES = re.compile(r"^/api/v1/photos/[^/]+/(original|preview|thumbnail|stamped)$")
 
 
 class BadText(Exception):

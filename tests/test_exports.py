@@ -63,6 +63,9 @@ def test_a_reviewer_exports_the_branchs_visits_with_answers_findings_and_photos(
     assert row["answer.observed_quantity"] == "10" and row["answer.collateral_present"] == "true"
     assert row["answer.photo_overview"] == "2" and row["photo_count"] == "3"
     assert all(link.endswith("/original") for link in row["photo_links"].split("; "))
+    assert [link.removesuffix("/stamped") for link in row["photo_stamped_links"].split("; ")] == [
+        link.removesuffix("/original") for link in row["photo_links"].split("; ")
+    ]
     assert int(row["findings_major"]) >= 1 and int(row["open_tasks"]) >= 1  # checked in 2.1 km away
     other = next(r for r in rows if r["visit_id"] == str(extra.id))
     assert other["submission_id"] == "" and other["answer.observed_quantity"] == ""

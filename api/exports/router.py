@@ -161,7 +161,8 @@ def export_visits(
 ) -> StreamingResponse:
     """The visit list's filters and scope (managers their visits, reviewers their branch, admins all), oldest
     due first. Columns: the visit's, then `answer.<item key>` for every item of the templates involved (a
-    photo item's cell is its photo count; `photo_links` lists each original). Streamed in batches: memory
+    photo item's cell is its photo count; `photo_links` lists each original, `photo_stamped_links` the same
+    photos with the watermark band). Streamed in batches: memory
     stays flat whatever the row count."""
     base = str(request.base_url).rstrip("/")
     maker = request.app.state.read_sessionmaker

@@ -37,7 +37,8 @@ BATCH = 2000
 VISIT_COLUMNS = [
     "visit_id", "status", "due_on", "overdue", "borrower_name", "branch_id", "manager_id", "subject_type",
     "subject_id", "submitted_at", "decided_at", "submission_id", "submission_state", "findings_critical",
-    "findings_major", "findings_minor", "open_tasks", "photo_count", "photo_links", "template_version_id",
+    "findings_major", "findings_minor", "open_tasks", "photo_count", "photo_links", "photo_stamped_links",
+    "template_version_id",
 ]  # fmt: skip
 
 
@@ -269,6 +270,8 @@ def _batch(
             "open_tasks": open_tasks[visit.id],
             "photo_count": len(links),
             "photo_links": [f"{base_url}/api/v1/photos/{p}/original" for p in links],
+            # The same photos with the watermark band (time, place, manager, borrower), for people to look at.
+            "photo_stamped_links": [f"{base_url}/api/v1/photos/{p}/stamped" for p in links],
             "template_version_id": str(visit.template_version_id),
         }
         for key, answer in answers.items():

@@ -490,12 +490,13 @@ def get_photo(photo_id: uuid.UUID, user: PhotosReader, session: SessionDep) -> P
 
 @router.get(
     "/photos/{photo_id}/{kind}",
-    summary="The original (Range requests welcome), the 1600 px preview or the 320 px thumbnail",
+    summary="The original (Range requests welcome), the 1600 px preview, the 320 px thumbnail, or the "
+    "preview stamped with time, place, manager and borrower (水印)",
     response_class=FileResponse,
 )
 def get_photo_bytes(
     photo_id: uuid.UUID,
-    kind: Literal["original", "preview", "thumbnail"],
+    kind: Literal["original", "preview", "thumbnail", "stamped"],
     user: PhotosReader,
     session: SessionDep,
     settings: SettingsDep,
@@ -504,6 +505,14 @@ def get_photo_bytes(
     photo = service.get_photo_for(session, user=user, photo_id=photo_id)
     store = service.photo_store(settings)
     digest: str | None
+    if kind == "stamped":
+        # Its text follows the names of today (a renamed borrower gives a new copy): revalidate each time.
+        stamped = service.stamped_copy(session, settings=settings, photo=photo)
+        etag = f'"{stamped.name.split(".")[1]}"'
+        revalidate = {"ETag": etag, "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
+        if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
+            return Response(status_code=304, headers=revalidate)
+        return FileResponse(stamped, media_type="image/jpeg", headers=revalidate)
     if kind == "original":
         digest, path = photo.sha256, store.original_path(photo.sha256)
         media = FORMAT_MEDIA_TYPES.get(photo.format, "application/octet-stream")

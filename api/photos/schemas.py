@@ -10,9 +10,12 @@ from api.photos.models import PhotoState
 
 
 class PhotoLinks(BaseModel):
-    original: str
+    original: str = Field(description="The bytes as received: the evidence, never altered.")
     preview: str
     thumbnail: str
+    stamped: str = Field(
+        description="The preview with a watermark camera's band (水印相机): time, place, manager, borrower."
+    )
 
 
 class PhotoPublic(BaseModel):

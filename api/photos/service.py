@@ -27,18 +27,20 @@ from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
 from api.kit.faults import crash_point
-from api.photos import inspection
+from api.photos import inspection, watermark
 from api.photos.exceptions import (
     ChecksumMismatch,
     EmptyPhoto,
     NotAPhotoItem,
     PhotoIdConflict,
+    PhotoNotReady,
     PhotoTooLarge,
 )
 from api.photos.inspection import PhotoRejected
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoLinks, PhotoPublic, phash_hex
 from api.photos.storage import PhotoStore, sha256_of, unlink_after_commit
+from api.portfolio.models import Borrower
 from api.visits import service as visit_service
 from api.visits.models import Visit
 
@@ -224,9 +226,41 @@ def public(photo: Photo) -> PhotoPublic:
         received_at=photo.received_at,
         processed_at=photo.processed_at,
         links=PhotoLinks(
-            original=f"{base}/original", preview=f"{base}/preview", thumbnail=f"{base}/thumbnail"
+            original=f"{base}/original",
+            preview=f"{base}/preview",
+            thumbnail=f"{base}/thumbnail",
+            stamped=f"{base}/stamped",
         ),
     )
+
+
+def stamped_copy(
+    session: Session, *, settings: Settings, photo: Photo, width: int = watermark.STAMPED_PX
+) -> Path:
+    """The photo with the watermark band (watermark.py), made from its preview on first request. Raises
+    PhotoNotReady while the preview is not made yet."""
+    if photo.preview_sha256 is None:
+        raise PhotoNotReady(headers={"Retry-After": "5"})
+    visit = session.get_one(Visit, photo.visit_id)
+    manager = session.get(User, photo.uploaded_by_id)
+    borrower = session.get(Borrower, visit.borrower_id)
+    lines = watermark.band_lines(
+        photo,
+        manager=manager.display_name if manager else "",
+        borrower=borrower.name if borrower else "",
+        zone=settings.timezone,
+    )
+    store = photo_store(settings)
+    kind = f"stamped{width}-{watermark.key_of(lines)}"
+    path = store.derived_path(photo.sha256, kind)
+    if not path.exists():
+        source = (
+            store.original_path(photo.sha256)
+            if photo.preview_sha256 == photo.sha256
+            else store.derived_path(photo.sha256, "preview")
+        )
+        store.write_derived(photo.sha256, kind, watermark.stamp(source, lines, width=width))
+    return path
 
 
 # ---- tus uploads ----

@@ -2,8 +2,8 @@
 template and WeasyPrint.
 
 Deterministic: the same record gives the same bytes, except the generation time printed in the footer (and
-passed in, so tests can fix it). Photos are embedded from the store (their 320 px thumbnails, which print
-at about 130 dpi in the report's grid); the template reaches nothing else — WeasyPrint's fetcher is given
+passed in, so tests can fix it). Photos are embedded from the store, stamped like a watermark camera's at
+480 px (about 280 dpi in the report's grid; photos.watermark); the template reaches nothing else — WeasyPrint's fetcher is given
 `data:` URLs only, so no text in a record can make the server fetch a URL.
 """
 
@@ -163,16 +163,26 @@ def audit_position(session: Session, *, visit_id: Any) -> AuditEvent | None:
     )
 
 
-def _embedded(settings: Settings, photo: Photo, kind: str) -> str | None:
-    derived = photo.thumbnail_sha256 if kind == "thumbnail" else photo.preview_sha256
-    if derived is None:
-        return None
+REPORT_STAMPED_PX = 480
+
+
+def _embedded(session: Session, settings: Settings, photo: Photo, kind: str) -> str | None:
+    """The photo as the report shows it: by default stamped like a watermark camera's (480 px, made once
+    and kept); `thumbnail` or `preview` plain."""
     store = photo_service.photo_store(settings)
-    path = (
-        store.original_path(photo.sha256)
-        if derived == photo.sha256
-        else store.derived_path(photo.sha256, kind)
-    )
+    if kind == "stamped":
+        if photo.preview_sha256 is None:
+            return None
+        path = photo_service.stamped_copy(session, settings=settings, photo=photo, width=REPORT_STAMPED_PX)
+    else:
+        derived = photo.thumbnail_sha256 if kind == "thumbnail" else photo.preview_sha256
+        if derived is None:
+            return None
+        path = (
+            store.original_path(photo.sha256)
+            if derived == photo.sha256
+            else store.derived_path(photo.sha256, kind)
+        )
     try:
         return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
     except FileNotFoundError:
@@ -197,10 +207,10 @@ def context(
     settings: Settings,
     lang: str,
     manager_name: str,
-    image: str = "thumbnail",
+    image: str = "stamped",
 ) -> dict[str, Any]:
     """Everything the template shows, worked out here so the template only lays it out. `image`: which
-    derivative is embedded (the 1600 px preview prints sharper and costs more: bench/report_pdf.py)."""
+    derivative is embedded: `stamped` (the product's), `thumbnail` or `preview` (bench/report_pdf.py)."""
     zone = ZoneInfo(settings.timezone)
     words = WORDS[lang]
 
@@ -235,7 +245,7 @@ def context(
                 "taken_at": when(dt.datetime.fromisoformat(taken)) if taken else "—",
                 "place": f"{place[0]:.5f}, {place[1]:.5f}" if place else "—",
                 "distance_m": round(haversine_m(*site, *place)) if place else None,
-                "image": _embedded(settings, rows[photo.id], image) if photo.id in rows else None,
+                "image": _embedded(session, settings, rows[photo.id], image) if photo.id in rows else None,
                 "sha256": photo.sha256[:16],
             }
         )
@@ -370,7 +380,7 @@ MOST_VISITS_PER_BATCH = 50
 
 
 def visit_report(
-    session: Session, *, visit: Visit, settings: Settings, lang: str, image: str = "thumbnail"
+    session: Session, *, visit: Visit, settings: Settings, lang: str, image: str = "stamped"
 ) -> dict[str, Any]:
     """One visit's part of a report: its record as the API serves it, laid out for the template."""
     from api.visits import record as visit_record

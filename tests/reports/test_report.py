@@ -105,6 +105,7 @@ def test_the_report_holds_the_whole_record_in_chinese_and_the_same_bytes_each_ti
     page = pypdfium2.PdfDocument(first.content)[0]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.render(scale=1.4).to_pil().save(SCREENSHOTS / "report-page-1.png")
+    pypdfium2.PdfDocument(first.content)[1].render(scale=1.4).to_pil().save(SCREENSHOTS / "report-page-2.png")
 
 
 def test_english_on_request_and_scoped_like_the_visit(

@@ -286,7 +286,8 @@ export async function renderReviewVisit(id, present) {
             href: "#",
             onclick: async (e) => {
               e.preventDefault();
-              window.open(await objectUrl(p.links.preview), "_blank");
+              // The copy stamped like a watermark camera's (time, place, manager, borrower).
+              window.open(await objectUrl(p.links.stamped), "_blank");
             },
           },
           src ? h("img", { src, alt: photoName(p) }) : h("span", { text: t(`photoState.${p.state}`) }),
@@ -299,6 +300,15 @@ export async function renderReviewVisit(id, present) {
           h("span", { class: "muted", text: `${t("takenAt")} ${when}` }),
           h("br"),
           h("span", { class: "muted", text: `${t("place")} ${where}` }),
+          h("br"),
+          h("a", {
+            href: "#",
+            text: t("originalPhoto"),
+            onclick: async (e) => {
+              e.preventDefault();
+              window.open(await objectUrl(p.links.original), "_blank");
+            },
+          }),
         ),
       ),
     );
