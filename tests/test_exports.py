@@ -13,7 +13,7 @@ import uuid
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.exports.router import csv_cell
+from api.exports.formats import csv_cell
 from tests.factories import login, make_bank, make_visit
 from tests.sync.helpers import capture_photos, put_photo, submission_body
 
