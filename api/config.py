@@ -88,11 +88,16 @@ class Settings(BaseSettings):
         default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000, 86400, 86400]
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # The address people and systems reach the service at (e.g. https://fieldvisit.bank.example), for the
+    # links written into files made in the background (export jobs); empty: links are paths.
+    public_url: str = Field("", max_length=500)
+    # How long an export job's download link works; then `tick` removes the file.
+    export_link_hours: int = Field(24, ge=1, le=24 * 30)
     # The change feed keeps changes this many days (0 = for ever); `tick` forgets older ones, and a consumer
     # behind that answers 410 and reads afresh.
     change_retention_days: int = Field(0, ge=0)
     # Inside `serve`, events are sent this often (0 = only by `fieldvisit tick`).
-    webhook_poll_seconds: float = Field(2.0, ge=0)
+    job_poll_seconds: float = Field(2.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -57,7 +57,6 @@ Fieldvisit is a post-loan field inspection service (贷后现场检查).
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from api import ticks
     from api.audit import service as audit
-    from api.integrations import webhooks
 
     settings: Settings = app.state.settings
     loops = []
@@ -65,10 +64,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Periodic work inside `serve` (switch off with FIELDVISIT_BACKGROUND_TICK_SECONDS=0).
         tick = functools.partial(ticks.tick, app.state.sessionmaker, settings)
         loops.append(asyncio.create_task(_every(settings.background_tick_seconds, tick, "background tick")))
-    if settings.webhook_poll_seconds > 0:
-        # Webhook events fanned out and sent within seconds of their commit (FIELDVISIT_WEBHOOK_POLL_SECONDS).
-        send = functools.partial(webhooks.run, app.state.sessionmaker, settings)
-        loops.append(asyncio.create_task(_every(settings.webhook_poll_seconds, send, "webhook delivery")))
+    if settings.job_poll_seconds > 0:
+        # Webhook events sent, and export files made, within seconds (FIELDVISIT_JOB_POLL_SECONDS).
+        quick = functools.partial(ticks.quick_round, app.state.sessionmaker, settings)
+        loops.append(
+            asyncio.create_task(_every(settings.job_poll_seconds, quick, "webhooks and export jobs"))
+        )
     if settings.audit_seal_seconds > 0:
         # Audit events sealed within seconds of their commit and the head checkpointed, so that removing
         # the newest events is noticed (FIELDVISIT_AUDIT_SEAL_SECONDS).

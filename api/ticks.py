@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from api.audit import service as audit
 from api.config import Settings
+from api.exports import jobs as export_jobs
 from api.integrations import webhooks
 from api.photos import jobs as photo_jobs
 from api.sync import changes
@@ -29,12 +30,14 @@ class TickReport:
     audit_sealed: int
     files_swept: int = 0
     webhooks_sent: int = 0
+    exports_made: int = 0
 
     def __str__(self) -> str:
         return (
             f"photos processed {self.photos_processed}; overdue visits flagged {self.overdue_opened}; "
             f"changes numbered {self.changes_numbered}; audit events sealed {self.audit_sealed}; "
-            f"orphan files swept {self.files_swept}; webhook deliveries attempted {self.webhooks_sent}"
+            f"orphan files swept {self.files_swept}; webhook deliveries attempted {self.webhooks_sent}; "
+            f"export files made {self.exports_made}"
         )
 
 
@@ -51,7 +54,8 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
         changes.prune(engine, keep=dt.timedelta(days=settings.change_retention_days))
     sealed = audit.seal(engine, settings=settings)
     swept = sweep_photo_store(make_session, settings)
-    _made, sent = webhooks.run(make_session, settings)
+    sent, exported = quick_round(make_session, settings)
+    export_jobs.expire(make_session, settings)
     return TickReport(
         photos_processed=processed,
         overdue_opened=overdue,
@@ -59,7 +63,15 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
         audit_sealed=sealed,
         files_swept=swept,
         webhooks_sent=sent,
+        exports_made=exported,
     )
+
+
+def quick_round(make_session: sessionmaker[Session], settings: Settings) -> tuple[int, int]:
+    """What must not wait for the next tick: webhook deliveries and export jobs; also run every few seconds
+    inside `serve` (FIELDVISIT_JOB_POLL_SECONDS). Returns (delivery attempts, export files made)."""
+    _made, sent = webhooks.run(make_session, settings)
+    return sent, export_jobs.run_pending(make_session, settings)
 
 
 def sweep_photo_store(make_session: sessionmaker[Session], settings: Settings) -> int:

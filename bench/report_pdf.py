@@ -46,7 +46,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="fieldvisit-report-"))
     settings = Settings(
         database_url=f"sqlite:///{folder}/bench.db", photo_dir=folder / "photos", state_dir=folder,
-        background_tick_seconds=0, audit_seal_seconds=0, webhook_poll_seconds=0,
+        background_tick_seconds=0, audit_seal_seconds=0, job_poll_seconds=0,
     )  # fmt: skip
     upgrade(settings.database_url)
     app = create_app(settings)

@@ -122,7 +122,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         state_dir=Path(tmp_path_factory.mktemp("state")),
         background_tick_seconds=0,
         audit_seal_seconds=0,
-        webhook_poll_seconds=0,
+        job_poll_seconds=0,
         webhook_allow_networks=["127.0.0.1/32"],  # the tests' receivers listen on loopback
     )
 

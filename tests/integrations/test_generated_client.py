@@ -57,7 +57,7 @@ def test_a_generated_client_pulls_the_branchs_visits_with_an_api_key(
         "FIELDVISIT_STATE_DIR": str(settings.state_folder),
         "FIELDVISIT_BACKGROUND_TICK_SECONDS": "0",
         "FIELDVISIT_AUDIT_SEAL_SECONDS": "0",
-        "FIELDVISIT_WEBHOOK_POLL_SECONDS": "0",
+        "FIELDVISIT_JOB_POLL_SECONDS": "0",
     }
     port = free_port()
     server = start_server(env, port)
