@@ -79,6 +79,9 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, str]]] = {
         "GetTemplateVersion": ("/api/v1/template-versions/{version_id}", "get", "version_id"),
         "PublishTemplateVersion": ("/api/v1/template-versions/{version_id}/publish", "post", "version_id"),
     },
+    ("/api/v1/exports/jobs", "post", "202"): {
+        "GetExportJob": ("/api/v1/exports/jobs/{job_id}", "get", "job_id"),
+    },
     ("/api/v1/visits", "post", "201"): {
         "GetVisit": ("/api/v1/visits/{visit_id}", "get", "visit_id"),
         "CancelVisit": ("/api/v1/visits/{visit_id}/cancel", "post", "visit_id"),
@@ -106,6 +109,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
         codes += ["413", "415", "507"]
     if path.startswith("/api/v1/uploads"):
         codes.append("412")
+    if path == "/api/v1/exports/jobs/{job_id}/file":
+        codes.append("401")  # a link whose signature does not match: no token, but not authentic
     return sorted(set(codes))
 
 

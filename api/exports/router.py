@@ -139,7 +139,7 @@ def download_export(
     session: SessionDep,
     settings: SettingsDep,
     expires: Annotated[int, Query(ge=0, le=2**40)],
-    signature: Annotated[str, Query(min_length=64, max_length=64)],
+    signature: Annotated[str, Query(pattern="^[0-9a-f]{64}$")],
 ) -> FileResponse:
     job = jobs.check_link(settings, session, job_id=job_id, expires=expires, signature=signature)
     stamp = (job.finished_at or utcnow()).strftime("%Y%m%d-%H%M%S")

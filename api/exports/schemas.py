@@ -3,10 +3,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.exports.formats import Format
 from api.exports.models import ExportState
+from api.kit.dates import IsoAwareDateTime, IsoDate
 from api.visits.models import VisitStatus
 from api.visits.service import VisitFilter
 
@@ -21,10 +22,10 @@ class VisitFilterIn(BaseModel):
     manager_id: uuid.UUID | None = None
     subject_id: uuid.UUID | None = None
     borrower_id: uuid.UUID | None = None
-    due_from: dt.date | None = None
-    due_to: dt.date | None = None
-    updated_since: AwareDatetime | None = None
-    overdue: bool | None = None
+    due_from: IsoDate | None = None
+    due_to: IsoDate | None = None
+    updated_since: IsoAwareDateTime | None = None
+    overdue: StrictBool | None = None  # `0` is not `false` in a JSON body
 
     def visit_filter(self) -> VisitFilter:
         return VisitFilter(**{name: getattr(self, name) for name in type(self).model_fields})
