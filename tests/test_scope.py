@@ -54,7 +54,9 @@ def _ids_of_branch_one(session: Session, bank: Bank, client: TestClient) -> dict
     )
     client.put(f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=far, headers=manager)
     task_id = client.get("/api/v1/tasks", headers=manager).json()["items"][0]["id"]
+    job = client.post("/api/v1/exports/jobs", json={}, headers=login(client, bank.one.reviewer)).json()
     return {
+        "job_id": job["id"],
         "task_id": task_id,
         "visit_id": str(bank.one.visit.id),
         "borrower_id": str(bank.one.borrower.id),
@@ -73,10 +75,16 @@ def _ids_of_branch_one(session: Session, bank: Bank, client: TestClient) -> dict
 BANK_WIDE = {"template_id", "version_id", "kind", "account_id", "key_id", "subscription_id", "delivery_id"}
 
 
+# Opened by a signature in the link, not by who asks (tests/test_export_jobs.py tries forged ones).
+SIGNED = {"/api/v1/exports/jobs/{job_id}/file"}
+
+
 def _endpoints(app: FastAPI) -> list[tuple[str, str]]:
     """Every (method, path) of the published API."""
     paths = app.openapi()["paths"]
-    return [(method.upper(), path) for path, methods in paths.items() for method in methods]
+    return [
+        (method.upper(), path) for path, methods in paths.items() for method in methods if path not in SIGNED
+    ]
 
 
 @pytest.mark.parametrize("role", [Role.manager, Role.reviewer, Role.service])

@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from api.db import utcnow
 from api.integrations.models import EventType, WebhookEvent
@@ -80,17 +80,41 @@ def _note_events(session: Session, _context: Any, _instances: Any) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _write_events(session: Session) -> None:
+    # The commit's own flush comes after this hook: flush now, so what it writes is noted too.
+    session.flush()
     pending: dict[tuple[str, uuid.UUID], Any] = session.info.pop(PENDING, {})
     if not pending:
         return
     with session.no_autoflush:
-        rows = [render(session, EventType(kind), obj) for (kind, _id), obj in pending.items()]
+        rows = [
+            render(session, EventType(kind), obj)
+            for (kind, _id), obj in pending.items()
+            if still_holds(EventType(kind), obj)
+        ]
     session.add_all(rows)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_events(session: Session) -> None:
-    session.info.pop(PENDING, None)
+def still_holds(kind: EventType, obj: Any) -> bool:
+    """Is the noted change still there at commit? A savepoint rolled back after the flush (a task another
+    request opened a moment earlier, tasks.service) takes back a new row or a changed state; its event must
+    go with it."""
+    if not inspect(obj).persistent:
+        return False
+    if isinstance(obj, Visit) and kind in VISIT_STATUS_EVENTS.values():
+        return VISIT_STATUS_EVENTS.get(obj.status) == kind
+    if isinstance(obj, FollowUpTask) and kind in TASK_STATE_EVENTS.values():
+        return TASK_STATE_EVENTS.get(obj.state) == kind
+    if isinstance(obj, Photo):
+        return obj.state == PhotoState.processed
+    return True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_events(session: Session, transaction: SessionTransaction) -> None:
+    # The whole transaction is over (a commit has taken its notes already): what is left was rolled back.
+    # Not on a savepoint's end: what came before it still stands (`still_holds` drops what it took back).
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
 
 
 def render(session: Session, kind: EventType, obj: Any) -> WebhookEvent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Annotated
@@ -278,13 +279,7 @@ def rotate_secret(
 )
 def ping(subscription: SubscriptionDep, settings: SettingsDep) -> schemas.PingResult:
     attempt = webhooks.ping(subscription, settings)
-    return schemas.PingResult(
-        ok=attempt.ok,
-        status=attempt.status,
-        latency_ms=attempt.latency_ms,
-        response=attempt.response,
-        error=attempt.error,
-    )
+    return schemas.PingResult(ok=attempt.ok, **dataclasses.asdict(attempt))
 
 
 @router.get(
@@ -303,21 +298,14 @@ def list_deliveries(
 
 
 def _delivery_public(delivery: WebhookDelivery, kind: str) -> schemas.DeliveryPublic:
+    # The next attempt means something only while it is pending.
     pending = delivery.state == DeliveryState.pending
-    return schemas.DeliveryPublic(
-        id=delivery.id,
-        event_id=delivery.event_id,
-        event_type=kind,
-        state=delivery.state,
-        attempts=delivery.attempts,
-        created_at=delivery.created_at,
-        next_attempt_at=delivery.next_attempt_at if pending else None,
-        delivered_at=delivery.delivered_at,
-        last_attempt_at=delivery.last_attempt_at,
-        last_status=delivery.last_status,
-        last_latency_ms=delivery.last_latency_ms,
-        last_response=delivery.last_response,
-        last_error=delivery.last_error,
+    return schemas.DeliveryPublic.model_validate(
+        {
+            **delivery.model_dump(),
+            "event_type": kind,
+            "next_attempt_at": delivery.next_attempt_at if pending else None,
+        }
     )
 
 

@@ -220,18 +220,23 @@ def fan_out(session: Session, *, batch: int = 500) -> int:
                 continue
             if not owner_may_see(session, owner=owners[subscription.owner_id], event=webhook_event):
                 continue
-            session.add(
-                WebhookDelivery(
-                    subscription_id=subscription.id,
-                    event_id=webhook_event.id,
-                    visit_id=webhook_event.visit_id,
-                    next_attempt_at=now,
-                    created_at=webhook_event.created_at,
-                )
-            )
+            session.add(_delivery(subscription, webhook_event, now))
             made += 1
     session.flush()
     return made
+
+
+def _delivery(
+    subscription: WebhookSubscription, webhook_event: WebhookEvent, now: dt.datetime
+) -> WebhookDelivery:
+    # Dated like its event, so that deliveries keep the order the changes were made in.
+    return WebhookDelivery(
+        subscription_id=subscription.id,
+        event_id=webhook_event.id,
+        visit_id=webhook_event.visit_id,
+        next_attempt_at=now,
+        created_at=webhook_event.created_at,
+    )
 
 
 # ---- delivery ----
@@ -488,15 +493,7 @@ def replay_range(
             )
         )
         if delivery is None:
-            session.add(
-                WebhookDelivery(
-                    subscription_id=subscription.id,
-                    event_id=webhook_event.id,
-                    visit_id=webhook_event.visit_id,
-                    next_attempt_at=now,
-                    created_at=webhook_event.created_at,
-                )
-            )
+            session.add(_delivery(subscription, webhook_event, now))
         else:
             delivery.state, delivery.attempts, delivery.next_attempt_at = DeliveryState.pending, 0, now
         count += 1

@@ -28,7 +28,7 @@ from api.integrations import webhooks
 from api.integrations.models import EventType, Scope, WebhookEvent
 from api.photos import jobs as photo_jobs
 from api.visits.models import VisitStatus
-from tests.factories import login, make_bank, make_service_account, service_login
+from tests.factories import login, make_bank, make_service_account, make_visit, service_login
 from tests.integrations import receiver as receivers
 from tests.live import free_port
 from tests.sync.helpers import capture_photos, put_photo, submission_body
@@ -69,11 +69,13 @@ def _receiver_thread(port: int, secret: str, log: Path) -> Iterator[None]:
 
 
 def _events(session: Session, **where: Any) -> list[WebhookEvent]:
-    session.commit()  # end this session's snapshot: see what the app committed since
+    """What is committed, read on a session of its own: nothing this test's session still holds gets
+    written by reading."""
     query = (
         select(WebhookEvent).filter_by(**where).order_by(col(WebhookEvent.created_at), col(WebhookEvent.id))
     )
-    return list(session.scalars(query))
+    with Session(session.get_bind()) as reader:
+        return list(reader.scalars(query))
 
 
 @pytest.mark.real_clock  # the receiver is another process and checks the timestamp on the machine's clock
@@ -270,3 +272,31 @@ def test_failures_are_retried_on_schedule_then_disable_and_a_replay_delivers(
         assert ping["ok"] is True and ping["status"] == 204, ping
         assert receivers.read_log(log)[-1]["signatures"] == 2
     assert client.post(f"{hook}/ping", headers=admin).json()["ok"] is False  # the receiver is gone
+
+
+def test_a_change_a_savepoint_took_back_has_no_event(session: Session) -> None:
+    """As when two requests open the same task at once: the loser's insert is rolled back to a savepoint
+    (tasks.service) and the transaction goes on and commits."""
+    bank = make_bank(session)
+    savepoint = session.begin_nested()
+    bank.one.visit.status = VisitStatus.cancelled
+    lost = make_visit(session, collateral=bank.one.collateral, version=bank.version)
+    session.flush()
+    savepoint.rollback()
+    session.commit()
+    assert [e.event_type for e in _events(session, entity_id=bank.one.visit.id)] == ["visit.scheduled"]
+    assert _events(session, entity_id=lost.id) == []
+
+
+def test_a_savepoint_rolled_back_keeps_the_events_of_what_came_before_it(session: Session) -> None:
+    bank = make_bank(session)
+    bank.one.visit.status = VisitStatus.cancelled
+    session.flush()
+    savepoint = session.begin_nested()
+    make_visit(session, collateral=bank.one.collateral, version=bank.version)
+    savepoint.rollback()
+    session.commit()
+    assert [e.event_type for e in _events(session, entity_id=bank.one.visit.id)] == [
+        "visit.scheduled",
+        "visit.cancelled",
+    ]
