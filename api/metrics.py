@@ -1,7 +1,8 @@
 """`/metrics` in Prometheus's text format (prometheus-client): requests and their latency by route, bytes
 received, and — read from the database at each scrape — the background work waiting (photos without
-derivatives, change-feed rows not numbered yet, audit events not sealed yet), the oldest unprocessed photo,
-and the connection pool in use.
+derivatives, change-feed rows not numbered yet, audit events not sealed yet, webhook events not fanned out
+and deliveries not delivered, export jobs not done), the oldest unprocessed photo, the oldest webhook delivery
+still pending, and the connection pool in use.
 
 Each `fieldvisit serve` process has its own counters (a registry per app, so tests can build many apps);
 with `--workers N` scrape each node, or put the processes behind one address and read the database-backed
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -29,6 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.audit.models import AuditEvent
 from api.db import utcnow
 from api.errors import Forbidden, NotFound
+from api.exports.models import ExportJob, ExportState
+from api.integrations.models import DeliveryState, WebhookDelivery, WebhookEvent
 from api.photos.models import Photo, PhotoState
 from api.sync.models import ChangeLog
 
@@ -70,19 +74,48 @@ class BacklogCollector(Collector):
                 ).one()
                 changes = conn.execute(select(func.count()).where(col(ChangeLog.seq).is_(None))).scalar_one()
                 events = conn.execute(select(func.count()).where(col(AuditEvent.seq).is_(None))).scalar_one()
+                unfanned = conn.execute(
+                    select(func.count()).where(col(WebhookEvent.fanned_out_at).is_(None))
+                ).scalar_one()
+                deliveries, oldest_delivery = conn.execute(
+                    select(func.count(), func.min(col(WebhookDelivery.created_at))).where(
+                        col(WebhookDelivery.state) == DeliveryState.pending
+                    )
+                ).one()
+                exports = conn.execute(
+                    select(func.count()).where(
+                        col(ExportJob.state).in_([ExportState.pending, ExportState.running])
+                    )
+                ).scalar_one()
         except Exception:  # a scrape during an outage reports what it can; readiness says why
             return
         waiting.add_metric(["photo_derivatives"], photos)
         waiting.add_metric(["change_feed_numbering"], changes)
         waiting.add_metric(["audit_sealing"], events)
-        if first is not None and first.tzinfo is None:
-            first = first.replace(tzinfo=utcnow().tzinfo)
-        oldest.add_metric([], (utcnow() - first).total_seconds() if first is not None else 0.0)
+        waiting.add_metric(["webhook_fan_out"], unfanned)
+        waiting.add_metric(["webhook_deliveries"], deliveries)
+        waiting.add_metric(["export_jobs"], exports)
+        lag = GaugeMetricFamily(
+            "fieldvisit_oldest_pending_webhook_seconds",
+            "Age of the oldest webhook delivery not delivered yet (a destination that is down shows here).",
+        )
+        lag.add_metric([], _age(oldest_delivery))
+        oldest.add_metric([], _age(first))
         checked_out = getattr(self.engine.pool, "checkedout", None)
         pool.add_metric([], float(checked_out()) if callable(checked_out) else 0.0)
         yield waiting
         yield oldest
+        yield lag
         yield pool
+
+
+def _age(moment: Any) -> float:
+    """Seconds since `moment` (SQLite gives times back without a zone: they are UTC); 0 for none."""
+    if moment is None:
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=utcnow().tzinfo)
+    return float((utcnow() - moment).total_seconds())
 
 
 class RequestMetrics:

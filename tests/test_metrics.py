@@ -61,6 +61,9 @@ def test_metrics_count_requests_bytes_and_waiting_work(settings: Settings, sessi
     )  # fmt: skip
     assert float(uploaded.split()[-1]) > 3 * 10_000
     assert 'fieldvisit_jobs_waiting{kind="photo_derivatives"} 1.0' in text
+    assert 'fieldvisit_jobs_waiting{kind="webhook_deliveries"} 0.0' in text
+    assert 'fieldvisit_jobs_waiting{kind="export_jobs"} 0.0' in text
+    assert "fieldvisit_oldest_pending_webhook_seconds 0.0" in text
     oldest = next(
         line for line in text.splitlines() if line.startswith("fieldvisit_oldest_unprocessed_photo_seconds ")
     )
