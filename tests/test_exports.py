@@ -10,10 +10,17 @@ import io
 import json
 import uuid
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from api.auth.models import User
+from api.config import Settings
+from api.exports import copy_csv, formats, service
 from api.exports.formats import csv_cell
+from api.sync.models import Submission
+from api.visits.service import VisitFilter
 from tests.factories import login, make_bank, make_visit
 from tests.sync.helpers import capture_photos, put_photo, submission_body
 
@@ -183,3 +190,68 @@ def test_every_export_format_is_documented(client: TestClient) -> None:
         "text/csv", "application/x-ndjson", "application/geo+json",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     }  # fmt: skip
+
+
+def test_postgresql_writes_the_csv_itself_byte_for_byte_as_the_row_by_row_path(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings, db_kind: str
+) -> None:
+    """On PostgreSQL the CSV is made by one COPY (copy_csv.py); it must be the very bytes the row-by-row path
+    writes (the one SQLite uses), awkward values included."""
+    if db_kind != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    bank = make_bank(session)
+    bank.one.borrower.name = '=1+1 含"引号",逗号\n换行\r回车 '
+    bank.two.borrower.name = "@华锦\t"
+    awkward = make_visit(session, collateral=bank.two.collateral, version=bank.version)
+    session.commit()
+    manager = login(client, bank.one.manager)
+    photos = capture_photos(seed=7)
+    far = {"lat": 31.2494, "lon": 121.4737, "accuracy_m": 8.0, "fixed_at": "2026-11-29T23:00:00+00:00"}
+    body = submission_body(photos, check_in=far)
+    url = f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}"
+    assert client.put(url, json=body, headers=manager).status_code == 201
+    for photo in photos:
+        put_photo(client, manager, bank.one.visit.id, photo)
+    answers = {
+        "remarks": {"value": "-5 是负数"},
+        "observed_quantity": {"value": 12.50},
+        "collateral_present": {"value": False},
+        "condition": {"value": ""},
+        "seizure_notice": {"value": None},
+        "third_party_occupation": {"value": ["a", "+b", 1, 2.5, True, None]},
+        "site_operating": {"value": {"lat": 31.2, "lon": 121.4, "accuracy_m": 8}},
+        "photo_overview": {"photos": [str(uuid.uuid4()), str(uuid.uuid4())]},
+        "photo_identifier": {"photos": [], "value": 1e16},
+        "check_in": {"value": 0.0000001},
+    }
+    submission = Submission(
+        id=uuid.uuid4(), visit_id=awkward.id, branch_id=awkward.branch_id, submitted_by_id=awkward.manager_id,
+        template_version_id=awkward.template_version_id, body_sha256="0" * 64,
+        body={"answers": answers, "notes": "", "photos": []}, state="complete", conflict=False,
+        conflict_reasons=[], visit_status_after="submitted",
+    )  # fmt: skip
+    session.add(submission)
+    awkward.submitted_at = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)  # whole seconds: no fraction
+    bank.one.visit.decided_at = dt.datetime(2026, 11, 29, 9, 0, 0, 120, tzinfo=dt.UTC)
+    session.commit()
+
+    admin = session.get_one(User, bank.one.admin.id)
+    where = VisitFilter()
+    make_session = app.state.read_sessionmaker
+    with make_session() as reader:
+        columns = service.VISIT_COLUMNS + service.answer_columns(
+            service.sheets(reader, user=admin, where=where, settings=settings)
+        )
+        by_rows = b"".join(
+            formats.csv_stream(
+                columns, service.rows(reader, user=admin, where=where, settings=settings, base_url="http://h")
+            )
+        )
+    by_copy = b"".join(
+        copy_csv.stream(
+            make_session, user=admin, where=where, settings=settings, base_url="http://h", header=columns
+        )
+    )
+    assert by_copy.decode().splitlines() == by_rows.decode().splitlines()
+    assert by_copy == by_rows
+    assert len(_csv_rows(by_copy)) == 3

@@ -46,18 +46,43 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+class _Rows:
+    """csv.writer with QUOTE_MINIMAL quoting any field that holds CR or LF (it does so for the characters of
+    its line terminator) but ending each row with LF alone: what PostgreSQL's COPY … (FORMAT csv) writes,
+    so that both ways of making the export give the same bytes (copy_csv.py)."""
+
+    def __init__(self) -> None:
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
+
+    def write(self, cells: list[Any]) -> None:
+        self.writer.writerow(cells)
+        self.buffer.seek(self.buffer.tell() - 2)
+        self.buffer.write("\n")
+        self.buffer.truncate()
+
+    def take(self) -> bytes:
+        text = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return text.encode("utf-8")
+
+
+def csv_head(header: list[str]) -> bytes:
+    """The byte-order mark (so Excel reads the UTF-8 as UTF-8) and the header row."""
+    rows = _Rows()
+    rows.write(header)
+    return "\ufeff".encode() + rows.take()
+
+
 def csv_stream(header: list[str], rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(header)
+    yield csv_head(header)
+    out = _Rows()
     for n, row in enumerate(rows, 1):
-        writer.writerow([csv_cell(row.get(column)) for column in header])
+        out.write([csv_cell(row.get(column)) for column in header])
         if n % 200 == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
+            yield out.take()
+    yield out.take()
 
 
 XLSX_VISIT_COLUMNS = [c for c in service.VISIT_COLUMNS if c != "template_version_id"]
@@ -174,4 +199,11 @@ def encode(
     if format == "xlsx":
         return Encoded(MEDIA_TYPES[format], format, xlsx_stream(sheets, rows(), settings.timezone))
     columns = service.VISIT_COLUMNS + service.answer_columns(sheets)
+    if session.get_bind().dialect.name == "postgresql":
+        from api.exports import copy_csv  # PostgreSQL makes the whole file: ~10x the rows per second
+
+        body = copy_csv.stream(
+            make_session, user=user, where=where, settings=settings, base_url=base_url, header=columns
+        )
+        return Encoded(MEDIA_TYPES[format], format, body)
     return Encoded(MEDIA_TYPES[format], format, csv_stream(columns, rows()))

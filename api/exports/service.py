@@ -42,7 +42,7 @@ VISIT_COLUMNS = [
 ]  # fmt: skip
 
 
-def _query(user: User, where: visit_service.VisitFilter, settings: Settings) -> Any:
+def visit_query(user: User, where: visit_service.VisitFilter, settings: Settings) -> Any:
     return visit_service.filtered(visit_service.scope_visits(select(Visit), user), where, settings)
 
 
@@ -58,7 +58,7 @@ class Sheet:
 def sheets(
     session: Session, *, user: User, where: visit_service.VisitFilter, settings: Settings
 ) -> list[Sheet]:
-    ids = _query(user, where, settings).with_only_columns(col(Visit.template_version_id)).distinct()
+    ids = visit_query(user, where, settings).with_only_columns(col(Visit.template_version_id)).distinct()
     found = session.execute(
         select(TemplateVersion, col(ChecklistTemplate.code))
         .join(ChecklistTemplate, col(ChecklistTemplate.id) == col(TemplateVersion.template_id))
@@ -103,7 +103,7 @@ def _visit_batches(
     parameters was a quarter of what was left."""
     after: tuple[dt.date, uuid.UUID] | None = None
     while True:
-        query = _query(user, where, settings).with_only_columns(*VISIT_FIELDS)
+        query = visit_query(user, where, settings).with_only_columns(*VISIT_FIELDS)
         query = query.order_by(col(Visit.due_on), col(Visit.id)).limit(BATCH)
         if after is not None:
             query = query.where(
@@ -240,7 +240,7 @@ def _batch(
     for visit_id, photo_id in session.execute(
         select(col(Photo.visit_id), col(Photo.id))
         .where(col(Photo.visit_id).in_(ids))
-        .order_by(col(Photo.received_at))
+        .order_by(col(Photo.received_at), col(Photo.id))
     ):
         photos[visit_id].append(photo_id)
     waiting = {status.value for status in AWAITING_MANAGER}
