@@ -158,7 +158,7 @@ def tick() -> None:
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
-        report = ticks.tick(make_sessionmaker(engine), settings)
+        report = ticks.tick(make_sessionmaker(engine, settings=settings), settings)
     finally:
         engine.dispose()
     click.echo(str(report))

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
     # The address people and systems reach the service at (e.g. https://fieldvisit.bank.example), for the
-    # links written into files made in the background (export jobs); empty: links are paths.
+    # links written without a request (webhook payloads, export job files); empty: links are paths.
     public_url: str = Field("", max_length=500)
     # How long an export job's download link works; then `tick` removes the file.
     export_link_hours: int = Field(24, ge=1, le=24 * 30)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
+from api.config import Settings
 from api.errors import AppError
 
 NAMING_CONVENTION = {
@@ -215,10 +216,10 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     return create_engine(database_url, pool_size=10, max_overflow=10, pool_recycle=1800, **kwargs)
 
 
-def make_sessionmaker(engine: Engine, *, timezone: str | None = None) -> sessionmaker[Session]:
-    """`timezone`: the bank's, for what a session derives from the calendar as it commits (the `overdue`
-    of a webhook payload)."""
-    info = {"timezone": timezone} if timezone else {}
+def make_sessionmaker(engine: Engine, *, settings: Settings | None = None) -> sessionmaker[Session]:
+    """With `settings`, each session carries what it needs as it commits without a request: the bank's zone
+    (a webhook payload's `overdue`) and the public address (its links)."""
+    info = {"timezone": settings.timezone, "public_url": settings.public_url} if settings else {}
     return sessionmaker(engine, expire_on_commit=False, autoflush=True, info=info)
 
 

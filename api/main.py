@@ -182,7 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # fmt: skip
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
-    app.state.sessionmaker = make_sessionmaker(app.state.engine, timezone=settings.timezone)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine, settings=settings)
     app.state.read_sessionmaker = make_sessionmaker(
         app.state.engine.execution_options(**{READ_ONLY_OPTION: True})
     )

@@ -50,7 +50,7 @@ def main() -> None:
     )  # fmt: skip
     upgrade(settings.database_url)
     app = create_app(settings)
-    make_session = make_sessionmaker(app.state.engine, timezone=settings.timezone)
+    make_session = make_sessionmaker(app.state.engine, settings=settings)
     with make_session() as session:
         demo.load(session, settings=settings)
         session.commit()

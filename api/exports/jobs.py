@@ -138,9 +138,7 @@ def _make(make_session: sessionmaker[Session], settings: Settings, job_id: uuid.
     # The file is read on read-only sessions (on SQLite a writing one would hold the one write lock for
     # the whole export); the job's row is written before and after, in short transactions.
     engine = make_session.kw["bind"]
-    read_only = make_sessionmaker(
-        engine.execution_options(**{READ_ONLY_OPTION: True}), timezone=settings.timezone
-    )
+    read_only = make_sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), settings=settings)
     with make_session() as session:
         job = session.get_one(ExportJob, job_id)
         target, format, filters = file_of(settings, job), job.format, job.filters

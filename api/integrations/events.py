@@ -127,6 +127,7 @@ def render(session: Session, kind: EventType, obj: Any) -> WebhookEvent:
     from api.visits import service as visit_service
 
     zone = session.info.get(ZONE) or "Asia/Shanghai"
+    base = str(session.info.get("public_url") or "").rstrip("/")
     today = today_in(zone)
     data: dict[str, Any]
     if isinstance(obj, Visit):
@@ -150,7 +151,11 @@ def render(session: Session, kind: EventType, obj: Any) -> WebhookEvent:
         entity_id=obj.id,
         visit_id=visit_id,
         branch_id=obj.branch_id,
-        payload={"type": kind.value, "timestamp": _stamp(now), "data": {**data, "links": {"self": link}}},
+        payload={
+            "type": kind.value,
+            "timestamp": _stamp(now),
+            "data": {**data, "links": {"self": base + link}},
+        },
         created_at=now,
     )
 

@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from api.config import Settings
+from api.db import make_sessionmaker
 from api.integrations import webhooks
 from api.integrations.models import EventType, Scope, WebhookEvent
 from api.photos import jobs as photo_jobs
-from api.visits.models import VisitStatus
+from api.visits.models import Visit, VisitStatus
 from tests.factories import login, make_bank, make_service_account, make_visit, service_login
 from tests.integrations import receiver as receivers
 from tests.live import free_port
@@ -300,3 +301,18 @@ def test_a_savepoint_rolled_back_keeps_the_events_of_what_came_before_it(session
         "visit.scheduled",
         "visit.cancelled",
     ]
+
+
+def test_links_are_absolute_once_the_public_address_is_set(
+    app: FastAPI, session: Session, settings: Settings
+) -> None:
+    bank = make_bank(session)
+    public = settings.model_copy(update={"public_url": "https://fieldvisit.bank.example/"})
+    with make_sessionmaker(app.state.engine, settings=public)() as other:
+        visit = other.get_one(Visit, bank.one.visit.id)
+        visit.status = VisitStatus.cancelled
+        other.commit()
+    cancelled = _events(session, entity_id=bank.one.visit.id, event_type="visit.cancelled")
+    assert cancelled[0].payload["data"]["links"]["self"] == (
+        f"https://fieldvisit.bank.example/api/v1/visits/{bank.one.visit.id}"
+    )
