@@ -88,12 +88,24 @@ class SubmissionRecord(SubmissionOut):
     body: SubmissionIn
 
 
+class PreviousPhoto(BaseModel):
+    id: uuid.UUID
+    item_key: str
+    thumbnail: str = Field(
+        description="Link to the thumbnail; the app keeps it on the phone with the package."
+    )
+
+
 class PreviousVisit(BaseModel):
     visit_id: uuid.UUID
     approved_at: dt.datetime | None
     submitted_at: dt.datetime | None
     manager_name: str
     notes: str
+    photos: list[PreviousPhoto] = Field(
+        default_factory=list,
+        description="The approved submission's photos (at most 30), so the manager frames the same views.",
+    )
 
 
 class ReturnedPhoto(BaseModel):

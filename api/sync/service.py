@@ -490,6 +490,10 @@ def review_comment(session: Session, *, visit: Visit) -> str | None:
     return review_service.return_comment(session, visit=visit)
 
 
+# Last time's photos in a work package: enough to frame the same views, few enough for a phone offline.
+PREVIOUS_PHOTOS = 30
+
+
 def previous_visit(session: Session, *, visit: Visit) -> schemas.PreviousVisit | None:
     earlier = session.scalar(
         select(Visit)
@@ -510,13 +514,35 @@ def previous_visit(session: Session, *, visit: Visit) -> schemas.PreviousVisit |
         .order_by(col(Submission.received_at).desc())
         .limit(1)
     )
-    notes = str(last.body.get("notes", "")) if last else ""
+    body = last.body if last else {}
+    notes = str(body.get("notes", ""))
+    kept = [
+        uuid.UUID(str(photo_id))
+        for answer in (body.get("answers") or {}).values()
+        for photo_id in ((answer or {}).get("photos") or [])
+    ]
+    photos: list[Photo] = (
+        list(
+            session.scalars(
+                select(Photo)
+                .where(col(Photo.id).in_(kept), col(Photo.thumbnail_sha256).is_not(None))
+                .order_by(col(Photo.item_key), col(Photo.received_at), col(Photo.id))
+                .limit(PREVIOUS_PHOTOS)
+            )
+        )
+        if kept
+        else []
+    )
     return schemas.PreviousVisit(
         visit_id=earlier.id,
         approved_at=earlier.decided_at,
         submitted_at=earlier.submitted_at,
         manager_name=manager.display_name if manager else "",
         notes=notes[:500],
+        photos=[
+            schemas.PreviousPhoto(id=p.id, item_key=p.item_key, thumbnail=f"/api/v1/photos/{p.id}/thumbnail")
+            for p in photos
+        ],
     )
 
 

@@ -4,11 +4,15 @@ over every screen on the way (a manager's and a reviewer's)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
+import time
+import uuid
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -27,6 +31,7 @@ from tests.browser.test_journey import (
     _wait_thumbnails,
 )
 from tests.photos.images import encode, picture
+from tests.sync.helpers import capture_photos, submission_body
 
 # Chromium keeps the machine's clock: the server it talks to must too.
 pytestmark = pytest.mark.real_clock
@@ -264,4 +269,58 @@ def test_a_shared_phone_keeps_each_managers_work_apart(browser: Any, live: dict[
     with _api(live, "manager1") as api:
         held = {p["sha256"] for p in api.get(f"/api/v1/visits/{first['id']}").json()["photos"]}
     assert held == {hashlib.sha256(p).hexdigest() for p in photos}
+    context.close()
+
+
+def test_last_times_photos_are_on_the_phone_offline(browser: Any, live: dict[str, Any]) -> None:
+    """Issue 12's before/after for the manager: the visit of a subject inspected and approved before brings
+    that inspection's photos of each item, kept on the phone with the package, shown offline beside the
+    camera button so the manager frames the same views."""
+    record = _collateral_visits(live, "manager1")[0]
+    lat, lon = _site(record)
+    photos = capture_photos(seed=41, gps=(lat, lon))
+    with _api(live, "manager1") as api:
+        body = submission_body(photos)
+        assert (
+            api.put(f"/api/v1/visits/{record['id']}/submissions/{uuid.uuid4()}", json=body).status_code == 201
+        )
+        for photo in photos:
+            answer = api.put(
+                f"/api/v1/photos/{photo.id}",
+                params={"visit_id": record["id"], "item_key": photo.item_key, "sha256": photo.sha256},
+                content=photo.data,
+                headers={"Content-Type": "image/jpeg"},
+            )
+            assert answer.status_code in (200, 201), answer.text
+    with _api(live, "reviewer1") as api:
+        for _ in range(100):  # the derivatives are made just after the upload is acknowledged
+            if all(api.get(f"/api/v1/photos/{p.id}").json()["state"] == "processed" for p in photos):
+                break
+            time.sleep(0.1)
+        assert (
+            api.post(f"/api/v1/visits/{record['id']}/review", json={"decision": "approve"}).status_code == 200
+        )
+        due = (dt.datetime.now(ZoneInfo("Asia/Shanghai")).date() + dt.timedelta(days=30)).isoformat()
+        issued = api.post(
+            "/api/v1/visits",
+            json={"subject_type": "collateral", "subject_id": record["collateral"]["id"], "due_on": due},
+        )
+        assert issued.status_code == 201, issued.text
+    context = _context(browser, live, phone=True, lat=lat, lon=lon)
+    page = context.new_page()
+    _sign_in(page, "manager1")
+    page.get_by_role("button", name="Download for offline").click()
+    page.get_by_text(re.compile("visits downloaded")).wait_for()
+    context.set_offline(True)
+    page.goto(f"/#/visit/{issued.json()['id']}")
+    page.get_by_text(re.compile("Last inspection's photos")).first.wait_for()
+    overview = page.get_by_role("img", name=re.compile("^Overview of the collateral last time"))
+    _poll(
+        page,
+        "() => [...document.querySelectorAll('.thumbs.previous img')].filter((i) => i.naturalWidth > 0).length === 3",
+    )
+    assert overview.count() == 2
+    assert page.get_by_role("img", name=re.compile("^Nameplate or title document last time")).count() == 1
+    _axe(page, "visit form with last time's photos")
+    _shot(page, "manager-last-time-photos")
     context.close()

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.visits.models import VisitStatus
-from tests.factories import login, make_bank, make_visit
+from tests.factories import bank_today, login, make_bank, make_visit
+from tests.sync.helpers import capture_photos, put_photo, submission_body
 
 pytestmark = pytest.mark.calendar
 
@@ -47,3 +51,41 @@ def test_etag_answers_304_until_something_changes(client: TestClient, session: S
 def test_the_package_is_for_managers(client: TestClient, session: Session) -> None:
     bank = make_bank(session)
     assert client.get("/api/v1/me/work-package", headers=login(client, bank.one.reviewer)).status_code == 403
+
+
+def test_a_visit_brings_last_times_photos_so_the_manager_frames_the_same_views(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    manager = login(client, bank.one.manager)
+    photos = capture_photos(seed=12)
+    body = submission_body(photos)
+    assert (
+        client.put(
+            f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=body, headers=manager
+        ).status_code
+        == 201
+    )
+    for photo in photos:
+        put_photo(client, manager, bank.one.visit.id, photo)
+    reviewer = login(client, bank.one.reviewer)
+    decided = client.post(
+        f"/api/v1/visits/{bank.one.visit.id}/review", json={"decision": "approve"}, headers=reviewer
+    )
+    assert decided.status_code == 200
+    due = (bank_today() + dt.timedelta(days=30)).isoformat()
+    issued = client.post(
+        "/api/v1/visits",
+        json={"subject_type": "collateral", "subject_id": str(bank.one.collateral.id), "due_on": due},
+        headers=reviewer,
+    )
+    assert issued.status_code == 201, issued.text
+    package = client.get("/api/v1/me/work-package", headers=manager).json()
+    entry = next(v for v in package["visits"] if v["visit"]["id"] == issued.json()["id"])
+    previous = entry["previous_visit"]
+    assert previous["visit_id"] == str(bank.one.visit.id)
+    assert sorted((p["item_key"], p["id"]) for p in previous["photos"]) == sorted(
+        (p.item_key, p.id) for p in photos
+    )
+    thumbnail = client.get(previous["photos"][0]["thumbnail"], headers=manager)
+    assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"

@@ -8,12 +8,41 @@ import { HttpError, request } from "./api.js";
 export async function downloadPackage() {
   const etag = await store.get("kv", "packageEtag");
   const answer = await request("/api/v1/me/work-package", { headers: etag ? { "If-None-Match": etag } : {} });
-  if (answer.status === 304) return (await store.all("visits")).length;
-  if (!answer.ok) throw new HttpError(answer.status, await answer.json().catch(() => ({})));
-  const pkg = await answer.json();
-  await store.replaceAll("visits", await mergePackage(pkg.visits));
-  await store.put("kv", answer.headers.get("ETag"), "packageEtag");
-  return pkg.visits.length;
+  if (answer.status !== 304) {
+    if (!answer.ok) throw new HttpError(answer.status, await answer.json().catch(() => ({})));
+    const pkg = await answer.json();
+    await store.replaceAll("visits", await mergePackage(pkg.visits));
+    await store.put("kv", answer.headers.get("ETag"), "packageEtag");
+  }
+  const entries = await store.all("visits");
+  await keepPreviousPhotos(entries);
+  return entries.length;
+}
+
+// Last time's photos of each visit's subject, kept on the phone with the package (their thumbnails, a few
+// kilobytes each), so the manager can frame the same views offline. Those no visit needs any more go.
+const THUMB = "thumb:";
+async function keepPreviousPhotos(entries) {
+  const wanted = new Map(
+    entries.flatMap((entry) => (entry.previous_visit?.photos || []).map((photo) => [THUMB + photo.id, photo])),
+  );
+  const kept = new Set((await store.keys("kv")).filter((key) => String(key).startsWith(THUMB)));
+  for (const key of kept) if (!wanted.has(key)) await store.del("kv", key);
+  for (const [key, photo] of wanted) {
+    if (kept.has(key)) continue;
+    try {
+      const answer = await request(photo.thumbnail);
+      if (answer.ok) await store.put("kv", await answer.blob(), key);
+    } catch {
+      return; // offline half-way: the next download fetches the rest
+    }
+  }
+}
+
+// A previous photo's thumbnail as a URL an <img> can show, from the phone; "" when it is not kept.
+export async function previousPhotoUrl(photoId) {
+  const blob = await store.get("kv", THUMB + photoId);
+  return blob ? URL.createObjectURL(blob) : "";
 }
 
 export async function refreshPackageQuietly() {

@@ -5,7 +5,7 @@ import { json, objectUrl } from "../core/api.js";
 import { loadDraft, problemsOf, saveDraft, submitDraft } from "../core/capture.js";
 import { busyButton, field, h, picture } from "../core/dom.js";
 import { haversine, sha256Hex, siteOf } from "../core/geo.js";
-import { rememberFix, visitEntry } from "../core/package.js";
+import { previousPhotoUrl, rememberFix, visitEntry } from "../core/package.js";
 import { actions } from "../core/state.js";
 import { checkItem, shownFor } from "../rules/validate.js";
 import { date, lang, metres, pick, t } from "../core/i18n.js";
@@ -337,8 +337,28 @@ export async function renderVisit(id, present) {
         input,
         h("div", { class: "row" }, takeAnother, count),
         thumbs,
+        lastTime(item, label),
         error,
       ),
+    );
+  }
+
+  // Last time's photos of this item (kept on the phone with the package), to frame the same views offline.
+  function lastTime(item, label) {
+    const previous = entry.previous_visit;
+    const photos = (previous?.photos || []).filter((photo) => photo.item_key === item.key);
+    if (!photos.length) return null;
+    const strip = h("div", { class: "thumbs previous" });
+    Promise.all(
+      photos.map(async (photo, index) =>
+        picture(await previousPhotoUrl(photo.id), `${label} ${t("lastTimePhoto")} ${index + 1}`, t("notOffline")),
+      ),
+    ).then((pictures) => strip.replaceChildren(...pictures));
+    return h(
+      "div",
+      { class: "last-time" },
+      h("span", { class: "muted", text: t("lastTimePhotos", { date: date(previous.approved_at) }) }),
+      strip,
     );
   }
 
