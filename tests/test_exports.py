@@ -22,7 +22,7 @@ from api.exports.formats import csv_cell
 from api.sync.models import Submission
 from api.visits.service import VisitFilter
 from tests.factories import login, make_bank, make_visit
-from tests.sync.helpers import capture_photos, put_photo, submission_body
+from tests.sync.helpers import capture_photos, put_photo, submission_body, submit_with_photos
 
 URL = "/api/v1/exports/visits"
 
@@ -207,11 +207,7 @@ def test_postgresql_writes_the_csv_itself_byte_for_byte_as_the_row_by_row_path(
     manager = login(client, bank.one.manager)
     photos = capture_photos(seed=7)
     far = {"lat": 31.2494, "lon": 121.4737, "accuracy_m": 8.0, "fixed_at": "2026-11-29T23:00:00+00:00"}
-    body = submission_body(photos, check_in=far)
-    url = f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}"
-    assert client.put(url, json=body, headers=manager).status_code == 201
-    for photo in photos:
-        put_photo(client, manager, bank.one.visit.id, photo)
+    submit_with_photos(client, manager, bank.one.visit.id, photos, check_in=far)
     answers = {
         "remarks": {"value": "-5 是负数"},
         "observed_quantity": {"value": 12.50},

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +31,7 @@ from api.visits.models import Visit, VisitStatus
 from tests.factories import login, make_bank, make_service_account, make_visit, service_login
 from tests.integrations import receiver as receivers
 from tests.live import free_port
-from tests.sync.helpers import capture_photos, put_photo, submission_body
+from tests.sync.helpers import capture_photos, submit_with_photos
 
 HOOKS = "/api/v1/webhooks"
 EVERY_EVENT = [kind.value for kind in EventType]
@@ -97,15 +96,8 @@ def test_every_change_reaches_the_subscriber_signed_in_order_through_a_killed_re
     try:
         for world in (bank.one, bank.two):  # branch two's changes are not this system's to hear of
             manager = login(client, world.manager)
-            photos = capture_photos(seed=7)
-            answer = client.put(
-                f"/api/v1/visits/{world.visit.id}/submissions/{uuid.uuid4()}",
-                json=submission_body(photos, check_in=FAR),  # far from the site: a finding and its task
-                headers=manager,
-            )
-            assert answer.status_code == 201, answer.text
-            for photo in photos:
-                assert put_photo(client, manager, world.visit.id, photo).status_code in (200, 201)
+            # Far from the site: a finding and its task.
+            submit_with_photos(client, manager, world.visit.id, capture_photos(seed=7), check_in=FAR)
         photo_jobs.process_pending(make_session, settings)
         webhooks.run(make_session, fast)
         kinds = {record["type"] for record in receivers.read_log(log)}

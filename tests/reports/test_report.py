@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import io
-import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,7 +20,7 @@ from api.config import Settings
 from api.integrations.models import Scope
 from api.photos import jobs as photo_jobs
 from tests.factories import BANK_ZONE, Bank, login, make_bank, make_service_account, make_visit, service_login
-from tests.sync.helpers import capture_photos, put_photo, submission_body
+from tests.sync.helpers import capture_photos, submission_body, submit_with_photos
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 FAR = {"lat": 31.2330, "lon": 121.4790, "accuracy_m": 15, "fixed_at": "2026-11-29T10:00:00+08:00"}
@@ -35,14 +34,11 @@ def _inspected(app: FastAPI, client: TestClient, session: Session, settings: Set
     session.commit()
     manager = login(client, bank.one.manager)
     photos = capture_photos(seed=3)
-    body = submission_body(photos, check_in=FAR, notes="厂房完好，设备运转正常。")
-    body["answers"]["observed_quantity"] = {"value": 8, "note": "两台设备外借维修"}
-    answer = client.put(
-        f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=body, headers=manager
-    )
-    assert answer.status_code == 201, answer.text
-    for photo in photos:
-        assert put_photo(client, manager, bank.one.visit.id, photo).status_code in (200, 201)
+    answers = submission_body(photos)["answers"] | {
+        "observed_quantity": {"value": 8, "note": "两台设备外借维修"}
+    }
+    notes = "厂房完好，设备运转正常。"
+    submit_with_photos(client, manager, bank.one.visit.id, photos, check_in=FAR, notes=notes, answers=answers)
     photo_jobs.process_pending(app.state.sessionmaker, settings)
     review = {"decision": "approve", "comment": "同意。请跟进设备数量差异。"}
     reviewer = login(client, bank.one.reviewer)

@@ -78,3 +78,24 @@ def put_photo(
         content=photo.data,
         headers={**headers, "Content-Type": "image/jpeg"},
     )
+
+
+def submit_with_photos(
+    client: TestClient,
+    headers: dict[str, str],
+    visit_id: object,
+    photos: list[CapturedPhoto],
+    **overrides: Any,
+) -> str:
+    """A manager's whole capture through the API: the submission (`submission_body` with `overrides`), then
+    each of its photos. Returns the submission's id."""
+    submission_id = str(uuid.uuid4())
+    answer = client.put(
+        f"/api/v1/visits/{visit_id}/submissions/{submission_id}",
+        json=submission_body(photos, **overrides),
+        headers=headers,
+    )
+    assert answer.status_code == 201, answer.text
+    for photo in photos:
+        assert put_photo(client, headers, visit_id, photo).status_code in (200, 201)
+    return submission_id

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -9,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from api.visits.models import VisitStatus
 from tests.factories import bank_today, login, make_bank, make_visit
-from tests.sync.helpers import capture_photos, put_photo, submission_body
+from tests.sync.helpers import capture_photos, submit_with_photos
 
 pytestmark = pytest.mark.calendar
 
@@ -59,15 +58,7 @@ def test_a_visit_brings_last_times_photos_so_the_manager_frames_the_same_views(
     bank = make_bank(session)
     manager = login(client, bank.one.manager)
     photos = capture_photos(seed=12)
-    body = submission_body(photos)
-    assert (
-        client.put(
-            f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=body, headers=manager
-        ).status_code
-        == 201
-    )
-    for photo in photos:
-        put_photo(client, manager, bank.one.visit.id, photo)
+    submit_with_photos(client, manager, bank.one.visit.id, photos)
     reviewer = login(client, bank.one.reviewer)
     decided = client.post(
         f"/api/v1/visits/{bank.one.visit.id}/review", json={"decision": "approve"}, headers=reviewer
