@@ -4,7 +4,8 @@ the change's own transaction.
 A `before_flush` hook notes which events the flushed objects make (so no endpoint, job or tick can forget
 one); a `before_commit` hook renders each event's payload — the resource as the API returns it, with a link
 — from the objects as they are at commit, and adds the rows, which the commit then writes with everything
-else. A rollback drops the notes. So a committed change always has its event, and a rolled-back one never.
+else. A rollback of the transaction drops the notes; a note whose change a rolled-back savepoint took back
+is dropped at commit (`still_holds`). So a committed change always has its event, a rolled-back one never.
 """
 
 from __future__ import annotations
