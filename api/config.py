@@ -88,6 +88,8 @@ class Settings(BaseSettings):
         default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000, 86400, 86400]
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # Deliveries sent side by side (never two of one visit to one destination at once).
+    webhook_concurrency: int = Field(4, ge=1, le=32)
     # The address people and systems reach the service at (e.g. https://fieldvisit.bank.example), for the
     # links written without a request (webhook payloads, export job files); empty: links are paths.
     public_url: str = Field("", max_length=500)

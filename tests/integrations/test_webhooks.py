@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -254,8 +255,12 @@ def test_failures_are_retried_on_schedule_then_disable_and_a_replay_delivers(
         assert client.post(f"{hook}/replay", json=window, headers=admin).json() == {"replayed": 2}
         webhooks.run(make_session, schedule)
         received = receivers.read_log(log)
-        assert [r["data"]["id"] for r in received] == [str(bank.one.visit.id)] * 2 + [str(bank.two.visit.id)]
-        assert received[0]["id"] == received[1]["id"]  # a replay keeps its webhook-id: the receiver drops it
+        # (Two visits: sent side by side, so in either order; the order holds per visit.)
+        assert sorted(r["data"]["id"] for r in received) == sorted(
+            [str(bank.one.visit.id)] * 2 + [str(bank.two.visit.id)]
+        )
+        again = [r["id"] for r in received if r["data"]["id"] == str(bank.one.visit.id)]
+        assert again[0] == again[1]  # a replay keeps its webhook-id: the receiver drops it
 
         # A rotated secret: for the overlap, deliveries carry both signatures, so the old receiver still
         # verifies; the ping says so at once.
@@ -308,3 +313,51 @@ def test_links_are_absolute_once_the_public_address_is_set(
     assert cancelled[0].payload["data"]["links"]["self"] == (
         f"https://fieldvisit.bank.example/api/v1/visits/{bank.one.visit.id}"
     )
+
+
+class _Slow(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        time.sleep(2)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_a_slow_destination_does_not_hold_up_the_others(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    """Three visits cancelled: a destination that takes two seconds to answer each, and another that answers
+    at once, are sent to side by side."""
+    bank = make_bank(session)
+    visits = [
+        bank.one.visit,
+        *(make_visit(session, collateral=bank.one.collateral, version=bank.version) for _ in range(2)),
+    ]
+    session.commit()
+    admin = login(client, bank.one.admin)
+    slow_port, fast_port, log = free_port(), free_port(), tmp_path / "fast.jsonl"
+    body = {"event_types": ["visit.cancelled"]}
+    assert (
+        client.post(HOOKS, json={**body, "url": f"http://127.0.0.1:{slow_port}/"}, headers=admin).status_code
+        == 201
+    )
+    fast = client.post(HOOKS, json={**body, "url": f"http://127.0.0.1:{fast_port}/"}, headers=admin).json()
+    for visit in visits:
+        answer = client.post(f"/api/v1/visits/{visit.id}/cancel", json={"reason": "已结清"}, headers=admin)
+        assert answer.status_code == 200
+    slow_server = ThreadingHTTPServer(("127.0.0.1", slow_port), _Slow)
+    threading.Thread(target=slow_server.serve_forever, daemon=True).start()
+    try:
+        with _receiver_thread(fast_port, fast["secret"], log):
+            started = time.monotonic()
+            made, sent = webhooks.run(app.state.sessionmaker, settings)
+            took = time.monotonic() - started
+    finally:
+        slow_server.shutdown()
+        slow_server.server_close()
+    assert (made, sent) == (6, 6)
+    assert len(receivers.read_log(log)) == 3
+    assert took < 4, took  # one after another it would be 6 s and more
