@@ -276,18 +276,32 @@ def test_last_times_photos_are_on_the_phone_offline(browser: Any, live: dict[str
     """Issue 12's before/after for the manager: the visit of a subject inspected and approved before brings
     that inspection's photos of each item, kept on the phone with the package, shown offline beside the
     camera button so the manager frames the same views."""
-    record = _collateral_visits(live, "manager1")[0]
+    with _api(live, "manager1") as api:  # one of manager1's collateral, whatever earlier tests did with it
+        mine = [v for v in api.get("/api/v1/visits", params={"limit": 500}).json()["items"]]
+        subject = next(v for v in mine if v["subject_type"] == "collateral")
+        record = api.get(f"/api/v1/visits/{subject['id']}").json()
     lat, lon = _site(record)
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+    def issue(api: Any, days: int) -> str:
+        due = (today + dt.timedelta(days=days)).isoformat()
+        made = api.post(
+            "/api/v1/visits",
+            json={"subject_type": "collateral", "subject_id": record["collateral"]["id"], "due_on": due},
+        )
+        assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    with _api(live, "reviewer1") as api:
+        earlier = issue(api, 0)
     photos = capture_photos(seed=41, gps=(lat, lon))
     with _api(live, "manager1") as api:
         body = submission_body(photos)
-        assert (
-            api.put(f"/api/v1/visits/{record['id']}/submissions/{uuid.uuid4()}", json=body).status_code == 201
-        )
+        assert api.put(f"/api/v1/visits/{earlier}/submissions/{uuid.uuid4()}", json=body).status_code == 201
         for photo in photos:
             answer = api.put(
                 f"/api/v1/photos/{photo.id}",
-                params={"visit_id": record["id"], "item_key": photo.item_key, "sha256": photo.sha256},
+                params={"visit_id": earlier, "item_key": photo.item_key, "sha256": photo.sha256},
                 content=photo.data,
                 headers={"Content-Type": "image/jpeg"},
             )
@@ -297,22 +311,15 @@ def test_last_times_photos_are_on_the_phone_offline(browser: Any, live: dict[str
             if all(api.get(f"/api/v1/photos/{p.id}").json()["state"] == "processed" for p in photos):
                 break
             time.sleep(0.1)
-        assert (
-            api.post(f"/api/v1/visits/{record['id']}/review", json={"decision": "approve"}).status_code == 200
-        )
-        due = (dt.datetime.now(ZoneInfo("Asia/Shanghai")).date() + dt.timedelta(days=30)).isoformat()
-        issued = api.post(
-            "/api/v1/visits",
-            json={"subject_type": "collateral", "subject_id": record["collateral"]["id"], "due_on": due},
-        )
-        assert issued.status_code == 201, issued.text
+        assert api.post(f"/api/v1/visits/{earlier}/review", json={"decision": "approve"}).status_code == 200
+        next_visit = issue(api, 30)
     context = _context(browser, live, phone=True, lat=lat, lon=lon)
     page = context.new_page()
     _sign_in(page, "manager1")
     page.get_by_role("button", name="Download for offline").click()
     page.get_by_text(re.compile("visits downloaded")).wait_for()
     context.set_offline(True)
-    page.goto(f"/#/visit/{issued.json()['id']}")
+    page.goto(f"/#/visit/{next_visit}")
     page.get_by_text(re.compile("Last inspection's photos")).first.wait_for()
     overview = page.get_by_role("img", name=re.compile("^Overview of the collateral last time"))
     _poll(
