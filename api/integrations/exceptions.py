@@ -23,3 +23,11 @@ class UnsafeDestination(AppError):
     code = "unsafe_destination"
     title_zh = "回调地址指向内网、本机或链路本地地址，未经管理员放行不可使用"
     title_en = "The destination resolves to a loopback, private or link-local address not allow-listed"
+
+
+class UnresolvableDestination(UnsafeDestination):
+    """Also refused: a name that does not resolve cannot be checked (and would fail every delivery)."""
+
+    code = "destination_unresolvable"
+    title_zh = "回调地址的主机名无法解析"
+    title_en = "The destination's host name does not resolve"

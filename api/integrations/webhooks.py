@@ -41,7 +41,7 @@ from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
 from api.integrations import accounts
-from api.integrations.exceptions import UnsafeDestination
+from api.integrations.exceptions import UnresolvableDestination, UnsafeDestination
 from api.integrations.models import (
     DeliveryState,
     EventType,
@@ -80,7 +80,7 @@ def check_destination(url: str, settings: Settings) -> None:
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeDestination(
+        raise UnresolvableDestination(
             f"The destination's host {parts.hostname!r} does not resolve.",
             detail_zh=f"回调地址的主机 {parts.hostname!r} 无法解析。",
         ) from exc

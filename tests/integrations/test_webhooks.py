@@ -361,3 +361,12 @@ def test_a_slow_destination_does_not_hold_up_the_others(
     assert (made, sent) == (6, 6)
     assert len(receivers.read_log(log)) == 3
     assert took < 4, took  # one after another it would be 6 s and more
+
+
+def test_a_destination_whose_name_does_not_resolve_is_refused_as_such(
+    client: TestClient, session: Session
+) -> None:
+    bank = make_bank(session)
+    body = {"url": "https://no-such-host.invalid/hook", "event_types": ["visit.approved"]}
+    answer = client.post(HOOKS, json=body, headers=login(client, bank.one.admin))
+    assert answer.status_code == 422 and answer.json()["code"] == "destination_unresolvable"
