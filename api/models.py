@@ -6,7 +6,13 @@ from api.audit.models import AuditEvent
 from api.auth.models import Branch, RefreshToken, User
 from api.checklists.models import ChecklistTemplate, TemplateVersion
 from api.exports.models import ExportJob
-from api.integrations.models import ApiKey, ServiceAccount, WebhookDelivery, WebhookEvent, WebhookSubscription
+from api.integrations.models import (
+    ApiKey,
+    ServiceAccount,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 from api.photos.models import Photo, Upload
 from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Milestone, Project
 from api.review.models import VisitReview

@@ -146,3 +146,18 @@ class WebhookDelivery(SQLModel, table=True):
     last_latency_ms: int | None = Field(default=None)
     last_response: str | None = Field(default=None, max_length=500)
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """Every attempt of a delivery, for the integrator working out why it failed (the delivery keeps the
+    latest one too, for its list)."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    delivery_id: uuid.UUID = Field(foreign_key="webhook_delivery.id", index=True)
+    attempted_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    status: int | None = Field(default=None)
+    latency_ms: int = Field(default=0)
+    response: str | None = Field(default=None, max_length=500)
+    error: str | None = Field(default=None, max_length=500)

@@ -309,6 +309,18 @@ def _delivery_public(delivery: WebhookDelivery, kind: str) -> schemas.DeliveryPu
     )
 
 
+@router.get(
+    "/webhooks/{subscription_id}/deliveries/{delivery_id}/attempts",
+    response_model=list[schemas.AttemptPublic],
+    summary="Every attempt of one delivery, oldest first",
+)
+def list_attempts(
+    subscription: SubscriptionDep, delivery_id: uuid.UUID, session: SessionDep
+) -> list[schemas.AttemptPublic]:
+    rows = webhooks.attempts_of(session, subscription=subscription, delivery_id=delivery_id)
+    return [schemas.AttemptPublic.model_validate(row, from_attributes=True) for row in rows]
+
+
 @router.post(
     "/webhooks/{subscription_id}/deliveries/{delivery_id}/replay",
     response_model=schemas.DeliveryPublic,

@@ -137,6 +137,16 @@ class DeliveryPublic(BaseModel):
     last_error: str | None
 
 
+class AttemptPublic(BaseModel):
+    attempted_at: dt.datetime
+    status: int | None = Field(description="The destination's HTTP status; null when it did not answer.")
+    latency_ms: int
+    response: str | None = Field(description="The first 500 characters of the answer.")
+    error: str | None = Field(
+        description="Why there was no answer: refused, timed out, not a public address…"
+    )
+
+
 class ReplayRange(BaseModel):
     since: dt.datetime
     until: dt.datetime

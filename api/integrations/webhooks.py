@@ -47,6 +47,7 @@ from api.integrations.models import (
     EventType,
     Scope,
     ServiceAccount,
+    WebhookAttempt,
     WebhookDelivery,
     WebhookEvent,
     WebhookSubscription,
@@ -415,6 +416,16 @@ def record_attempt(
     attempt: Attempt,
 ) -> None:
     now = utcnow()
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            attempted_at=now,
+            status=attempt.status,
+            latency_ms=attempt.latency_ms,
+            response=attempt.response[:SNIPPET] if attempt.response is not None else None,
+            error=attempt.error[:SNIPPET] if attempt.error is not None else None,
+        )
+    )
     delivery.attempts += 1
     delivery.last_attempt_at = now
     delivery.last_status, delivery.last_latency_ms = attempt.status, attempt.latency_ms
@@ -528,3 +539,13 @@ def ping(subscription: WebhookSubscription, settings: Settings) -> Attempt:
         separators=(",", ":"),
     )
     return send(subscription, settings, message_id=message_id, body=body)
+
+
+def attempts_of(
+    session: Session, *, subscription: WebhookSubscription, delivery_id: uuid.UUID
+) -> list[WebhookAttempt]:
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.subscription_id != subscription.id:
+        raise NotFound("No such delivery.", detail_zh="投递记录不存在。")
+    query = select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
+    return list(session.scalars(query.order_by(col(WebhookAttempt.attempted_at), col(WebhookAttempt.id))))

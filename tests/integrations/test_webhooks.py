@@ -235,6 +235,8 @@ def test_failures_are_retried_on_schedule_then_disable_and_a_replay_delivers(
     assert [(d["state"], d["attempts"]) for d in log_rows] == [("failed", 3)]
     subscription = client.get(hook, headers=admin).json()
     assert subscription["is_active"] is False and "failed 3 times" in subscription["disabled_reason"]
+    attempts = client.get(f"{hook}/deliveries/{log_rows[0]['id']}/attempts", headers=admin).json()
+    assert [(a["status"], "Connection refused" in a["error"]) for a in attempts] == [(None, True)] * 3
 
     # While it is disabled another visit is cancelled; nothing is sent to it.
     assert (
@@ -248,6 +250,9 @@ def test_failures_are_retried_on_schedule_then_disable_and_a_replay_delivers(
         assert replayed.status_code == 200 and replayed.json()["state"] == "pending"
         webhooks.run(make_session, schedule)
         assert [r["data"]["id"] for r in receivers.read_log(log)] == [str(bank.one.visit.id)]
+        attempts = client.get(f"{hook}/deliveries/{log_rows[0]['id']}/attempts", headers=admin).json()
+        # The whole story (the test's clock went forward for the retries, so not in this order).
+        assert sorted(a["status"] or 0 for a in attempts) == [0, 0, 0, 204]
         window = {
             "since": (start - dt.timedelta(minutes=1)).isoformat(),
             "until": (start + dt.timedelta(hours=1)).isoformat(),
