@@ -503,28 +503,21 @@ def get_photo_bytes(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     photo = service.get_photo_for(session, user=user, photo_id=photo_id)
-    store = service.photo_store(settings)
-    digest: str | None
+    cache = IMMUTABLE
     if kind == "stamped":
+        path = service.stamped_copy(session, settings=settings, photo=photo)
         # Its text follows the names of today (a renamed borrower gives a new copy): revalidate each time.
-        stamped = service.stamped_copy(session, settings=settings, photo=photo)
-        etag = f'"{stamped.name.split(".")[1]}"'
-        revalidate = {"ETag": etag, "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
-        if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
-            return Response(status_code=304, headers=revalidate)
-        return FileResponse(stamped, media_type="image/jpeg", headers=revalidate)
-    if kind == "original":
-        digest, path = photo.sha256, store.original_path(photo.sha256)
-        media = FORMAT_MEDIA_TYPES.get(photo.format, "application/octet-stream")
+        etag, media, cache = f'"{path.name.split(".")[1]}"', "image/jpeg", "private, no-cache"
+    elif kind == "original":
+        path = service.photo_store(settings).original_path(photo.sha256)
+        etag, media = f'"{photo.sha256}"', FORMAT_MEDIA_TYPES.get(photo.format, "application/octet-stream")
     else:
-        digest = photo.thumbnail_sha256 if kind == "thumbnail" else photo.preview_sha256
-        path, media = store.derived_path(photo.sha256, kind), "image/jpeg"
-        if digest == photo.sha256:  # an upright JPEG within 1600 px is its own preview
-            path = store.original_path(photo.sha256)
-    if digest is None:
-        raise PhotoNotReady(headers={"Retry-After": "5"})
-    etag = f'"{digest}"'
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
+        made = service.derivative(settings, photo, kind)
+        if made is None:
+            raise PhotoNotReady(headers={"Retry-After": "5"})
+        digest, path = made
+        etag, media = f'"{digest}"', "image/jpeg"
+    headers = {"ETag": etag, "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
     if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
     return FileResponse(path, media_type=media, headers=headers)

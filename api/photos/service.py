@@ -234,13 +234,27 @@ def public(photo: Photo) -> PhotoPublic:
     )
 
 
+def derivative(settings: Settings, photo: Photo, kind: str) -> tuple[str, Path] | None:
+    """A `preview` or `thumbnail`: its digest and its file, or None until it is made. An upright JPEG already
+    within a derivative's size is its own, and then the original's file serves."""
+    digest = photo.thumbnail_sha256 if kind == "thumbnail" else photo.preview_sha256
+    if digest is None:
+        return None
+    store = photo_store(settings)
+    if digest == photo.sha256:
+        return digest, store.original_path(photo.sha256)
+    return digest, store.derived_path(photo.sha256, kind)
+
+
 def stamped_copy(
     session: Session, *, settings: Settings, photo: Photo, width: int = watermark.STAMPED_PX
 ) -> Path:
     """The photo with the watermark band (watermark.py), made from its preview on first request. Raises
     PhotoNotReady while the preview is not made yet."""
-    if photo.preview_sha256 is None:
+    preview = derivative(settings, photo, "preview")
+    if preview is None:
         raise PhotoNotReady(headers={"Retry-After": "5"})
+    _digest, source = preview
     visit = session.get_one(Visit, photo.visit_id)
     manager = session.get(User, photo.uploaded_by_id)
     borrower = session.get(Borrower, visit.borrower_id)
@@ -254,11 +268,6 @@ def stamped_copy(
     kind = f"stamped{width}-{watermark.key_of(lines)}"
     path = store.derived_path(photo.sha256, kind)
     if not path.exists():
-        source = (
-            store.original_path(photo.sha256)
-            if photo.preview_sha256 == photo.sha256
-            else store.derived_path(photo.sha256, "preview")
-        )
         store.write_derived(photo.sha256, kind, watermark.stamp(source, lines, width=width))
     return path
 

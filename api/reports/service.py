@@ -169,20 +169,15 @@ REPORT_STAMPED_PX = 480
 def _embedded(session: Session, settings: Settings, photo: Photo, kind: str) -> str | None:
     """The photo as the report shows it: by default stamped like a watermark camera's (480 px, made once
     and kept); `thumbnail` or `preview` plain."""
-    store = photo_service.photo_store(settings)
     if kind == "stamped":
         if photo.preview_sha256 is None:
             return None
         path = photo_service.stamped_copy(session, settings=settings, photo=photo, width=REPORT_STAMPED_PX)
     else:
-        derived = photo.thumbnail_sha256 if kind == "thumbnail" else photo.preview_sha256
-        if derived is None:
+        made = photo_service.derivative(settings, photo, kind)
+        if made is None:
             return None
-        path = (
-            store.original_path(photo.sha256)
-            if derived == photo.sha256
-            else store.derived_path(photo.sha256, kind)
-        )
+        _digest, path = made
     try:
         return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
     except FileNotFoundError:
