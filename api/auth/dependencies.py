@@ -22,6 +22,8 @@ from api.db import SessionDep
 from api.errors import Forbidden
 from api.integrations.models import Scope, ServiceAccount
 
+# Where a request's session keeps the scopes of the system calling (set by `caller`).
+SCOPES = "scopes"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
@@ -55,7 +57,7 @@ def caller(
         account = session.get(ServiceAccount, user.id)
         # What the token was given, less whatever the admin has taken away since.
         granted = set(str(claims.get("scope", "")).split()) & set(account.scopes if account else ())
-        session.info["scopes"] = frozenset(granted)
+        session.info[SCOPES] = frozenset(granted)
     return user
 
 
@@ -74,11 +76,16 @@ def current_user(user: Caller) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+def granted(session: Session, scope: Scope) -> bool:
+    """Does the system calling hold `scope` (its token's scopes, less any taken away since)?"""
+    return scope.value in session.info.get(SCOPES, frozenset())
+
+
 def reader(scope: Scope) -> Callable[[User, Session], User]:
     """People pass (their role and scope functions decide what they see); a system needs `scope`."""
 
     def check(user: Caller, session: SessionDep) -> User:
-        if user.role == Role.service and scope.value not in session.info.get("scopes", frozenset()):
+        if user.role == Role.service and not granted(session, scope):
             raise Forbidden(
                 f"This needs the scope {scope.value}.", detail_zh=f"此操作需要权限范围 {scope.value}。"
             )

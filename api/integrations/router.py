@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth.dependencies import AdminUser, Caller, SettingsDep
+from api.auth.dependencies import AdminUser, Caller, SettingsDep, granted
 from api.auth.models import Role, User
 from api.db import CommitFirstRoute, SessionDep
 from api.errors import Forbidden
@@ -175,7 +175,7 @@ def webhook_manager(user: Caller, session: SessionDep) -> User:
     """An admin (every subscription), or a system with webhooks:manage (its own)."""
     if user.role == Role.admin:
         return user
-    if user.role == Role.service and Scope.webhooks_manage.value in session.info.get("scopes", frozenset()):
+    if user.role == Role.service and granted(session, Scope.webhooks_manage):
         return user
     raise Forbidden(
         "Webhooks are managed by an admin or a service account with webhooks:manage.",

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.audit import service as audit
-from api.auth.dependencies import ExportsReader, SettingsDep, VisitsReader
+from api.auth.dependencies import ExportsReader, SettingsDep, VisitsReader, granted
 from api.auth.models import Role, User
 from api.db import CommitFirstRoute, SessionDep, utcnow
 from api.errors import Forbidden, prefers_english
@@ -42,7 +42,7 @@ def _language(request: Request, lang: str | None) -> str:
 
 def _photos_too(user: User, session: SessionDep) -> None:
     """A report shows the photos: a system needs photos:read besides the scope of the endpoint."""
-    if user.role == Role.service and Scope.photos_read.value not in session.info.get("scopes", frozenset()):
+    if user.role == Role.service and not granted(session, Scope.photos_read):
         raise Forbidden(
             "A report holds photos: this needs photos:read too.",
             detail_zh="报告含照片，还需要 photos:read 权限。",
