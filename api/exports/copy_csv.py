@@ -25,6 +25,7 @@ from sqlmodel import col
 from api.auth.models import User
 from api.config import Settings
 from api.exports import formats, service
+from api.exports.formats import FORMULA_START
 from api.kit.clock import today_in
 from api.photos.models import Photo
 from api.portfolio.models import Borrower
@@ -34,7 +35,6 @@ from api.tasks.models import OPEN_TASK_STATES, FollowUpTask
 from api.visits.models import AWAITING_MANAGER, Visit
 from api.visits.service import VisitFilter
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BLOCK = 256 * 1024
 
 
