@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from api.auth.models import User
@@ -95,6 +96,14 @@ class LinkExpired(NotFound):
     title_en = "The download link has expired; export again"
 
 
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
+    """Waiting, or running under a claim that has lapsed (its process was killed)."""
+    return or_(
+        col(ExportJob.state) == ExportState.pending,
+        (col(ExportJob.state) == ExportState.running) & (col(ExportJob.claimed_at) < now - CLAIM_LAPSES),
+    )
+
+
 def run_pending(make_session: sessionmaker[Session], settings: Settings, *, limit: int = 5) -> int:
     """Make the files of waiting jobs, oldest first; returns how many were made (or failed)."""
     done = 0
@@ -102,28 +111,14 @@ def run_pending(make_session: sessionmaker[Session], settings: Settings, *, limi
         with make_session() as session:
             now = utcnow()
             waiting = session.scalar(
-                select(col(ExportJob.id))
-                .where(
-                    or_(
-                        col(ExportJob.state) == ExportState.pending,
-                        (col(ExportJob.state) == ExportState.running)
-                        & (col(ExportJob.claimed_at) < now - CLAIM_LAPSES),
-                    )
-                )
-                .order_by(col(ExportJob.created_at))
-                .limit(1)
+                select(col(ExportJob.id)).where(_claimable(now)).order_by(col(ExportJob.created_at)).limit(1)
             )
             if waiting is None:
                 return done
+            # The same condition again, in the UPDATE: of two processes that picked this job, one claims it.
             claimed = session.execute(
                 update(ExportJob)
-                .where(
-                    col(ExportJob.id) == waiting,
-                    or_(
-                        col(ExportJob.state) == ExportState.pending,
-                        col(ExportJob.claimed_at) < now - CLAIM_LAPSES,
-                    ),
-                )
+                .where(col(ExportJob.id) == waiting, _claimable(now))
                 .values(state=ExportState.running, claimed_at=now)
             )
             session.commit()
