@@ -3,6 +3,7 @@ benchmarks: started on a free port, awaited until it answers, killed by the call
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +11,23 @@ import time
 from typing import IO
 
 import httpx2 as httpx
+
+from api.config import Settings
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """This process's environment pointed at the test's database, photos and state, with the background loops
+    off (each test drives what it needs), plus `extra`."""
+    return {
+        **os.environ,
+        "FIELDVISIT_DATABASE_URL": settings.database_url,
+        "FIELDVISIT_PHOTO_DIR": str(settings.photo_dir),
+        "FIELDVISIT_STATE_DIR": str(settings.state_folder),
+        "FIELDVISIT_BACKGROUND_TICK_SECONDS": "0",
+        "FIELDVISIT_AUDIT_SEAL_SECONDS": "0",
+        "FIELDVISIT_JOB_POLL_SECONDS": "0",
+        **extra,
+    }
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import threading
 import time
 import uuid
@@ -25,7 +24,7 @@ from api.cli import main
 from api.config import Settings, get_settings
 from tests.conftest import _postgres_database
 from tests.factories import PASSWORD, make_bank
-from tests.live import free_port, start_server
+from tests.live import free_port, server_env, start_server
 from tests.sync.helpers import capture_photos, submission_body
 
 pytestmark = pytest.mark.real_clock
@@ -33,17 +32,7 @@ NOW = dt.datetime(2026, 11, 30, 4, 0, tzinfo=dt.UTC)
 
 
 def _serve(settings: Settings, port: int) -> object:
-    return start_server(
-        {
-            **os.environ,
-            "FIELDVISIT_DATABASE_URL": settings.database_url,
-            "FIELDVISIT_PHOTO_DIR": str(settings.photo_dir),
-            "FIELDVISIT_STATE_DIR": str(settings.state_folder),
-            "FIELDVISIT_BACKGROUND_TICK_SECONDS": "0",
-            "FIELDVISIT_AUDIT_SEAL_SECONDS": "0",
-        },
-        port,
-    )
+    return start_server(server_env(settings), port)
 
 
 @pytest.fixture

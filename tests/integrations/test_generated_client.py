@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api.config import Settings
 from api.integrations.models import Scope
 from tests.factories import make_bank, make_service_account, make_visit
-from tests.live import free_port, start_server
+from tests.live import free_port, server_env, start_server
 
 pytestmark = pytest.mark.real_clock
 
@@ -50,17 +50,8 @@ def test_a_generated_client_pulls_the_branchs_visits_with_an_api_key(
     _system, key = make_service_account(
         session, admin=bank.one.admin, branches=[bank.one.branch], scopes=[Scope.visits_read]
     )
-    env = {
-        **os.environ,
-        "FIELDVISIT_DATABASE_URL": settings.database_url,
-        "FIELDVISIT_PHOTO_DIR": str(settings.photo_dir),
-        "FIELDVISIT_STATE_DIR": str(settings.state_folder),
-        "FIELDVISIT_BACKGROUND_TICK_SECONDS": "0",
-        "FIELDVISIT_AUDIT_SEAL_SECONDS": "0",
-        "FIELDVISIT_JOB_POLL_SECONDS": "0",
-    }
     port = free_port()
-    server = start_server(env, port)
+    server = start_server(server_env(settings), port)
     base = f"http://127.0.0.1:{port}"
     try:
         package = _generate(f"{base}/openapi.json", tmp_path)

@@ -23,7 +23,7 @@ from api.photos import service as photo_service
 from api.photos.models import Photo, Upload
 from api.ticks import sweep_photo_store
 from tests.factories import PASSWORD, Bank, login, make_bank
-from tests.live import free_port, start_server
+from tests.live import free_port, server_env, start_server
 from tests.photos.images import jpeg, sha256
 
 pytestmark = pytest.mark.real_clock
@@ -31,16 +31,7 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 
 def _serve(settings: Settings, port: int, **env: str) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "FIELDVISIT_DATABASE_URL": settings.database_url,
-        "FIELDVISIT_PHOTO_DIR": str(settings.photo_dir),
-        "FIELDVISIT_STATE_DIR": str(settings.state_folder),
-        "FIELDVISIT_BACKGROUND_TICK_SECONDS": "0",
-        "FIELDVISIT_AUDIT_SEAL_SECONDS": "0",
-        **env,
-    }
-    return start_server(environment, port)
+    return start_server(server_env(settings, **env), port)
 
 
 def _manager_auth(base: str, bank: Bank) -> tuple[str, dict[str, str]]:

@@ -3,7 +3,6 @@ and nothing of its file is written."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import httpx2 as httpx
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session
 from api.config import Settings
 from api.portfolio.models import Borrower
 from tests.factories import PASSWORD, credit_code, make_bank
-from tests.live import free_port, start_server
+from tests.live import free_port, server_env, start_server
 
 pytestmark = pytest.mark.real_clock
 
@@ -24,16 +23,8 @@ def test_an_import_whose_client_hung_up_is_stopped_and_writes_nothing(
 ) -> None:
     bank = make_bank(session)
     branch, admin = bank.one.branch.code, bank.one.admin.username
-    env = {
-        **os.environ,
-        "FIELDVISIT_DATABASE_URL": settings.database_url,
-        "FIELDVISIT_PHOTO_DIR": str(settings.photo_dir),
-        "FIELDVISIT_STATE_DIR": str(settings.state_folder),
-        "FIELDVISIT_BACKGROUND_TICK_SECONDS": "0",
-        "FIELDVISIT_AUDIT_SEAL_SECONDS": "0",
-    }
     port = free_port()
-    server = start_server(env, port)
+    server = start_server(server_env(settings), port)
     base = f"http://127.0.0.1:{port}"
     try:
         token = httpx.post(f"{base}/api/v1/auth/token", data={"username": admin, "password": PASSWORD})
