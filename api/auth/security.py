@@ -79,5 +79,6 @@ def new_refresh_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def digest_refresh_secret(secret: str) -> str:
+def digest_secret(secret: str) -> str:
+    """A random secret's SHA-256 (refresh tokens, API keys): enough at 256 bits of entropy, unlike a password."""
     return hashlib.sha256(secret.encode()).hexdigest()

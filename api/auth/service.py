@@ -26,7 +26,7 @@ from api.auth.exceptions import (
 )
 from api.auth.models import Branch, RefreshToken, RevokedSession, Role, User
 from api.auth.security import (
-    digest_refresh_secret,
+    digest_secret,
     hash_password,
     make_access_token,
     new_refresh_secret,
@@ -87,7 +87,7 @@ def _issue(session: Session, settings: Settings, *, user: User, family_id: uuid.
     expires_at = utcnow() + dt.timedelta(days=settings.refresh_token_days)
     session.add(
         RefreshToken(
-            token_hash=digest_refresh_secret(secret),
+            token_hash=digest_secret(secret),
             family_id=family_id,
             user_id=user.id,
             expires_at=expires_at,
@@ -130,7 +130,7 @@ def sign_in(
 
 def refresh(session: Session, settings: Settings, *, refresh_token: str) -> tuple[User, TokenPair]:
     token = session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == digest_refresh_secret(refresh_token))
+        select(RefreshToken).where(RefreshToken.token_hash == digest_secret(refresh_token))
     )
     now = utcnow()
     if token is None or token.revoked_at is not None or token.expires_at <= now:
@@ -172,7 +172,7 @@ def revoke_family(session: Session, *, family_id: uuid.UUID) -> None:
 def revoke(session: Session, *, refresh_token: str) -> RefreshToken | None:
     """Sign out: revoke the family of this token. Unknown tokens are ignored (signing out twice is fine)."""
     token = session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == digest_refresh_secret(refresh_token))
+        select(RefreshToken).where(RefreshToken.token_hash == digest_secret(refresh_token))
     )
     if token is not None:
         revoke_family(session, family_id=token.family_id)

@@ -9,7 +9,6 @@ access tokens issued for it at once (they carry the key's id as their session, s
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -23,7 +22,7 @@ from sqlmodel import col, select
 from api.auth import service as auth_service
 from api.auth.exceptions import UsernameTaken
 from api.auth.models import RevokedSession, Role, User
-from api.auth.security import make_access_token
+from api.auth.security import digest_secret, make_access_token
 from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound, Unprocessable
@@ -33,10 +32,6 @@ from api.integrations.models import ApiKey, Scope, ServiceAccount
 KEY_PREFIX = "fvk_"
 # A password no argon2 hash can match: a service account never signs in with one.
 NO_PASSWORD = "!service-account"
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _new_key() -> tuple[str, str]:
@@ -158,7 +153,7 @@ def issue_key(
     key = ApiKey(
         service_account_id=account.user_id,
         prefix=prefix,
-        secret_sha256=_digest(secret),
+        secret_sha256=digest_secret(secret),
         name=name,
         created_by=actor.id,
         expires_at=expires_at,
@@ -222,7 +217,7 @@ def exchange(session: Session, settings: Settings, *, key: str, requested: str |
     now = utcnow()
     if (
         row is None
-        or not hmac.compare_digest(row.secret_sha256, _digest(key))
+        or not hmac.compare_digest(row.secret_sha256, digest_secret(key))
         or row.revoked_at is not None
         or (row.expires_at is not None and row.expires_at <= now)
     ):
