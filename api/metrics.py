@@ -33,6 +33,7 @@ from api.db import utcnow
 from api.errors import Forbidden, NotFound
 from api.exports.models import ExportJob, ExportState
 from api.integrations.models import DeliveryState, WebhookDelivery, WebhookEvent
+from api.kit.dates import assume_utc
 from api.photos.models import Photo, PhotoState
 from api.sync.models import ChangeLog
 
@@ -113,9 +114,7 @@ def _age(moment: Any) -> float:
     """Seconds since `moment` (SQLite gives times back without a zone: they are UTC); 0 for none."""
     if moment is None:
         return 0.0
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=utcnow().tzinfo)
-    return float((utcnow() - moment).total_seconds())
+    return float((utcnow() - assume_utc(moment)).total_seconds())
 
 
 class RequestMetrics:

@@ -114,11 +114,8 @@ def issue_key(
     account_id: uuid.UUID, body: schemas.ApiKeyCreate, admin: AdminUser, session: SessionDep
 ) -> schemas.ApiKeyIssued:
     account, _user = accounts.get_service_account(session, account_id=account_id)
-    expires_at = body.expires_at
-    if expires_at is not None and expires_at.tzinfo is None:
-        expires_at = expires_at.replace(tzinfo=dt.UTC)
     key, secret = accounts.issue_key(
-        session, account=account, actor=admin, name=body.name, expires_at=expires_at
+        session, account=account, actor=admin, name=body.name, expires_at=body.expires_at
     )
     return _key_issued(key, secret)
 
@@ -344,9 +341,6 @@ def replay_range(
 ) -> schemas.ReplayReport:
     """Events of the subscription's types from `since` (inclusive) to `until` (exclusive), in order; also
     those from before it subscribed or while it was disabled."""
-    since, until = (
-        moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC) for moment in (body.since, body.until)
-    )
     return schemas.ReplayReport(
-        replayed=webhooks.replay_range(session, subscription=subscription, since=since, until=until)
+        replayed=webhooks.replay_range(session, subscription=subscription, since=body.since, until=body.until)
     )

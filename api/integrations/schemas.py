@@ -6,6 +6,7 @@ import uuid
 from pydantic import BaseModel, Field, HttpUrl
 
 from api.integrations.models import DeliveryState, EventType, Scope
+from api.kit.dates import UtcDateTime
 
 USERNAME = r"^[A-Za-z0-9_.-]+$"
 
@@ -49,7 +50,9 @@ class ApiKeyCreate(BaseModel):
     name: str = Field(
         min_length=1, max_length=200, description="Where it is used, e.g. 'risk platform prod'."
     )
-    expires_at: dt.datetime | None = Field(None, description="RFC 3339 with an offset; null: until revoked.")
+    expires_at: UtcDateTime | None = Field(
+        None, description="RFC 3339 (without an offset: UTC); null: until revoked."
+    )
 
 
 class ApiKeyRotate(BaseModel):
@@ -148,8 +151,10 @@ class AttemptPublic(BaseModel):
 
 
 class ReplayRange(BaseModel):
-    since: dt.datetime
-    until: dt.datetime
+    """Without an offset, a time is read as UTC."""
+
+    since: UtcDateTime
+    until: UtcDateTime
 
 
 class ReplayReport(BaseModel):

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -24,9 +24,19 @@ def _iso_text(pattern: re.Pattern[str], expected: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def assume_utc(moment: dt.datetime) -> dt.datetime:
+    """A time sent without an offset is read as UTC (as the API documents)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+# A time in a body: without an offset, UTC.
+UtcDateTime = Annotated[dt.datetime, AfterValidator(assume_utc)]
+
 IsoDate = Annotated[dt.date, _iso_text(_ISO_DATE, "a date as YYYY-MM-DD")]
 IsoDateTime = Annotated[
-    dt.datetime, _iso_text(_ISO_DATETIME, "an RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00")
+    dt.datetime,
+    _iso_text(_ISO_DATETIME, "an RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00"),
+    AfterValidator(assume_utc),
 ]
 IsoAwareDateTime = Annotated[
     AwareDatetime, _iso_text(_ISO_DATETIME, "an RFC 3339 time with an offset, e.g. 2026-11-30T08:00:00+08:00")

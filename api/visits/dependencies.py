@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -45,8 +44,6 @@ def visit_filter(
     overdue: bool | None = None,
 ) -> service.VisitFilter:
     """The visit list's filters, the same for the list and the exports."""
-    if updated_since is not None and updated_since.tzinfo is None:
-        updated_since = updated_since.replace(tzinfo=dt.UTC)
     return service.VisitFilter(
         status=status,
         branch_id=branch_id,

@@ -112,6 +112,12 @@ def test_only_an_admin_manages_service_accounts_and_bad_bodies_change_nothing(
     assert client.get(ACCOUNTS, headers=admin).json() == []
     made = _create(client, admin, username="x-system")
     assert client.post(ACCOUNTS, json=body, headers=admin).status_code == 409
+    naive = client.post(
+        f"{ACCOUNTS}/{made['id']}/keys",
+        json={"name": "x", "expires_at": "2030-01-01T08:00:00"},
+        headers=admin,
+    )
+    assert naive.status_code == 201 and naive.json()["expires_at"].startswith("2030-01-01T08:00:00")  # UTC
     past = {"name": "old", "expires_at": "2020-01-01T00:00:00+00:00"}
     assert client.post(f"{ACCOUNTS}/{made['id']}/keys", json=past, headers=admin).status_code == 422
 

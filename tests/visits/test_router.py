@@ -75,6 +75,8 @@ def test_filters(client: TestClient, session: Session) -> None:
     assert ids(subject_id=str(bank.one.collateral.id)) == {str(late.id), str(done.id), str(bank.one.visit.id)}
     future = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
     assert ids(updated_since=future) == set()
+    naive = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    assert ids(updated_since=naive) == set()  # without an offset: UTC, an hour ahead still
     assert client.get("/api/v1/visits", params={"status": "bogus"}, headers=headers).status_code == 422
 
 
