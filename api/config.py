@@ -100,6 +100,22 @@ class Settings(BaseSettings):
     change_retention_days: int = Field(0, ge=0)
     # Inside `serve`, events are sent this often (0 = only by `fieldvisit tick`).
     job_poll_seconds: float = Field(2.0, ge=0)
+    # Map tiles, fetched by the server from the bank's tile provider and passed on (so the phone and the
+    # browser only ever talk to us, and the provider's key stays on the server). Empty: maps show the
+    # positions with a scale but no tiles. E.g. Tianditu (天地图, WGS-84/CGCS2000) or the bank's own server;
+    # `{s}` is replaced by one of `map_tile_subdomains`.
+    map_tile_url: str = Field("", max_length=500)
+    map_tile_subdomains: str = Field("", max_length=16)
+    map_attribution: str = Field("", max_length=300)
+    # The tiles' datum: Chinese providers (Amap, Tencent) draw in GCJ-02, so positions are shifted to it.
+    map_datum: Literal["WGS84", "GCJ02"] = "WGS84"
+    map_max_zoom: int = Field(18, ge=1, le=22)
+    # What the field app keeps for offline use when it downloads the work package: the tiles within this
+    # radius of each site, for these zoom levels, up to this size in all.
+    map_offline_radius_m: int = Field(800, ge=0, le=20_000)
+    map_offline_min_zoom: int = Field(13, ge=0, le=22)
+    map_offline_max_zoom: int = Field(17, ge=0, le=22)
+    map_offline_max_mb: float = Field(40.0, ge=0, le=2000)
 
     @field_validator("database_url")
     @classmethod
@@ -122,6 +138,23 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not a network or address: {network!r}") from exc
         return value
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        if value and (
+            not value.startswith(("http://", "https://")) or not all(f"{{{k}}}" in value for k in "zxy")
+        ):
+            raise ValueError("FIELDVISIT_MAP_TILE_URL must be an http(s) URL with {z}, {x} and {y}")
+        return value
+
+    @model_validator(mode="after")
+    def _offline_zooms(self) -> Settings:
+        if self.map_offline_min_zoom > self.map_offline_max_zoom:
+            raise ValueError("FIELDVISIT_MAP_OFFLINE_MIN_ZOOM is above FIELDVISIT_MAP_OFFLINE_MAX_ZOOM")
+        if "{s}" in self.map_tile_url and not self.map_tile_subdomains:
+            raise ValueError("FIELDVISIT_MAP_TILE_URL has {s}: set FIELDVISIT_MAP_TILE_SUBDOMAINS (e.g. abc)")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -2,7 +2,7 @@
 // ES modules the browser loads from us: never committed, never a CDN. esbuild only resolves each package's
 // own imports into one file; the app's code is served as written.
 import { build } from "esbuild";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,6 +17,8 @@ const entries = {
   // The service worker's precache: versioned per file, stale entries dropped on activation.
   "workbox.js": `export { precacheAndRoute, createHandlerBoundToURL, cleanupOutdatedCaches } from "workbox-precaching";
 export { registerRoute, NavigationRoute } from "workbox-routing";`,
+  // Maps: tiles, markers, accuracy circles, a scale (the ES module build; its CSS copied beside it).
+  "leaflet.js": 'export * from "leaflet/dist/leaflet-src.esm.js";',
 };
 
 mkdirSync(out, { recursive: true });
@@ -34,4 +36,5 @@ for (const [name, contents] of Object.entries(entries)) {
     logLevel: "warning",
   });
 }
+copyFileSync(join(root, "node_modules", "leaflet", "dist", "leaflet.css"), join(out, "leaflet.css"));
 writeFileSync(join(out, ".built"), new Date().toISOString() + "\n");

@@ -3,6 +3,7 @@
 // (docs/decisions/0009-work-package-merge.md).
 import * as store from "./store.js";
 import { HttpError, request } from "./api.js";
+import { keepTiles } from "./tiles.js";
 
 // Fetches the package (or hears it is unchanged); resolves with how many visits the phone now has.
 export async function downloadPackage() {
@@ -16,6 +17,7 @@ export async function downloadPackage() {
   }
   const entries = await store.all("visits");
   await keepPreviousPhotos(entries);
+  await keepTiles(entries);
   return entries.length;
 }
 

@@ -5,6 +5,7 @@ import { busyButton, h } from "../core/dom.js";
 import { lang, t } from "../core/i18n.js";
 import { onChange, outboxItems, pending, retryFailed, syncOutbox, tally } from "../core/sync.js";
 import { refreshPackageQuietly } from "../core/package.js";
+import { tileStats } from "../core/tiles.js";
 
 export function syncStatus(counts) {
   if (counts.failed) return t("partsRefused", { n: counts.failed });
@@ -113,7 +114,11 @@ export async function renderOutbox(present) {
     const counts = tally(items); // one read of the outbox per repaint (it repaints on every chunk uploaded)
     const estimate = navigator.storage?.estimate ? await navigator.storage.estimate() : {};
     const persisted = navigator.storage?.persisted ? await navigator.storage.persisted() : false;
-    storage.textContent = `${t("storage", { u: `${((estimate.usage || 0) / 1e6).toFixed(1)} MB`, n: items.length - counts.done })} · ${persisted ? t("persisted") : t("notPersisted")}`;
+    const tiles = await tileStats();
+    const kept = tiles.tiles
+      ? ` · ${t("tilesKept", { n: tiles.tiles, u: `${(tiles.bytes / 1e6).toFixed(1)} MB` })}`
+      : "";
+    storage.textContent = `${t("storage", { u: `${((estimate.usage || 0) / 1e6).toFixed(1)} MB`, n: items.length - counts.done })}${kept} · ${persisted ? t("persisted") : t("notPersisted")}`;
     if (!syncing) status.textContent = syncStatus(counts);
     const visits = new Map();
     for (const item of items) (visits.get(item.visitId) || visits.set(item.visitId, []).get(item.visitId)).push(item);

@@ -2,6 +2,7 @@
 // findings; approve, or return with a comment and the items the manager must change marked.
 import { json, objectUrl } from "../core/api.js";
 import { busyButton, field, h, picture, svg } from "../core/dom.js";
+import { placeMap } from "./map.js";
 import { haversine, siteOf } from "../core/geo.js";
 import { date, lang, metres, pick, t } from "../core/i18n.js";
 import { shownFor } from "../rules/validate.js";
@@ -56,60 +57,16 @@ function photoPoint(photo) {
   return null;
 }
 
-function map(site, fix, photos) {
-  const points = [
+// The declared site, the check-in with its accuracy and every photo's position, on tiles (screens/map.js).
+function placesOf(site, fix, photos, labelOf) {
+  return [
     site && { ...site, kind: "site" },
-    fix && { ...fix, kind: "fix" },
-    ...photos.map((p) => {
+    fix && { lat: Number(fix.lat), lon: Number(fix.lon), accuracy_m: Number(fix.accuracy_m) || 0, kind: "fix" },
+    ...photos.map((p, index) => {
       const at = photoPoint(p);
-      return at ? { ...at, kind: "photo" } : null;
+      return at && { ...at, kind: "photo", title: `${labelOf(p.item_key)} · ${t("photo")} ${index + 1}` };
     }),
   ].filter(Boolean);
-  if (!points.length) return h("p", { class: "muted", text: t("unknown") });
-  const lats = points.map((p) => p.lat),
-    lons = points.map((p) => p.lon);
-  const pad = 0.0005,
-    minLat = Math.min(...lats) - pad,
-    maxLat = Math.max(...lats) + pad,
-    minLon = Math.min(...lons) - pad,
-    maxLon = Math.max(...lons) + pad;
-  const W = 400,
-    H = 260;
-  const x = (lon) => ((lon - minLon) / (maxLon - minLon)) * (W - 40) + 20,
-    y = (lat) => H - (((lat - minLat) / (maxLat - minLat)) * (H - 40) + 20);
-  const drawing = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "map", role: "img" });
-  const colours = { site: "#0b5cab", fix: "#c62828", photo: "#8a5300" };
-  let label = "";
-  if (site && fix) {
-    drawing.append(
-      svg("line", {
-        x1: x(site.lon),
-        y1: y(site.lat),
-        x2: x(fix.lon),
-        y2: y(fix.lat),
-        stroke: "#5f6b7a",
-        "stroke-dasharray": "4",
-      }),
-    );
-    label = `${t("checkInPoint")} ↔ ${t("declaredPoint")}: ${metres(haversine(site, fix))}`;
-  }
-  for (const p of points)
-    drawing.append(svg("circle", { cx: x(p.lon), cy: y(p.lat), r: p.kind === "photo" ? 5 : 8, fill: colours[p.kind] }));
-  drawing.setAttribute("aria-label", label || t("map"));
-  const key = (kind, text) => h("span", {}, h("span", { style: `color:${colours[kind]}`, text: "● " }), text, " ");
-  return h(
-    "figure",
-    {},
-    drawing,
-    h(
-      "figcaption",
-      { class: "muted" },
-      key("site", t("declaredPoint")),
-      key("fix", t("checkInPoint")),
-      key("photo", t("photos")),
-      label ? `· ${label}` : "",
-    ),
-  );
 }
 
 function observedText(item, answer, fix, site) {
@@ -393,7 +350,12 @@ export async function renderReviewVisit(id, present) {
         ),
         h("p", { text: `${t("notes")}: ${submission?.body.notes || ""}` }),
       ),
-      h("section", { class: "card" }, h("h2", { text: t("map") }), map(site, fix, record.photos)),
+      h(
+        "section",
+        { class: "card" },
+        h("h2", { text: t("map") }),
+        await placeMap(placesOf(site, fix, record.photos, labelOf)),
+      ),
     ),
     h("section", { class: "card" }, h("h2", { text: t("photos") }), photos),
     previous ? await beforeAndAfter(record, labelOf) : null,

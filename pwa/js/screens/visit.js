@@ -5,7 +5,8 @@ import { json, objectUrl } from "../core/api.js";
 import { loadDraft, problemsOf, saveDraft, submitDraft } from "../core/capture.js";
 import { busyButton, field, h, picture } from "../core/dom.js";
 import { haversine, sha256Hex, siteOf } from "../core/geo.js";
-import { previousPhotoUrl, rememberFix, visitEntry } from "../core/package.js";
+import { lastFix, previousPhotoUrl, rememberFix, visitEntry } from "../core/package.js";
+import { placeMap } from "./map.js";
 import { actions } from "../core/state.js";
 import { checkItem, shownFor } from "../rules/validate.js";
 import { date, lang, metres, pick, t } from "../core/i18n.js";
@@ -210,7 +211,37 @@ export async function renderVisit(id, present) {
     else if (d !== null && d > 300) text += " · " + t("farFromSite", { d: metres(d) });
     return text;
   };
+  // The site and where the manager is (the check-in, else the phone's last fix), offline on kept tiles.
+  const mapSlot = h("div", { class: "map-slot" });
+  let located = false,
+    painted = 0;
+  const paintMap = async () => {
+    const turn = ++painted;
+    if (!draft.checkIn && !located && navigator.geolocation) {
+      located = true; // once per screen: a fresh position for the map before the manager checks in
+      navigator.geolocation.getCurrentPosition(
+        async (pos) => {
+          const { latitude: lat, longitude: lon, accuracy } = pos.coords;
+          await rememberFix({ lat, lon, accuracy_m: accuracy, fixed_at: new Date(pos.timestamp).toISOString() });
+          if (mapSlot.isConnected && !draft.checkIn) paintMap();
+        },
+        () => {},
+        { maximumAge: 60000, timeout: 15000 },
+      );
+    }
+    const here = draft.checkIn || (await lastFix());
+    const points = [
+      site && { ...site, kind: "site" },
+      here && { lat: here.lat, lon: here.lon, accuracy_m: here.accuracy_m || 0, kind: "fix" },
+    ];
+    const figure = await placeMap(points.filter(Boolean), {
+      fixLabel: draft.checkIn ? t("checkInPoint") : t("yourPosition"),
+      offline: true,
+    });
+    if (turn === painted) mapSlot.replaceChildren(figure); // only the newest paint
+  };
   const paintCheckIn = () => {
+    paintMap();
     checkInStatus.textContent = describeFix();
     checkInStatus.className =
       draft.checkIn && (draft.checkIn.accuracy_m > 100 || (site && haversine(draft.checkIn, site) > 300)) ? "warn" : "";
@@ -672,6 +703,7 @@ export async function renderVisit(id, present) {
     entry.review_comment ? h("p", { class: "warn", text: `${t("reviewComment")}: ${entry.review_comment}` }) : null,
     draft.marked?.length ? h("p", { class: "muted", text: t("returnedPrefilled", { n: draft.marked.length }) }) : null,
     site ? h("p", { text: `${t("site")}: ${site.address}` }) : null,
+    mapSlot,
     h("details", {}, h("summary", { text: t("declared") }), describeDeclared(visit)),
     h("p", {
       class: "muted",

@@ -1,0 +1,1 @@
+"""Maps: the tile provider behind our own address, and what the apps need to draw and keep tiles."""
