@@ -196,6 +196,37 @@ COLLATERAL_TEMPLATE = {
                 _item("remarks", "text", "其他情况说明", "Other observations", required=False),
             ],
         },
+        {
+            # One card per machine declared (the collateral's 设备序列号 lists them): "设备 4/6 · …".
+            "key": "units",
+            "title_zh": "逐台核查",
+            "title_en": "Unit by unit",
+            "repeat": {"over": "设备序列号", "label_zh": "设备", "label_en": "Machine"},
+            "items": [
+                _item(
+                    "unit_present",
+                    "boolean",
+                    "设备在位",
+                    "The machine is there",
+                    required=False,
+                    rule={"key": "expected_answer", "params": {"expected": True}},
+                ),
+                _item(
+                    "unit_serial",
+                    "barcode",
+                    "铭牌序列号",
+                    "Serial on the nameplate",
+                    help_zh="扫描或输入该设备铭牌上的序列号，与申报的该台设备核对",
+                    help_en="Scan or type this machine's serial: it is checked against this machine's declared one",
+                    required=False,
+                    rule={"key": "identifier_match", "params": {"identifier": "设备序列号"}},
+                ),
+                _item("unit_running", "boolean", "运转正常", "Running normally", required=False),
+                _item(
+                    "unit_photo", "photo", "设备照片", "Photo of the machine", required=False, max_photos=3
+                ),
+            ],
+        },
     ]
 }
 
@@ -522,7 +553,7 @@ def load(session: Session, *, settings: Settings) -> str:
         "9600000",
         "6",
         "台",
-        {"设备序列号": "DMU65-2019-0457~0462"},
+        {"设备序列号": "|".join(f"DMU65-2019-{n:04d}" for n in range(457, 463))},
     )
     collateral(
         "COL-SH-0031-01",

@@ -51,6 +51,9 @@ class Severity(enum.StrEnum):
 
 
 Key = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+MAX_REPEATS = 50
+# An answer's key is at most 64 characters: `item_key[50]` must fit.
+MAX_REPEATED_KEY = 60
 
 
 class Strict(BaseModel):
@@ -163,6 +166,34 @@ class Item(Strict):
         return self
 
 
+class Repeat(Strict):
+    """A section asked once per unit (api/checklists/repeats.py says how answers are keyed)."""
+
+    over: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^\s|][^|]*$",
+        description=(
+            "The name of the collateral's declared identifier that lists its units (e.g. `设备序列号` = "
+            "`DMU65-0457|DMU65-0458|…`, or a JSON list): one repeat per member, in the declared order. Without "
+            "it, the manager adds as many as `min`–`max`."
+        ),
+    )
+    min: int = Field(0, ge=0, le=MAX_REPEATS, strict=True)
+    max: int = Field(10, ge=1, le=MAX_REPEATS, strict=True)
+    label_zh: str = Field("单元", min_length=1, max_length=40, description="What one repeat is, e.g. 设备.")
+    label_en: str = Field(
+        "Unit", min_length=1, max_length=40, description="What one repeat is, e.g. Machine."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Repeat:
+        if self.min > self.max:
+            raise ValueError("repeat: min is above max")
+        return self
+
+
 class Section(Strict):
     key: str = Key
     title_zh: str = Field(min_length=1, max_length=200)
@@ -171,6 +202,24 @@ class Section(Strict):
     visible_if: Visibility | None = Field(
         None, description="Skip logic for the whole section, on answers in earlier sections."
     )
+    repeat: Repeat | None = Field(
+        None,
+        description=(
+            "Asked once per unit. Answers and photos of the n-th repeat are keyed `item_key[n]` (n from 1) and "
+            "the submission lists the repeats in `repeats`."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _repeat_keys_fit(self) -> Section:
+        if self.repeat is not None:
+            long = [item.key for item in self.items if len(item.key) > MAX_REPEATED_KEY]
+            if long:
+                raise ValueError(
+                    f"section {self.key}: keys of repeated items are at most {MAX_REPEATED_KEY} characters: "
+                    + ", ".join(long)
+                )
+        return self
 
 
 CONDITION_SOURCES = {"boolean", "number", "integer", "choice"}
@@ -227,8 +276,29 @@ class Definition(Strict):
                 for condition in item.visible_if.conditions() if item.visible_if else []:
                     _check_condition(condition, in_section, f"item {item.key}")
                 in_section[item.key] = item
-            earlier = in_section
+            # A repeated item has one answer per repeat: only its own repeat's items may look at it.
+            if section.repeat is None:
+                earlier = in_section
         return self
+
+    @model_validator(mode="after")
+    def _rules_fit_repeats(self) -> Definition:
+        for section in self.sections:
+            for item in section.items:
+                if item.rule and item.rule.key == RuleKey.site_distance and section.repeat is not None:
+                    raise ValueError(f"item {item.key}: the check-in (site_distance) cannot be repeated")
+        return self
+
+    def item_for(self, key: str) -> Item | None:
+        """The item an answer key names: `item_key`, or `item_key[n]` for a repeated one."""
+        from api.checklists.repeats import base_key
+
+        base, repeated = base_key(key)
+        for section in self.sections:
+            for item in section.items:
+                if item.key == base:
+                    return item if repeated == (section.repeat is not None) else None
+        return None
 
     def items(self) -> list[Item]:
         return [item for section in self.sections for item in section.items]

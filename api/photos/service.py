@@ -71,7 +71,7 @@ def check_claim(session: Session, *, settings: Settings, user: User, claim: Phot
     """Refuse what can be refused before a byte is received. Returns the visit the photo belongs to."""
     visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
     definition = checklist_service.pinned_definition(session, version_id=visit.template_version_id)
-    item = next((item for item in definition.items() if item.key == claim.item_key), None)
+    item = definition.item_for(claim.item_key)  # `item_key[n]` for one repeat of a repeated item
     if item is None or item.type not in PHOTO_TYPES:
         raise NotAPhotoItem(
             f"{claim.item_key!r} is not a photo item of this visit's checklist.",

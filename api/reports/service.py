@@ -26,6 +26,7 @@ from sqlmodel import col, select
 from api.audit.models import AuditEvent
 from api.auth.models import User
 from api.checklists import conditions
+from api.checklists.repeats import expand
 from api.checklists.schemas import Item
 from api.config import Settings
 from api.errors import AppError, Unprocessable
@@ -251,10 +252,9 @@ def context(
     answers = []
     answered = latest.body.answers if latest else {}
     # Hidden by skip logic: not asked on site, not in the report.
-    shown = conditions.shown_items(
-        record.template_version.definition, {key: answer.value for key, answer in answered.items()}
-    )
-    for section in record.template_version.definition.sections:
+    definition = expand(record.template_version.definition, latest.body.repeats if latest else {})
+    shown = conditions.shown_items(definition, {key: answer.value for key, answer in answered.items()})
+    for section in definition.sections:
         for item in section.items:
             if item.type in ("photo", "signature", "location") or item.key not in shown:
                 continue

@@ -100,8 +100,7 @@ def _check_items(session: Session, *, visit: Visit, decision: Decision, items: S
             "Items are marked only when a visit is returned.", detail_zh="只有退回时才标出需修改的检查项。"
         )
     definition = checklist_service.pinned_definition(session, version_id=visit.template_version_id)
-    known = {item.key for item in definition.items()}
-    unknown = sorted(set(items) - known)
+    unknown = sorted(key for key in set(items) if definition.item_for(key) is None)
     if unknown:
         raise ReviewItemsInvalid(
             f"Not items of this checklist: {', '.join(unknown)}.",

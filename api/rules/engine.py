@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from api.checklists.conditions import shown_items
+from api.checklists.conditions import shown_items, visible
+from api.checklists.repeats import declared_members, expand
 from api.checklists.schemas import Definition, Item, ItemRule, ItemType, RuleKey, Severity
 from api.config import Settings
 from api.kit.geo import haversine_m, to_wgs84
@@ -416,12 +417,18 @@ def identifier_match(*, item: Item, observed: Any, identifiers: dict[str, Any]) 
     if observed is None or observed == "":
         return None
     name = rule.params.get("identifier")
-    declared = {k: v for k, v in identifiers.items() if name is None or k == name}
+    if "member" in rule.params:  # one unit of a repeat over a declared list: its own code only
+        declared = {name or "": rule.params["member"]}
+    else:
+        declared = {k: v for k, v in identifiers.items() if name is None or k == name}
     if not declared:
         return None
-    if any(_code(observed) == _code(value) for value in declared.values()):
+    values = [member for key in declared for member in declared_members(declared, key)]
+    if any(_code(observed) == _code(value) for value in values):
         return True
-    shown = "；".join(f"{k} {v}" for k, v in declared.items())
+    shown = "；".join(
+        f"{k} {'、'.join(map(str, v)) if isinstance(v, list) else v}".strip() for k, v in declared.items()
+    )
     return Finding(
         "identifier_match",
         item.key,
@@ -484,6 +491,49 @@ def required_evidence(*, item: Item, answer: dict[str, Any] | None) -> Finding |
     )
 
 
+def units_inspected(
+    *,
+    definition: Definition,
+    repeats: dict[str, list[str]],
+    identifiers: dict[str, Any],
+    answers: dict[str, Any],
+) -> list[tuple[Finding | bool, str]]:
+    """Each section repeated over a declared list: every declared unit inspected (one repeat each)? A unit the
+    phone did not list (the back office added it after the download, or it was dropped) is a finding."""
+    outcomes: list[tuple[Finding | bool, str]] = []
+    values = {key: (answer or {}).get("value") for key, answer in answers.items()}
+    shown = shown_items(expand(definition, repeats), values)
+    for section in definition.sections:
+        repeat = section.repeat
+        if repeat is None or not repeat.over or not visible(section.visible_if, values, shown):
+            continue
+        declared = declared_members(identifiers, repeat.over)
+        missing = [member for member in declared if member not in set(repeats.get(section.key, []))]
+        if not missing:
+            outcomes.append((True, section.key))
+            continue
+        named = missing[:5]  # the explanation names five; `expected`/`observed` list every one
+        more_zh = f" 等 {len(missing)} 个" if len(missing) > len(named) else ""
+        more_en = f" and {len(missing) - len(named)} more" if len(missing) > len(named) else ""
+        outcomes.append(
+            (
+                Finding(
+                    "units_inspected",
+                    section.key,
+                    Severity.major,
+                    {"units": declared},
+                    {"units": list(repeats.get(section.key, []))},
+                    f"{section.title_zh}：申报的{repeat.label_zh} {'、'.join(named)}{more_zh} 未检查"
+                    f"（申报 {len(declared)} 个，检查 {len(declared) - len(missing)} 个）",
+                    f"{section.title_en}: declared {repeat.label_en.lower()}(s) {', '.join(named)}{more_en} not inspected "
+                    f"({len(declared) - len(missing)} of {len(declared)})",
+                ),
+                section.key,
+            )
+        )
+    return outcomes
+
+
 # ---- the whole submission ----
 
 
@@ -500,6 +550,7 @@ def evaluate(
     arrived, and the answers were judged when the submission came)."""
     body = submission.body
     result = Evaluation()
+    original = definition
 
     def take(outcome: Finding | bool | None, rule: str, item_key: str) -> None:
         if isinstance(outcome, Finding):
@@ -508,6 +559,8 @@ def evaluate(
             result.passed.add((rule, item_key))
 
     site = declared_site(session, visit)
+    repeats = body.get("repeats") or {}
+    definition = expand(definition, repeats)
     items = {item.key: item for item in definition.items()}
     if only_photo is not None:
         _judge_photos(session, settings, visit, submission, items, site, [only_photo], result)
@@ -558,6 +611,11 @@ def evaluate(
                 "identifier_match",
                 item.key,
             )
+
+    for outcome, section_key in units_inspected(
+        definition=original, repeats=repeats, identifiers=_identifiers(session, visit), answers=answers
+    ):
+        take(outcome, "units_inspected", section_key)
 
     photo_ids = [uuid.UUID(p["id"]) for p in body.get("photos", [])]
     _judge_photos(session, settings, visit, submission, items, site, photo_ids, result)

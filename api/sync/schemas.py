@@ -50,6 +50,16 @@ class SubmissionIn(Strict):
         "the server refused one of its photos and the phone took another. Without it, a second submission "
         "for a submitted visit is flagged `visit_already_submitted`.",
     )
+    repeats: dict[
+        Annotated[str, Field(max_length=64)],
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)],
+    ] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="The repeats of each repeated section, in order: the declared members the phone had (a "
+        "section repeated over a declared list) or the manager's label for each one added (may be empty). "
+        "Answers and photos of the n-th are keyed `item_key[n]`.",
+    )
     device_started_at: AwareDatetime | None = None
     device_finished_at: AwareDatetime | None = None
     photos: list[ManifestEntry] = Field(

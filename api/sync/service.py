@@ -20,6 +20,7 @@ from api.auth.models import User
 from api.checklists import service as checklist_service
 from api.checklists.conditions import answer_number, shown_items, unanswered
 from api.checklists.models import TemplateVersion, VersionStatus
+from api.checklists.repeats import expand, repeat_problems
 from api.checklists.schemas import PHOTO_TYPES, Definition, Item, ItemType
 from api.config import Settings
 from api.db import utcnow
@@ -133,13 +134,16 @@ def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.Submiss
 
 def validate(definition: Definition, body: schemas.SubmissionIn, settings: Settings) -> dict[uuid.UUID, str]:
     """Check the answers against the checklist; returns the item of each photo. Raises SubmissionInvalid."""
+    values = {key: answer.value for key, answer in body.answers.items()}
+    problems = [ItemProblem(*problem) for problem in repeat_problems(definition, body.repeats, values)]
+    definition = expand(definition, body.repeats)
     items = {item.key: item for item in definition.items()}
-    problems: list[ItemProblem] = [
+    problems += [
         ItemProblem(key, "not an item of this checklist", "不是本检查清单的检查项")
         for key in body.answers
         if key not in items
     ]
-    shown = shown_items(definition, {key: answer.value for key, answer in body.answers.items()})
+    shown = shown_items(definition, values)
     for item in items.values():
         answer = body.answers.get(item.key)
         if item.key in shown:
@@ -193,10 +197,17 @@ def validate(definition: Definition, body: schemas.SubmissionIn, settings: Setti
     return photo_items
 
 
+def body_json(body: schemas.SubmissionIn) -> dict[str, Any]:
+    """The body as stored and digested; `repeats` only when there are some, so a body sent before repeat groups
+    existed keeps its digest (a phone's retry of it is the same submission, not a conflict)."""
+    data = body.model_dump(mode="json")
+    if not data["repeats"]:
+        del data["repeats"]
+    return data
+
+
 def body_digest(body: schemas.SubmissionIn) -> str:
-    canonical = json.dumps(
-        body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    canonical = json.dumps(body_json(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -270,7 +281,7 @@ def submit(
         submitted_by_id=user.id,
         template_version_id=version.id,
         body_sha256=digest,
-        body=body.model_dump(mode="json"),
+        body=body_json(body),
         state=SubmissionState.incomplete,
         conflict=bool(reasons),
         conflict_reasons=reasons,
