@@ -5,6 +5,44 @@
 // (DESIGN "Sync"; docs/decisions/0010-field-app-owners-drafts-libraries.md)
 import * as db from "./store.js";
 import { checkSubmission, items, shownFor, unanswered } from "../rules/validate.js";
+import { baseKey, declaredMembers, expand, slot } from "../rules/repeats.js";
+
+// The repeats a new draft starts with: one per declared unit (in the declared order), and the least number a
+// section the manager adds to needs.
+function firstRepeats(entry) {
+  const repeats = {};
+  const subject = entry.visit.collateral || entry.visit.project || {};
+  for (const section of entry.visit.template_version.definition.sections) {
+    if (!section.repeat) continue;
+    repeats[section.key] = section.repeat.over
+      ? declaredMembers(subject.identifiers, section.repeat.over)
+      : Array(section.repeat.min).fill("");
+  }
+  return repeats;
+}
+
+// The checklist as this draft's repeats make it (rules/repeats.js): what the form shows and the phone checks.
+export const checklistOf = (entry, draft) => expand(entry.visit.template_version.definition, draft.repeats);
+
+export function addRepeat(draft, sectionKey, label = "") {
+  draft.repeats[sectionKey] = [...(draft.repeats[sectionKey] || []), label];
+}
+
+// Removes the n-th repeat of a section with what it held; the later ones move up (their keys are renumbered).
+export function removeRepeat(draft, section, n) {
+  draft.repeats[section.key].splice(n - 1, 1);
+  const inside = new Set(section.items.map((item) => item.key));
+  const moved = (key) => {
+    const [base, k] = baseKey(key);
+    if (!k || !inside.has(base)) return key;
+    return k === n ? null : k > n ? slot(base, k - 1) : key;
+  };
+  const answers = {};
+  for (const [key, answer] of Object.entries(draft.answers)) if (moved(key)) answers[moved(key)] = answer;
+  draft.answers = answers;
+  draft.photos = draft.photos.filter((p) => moved(p.itemKey)).map((p) => ({ ...p, itemKey: moved(p.itemKey) }));
+  draft.marked = (draft.marked || []).map(moved).filter(Boolean);
+}
 
 // A fresh draft; a returned visit starts from the submission the reviewer returned: its answers, its
 // photos (already on the server, so never sent again) and the items to change marked.
@@ -19,9 +57,11 @@ export function newDraft(entry, now) {
     sentAs: null,
     refused: null,
     marked: [],
+    repeats: firstRepeats(entry),
   };
   const returned = entry.returned;
   if (!returned) return draft;
+  if (returned.body.repeats) draft.repeats = { ...draft.repeats, ...returned.body.repeats };
   const held = new Map(returned.photos.map((photo) => [photo.id, photo]));
   for (const [key, answer] of Object.entries(returned.body.answers)) {
     if (answer.value !== undefined && answer.value !== null) draft.answers[key] = { value: answer.value };
@@ -46,7 +86,9 @@ export function newDraft(entry, now) {
 }
 
 export async function loadDraft(entry, now) {
-  return (await db.get("drafts", entry.visit.id)) || newDraft(entry, now);
+  const draft = (await db.get("drafts", entry.visit.id)) || newDraft(entry, now);
+  draft.repeats ||= firstRepeats(entry); // a draft from before repeat groups
+  return draft;
 }
 
 export const saveDraft = (draft) => db.put("drafts", draft, draft.visitId);
@@ -74,8 +116,10 @@ export function bodyOf(definition, draft, finishedAt) {
     }
     if (answer.note?.trim()) answers[item.key] = { ...(answers[item.key] || {}), note: answer.note.trim() };
   }
+  const repeats = Object.keys(draft.repeats || {}).length ? { repeats: draft.repeats } : {};
   return {
     ...(draft.replaces ? { replaces: draft.replaces } : {}),
+    ...repeats,
     check_in: draft.checkIn,
     answers,
     notes: draft.notes || "",
@@ -94,7 +138,7 @@ export function problemsOf(definition, draft) {
 // from the draft, leaves the outbox; a photo already queued keeps its place (and its upload).
 export async function submitDraft(entry, draft, now) {
   const visitId = entry.visit.id;
-  const definition = entry.visit.template_version.definition;
+  const definition = checklistOf(entry, draft);
   const body = bodyOf(definition, draft, now);
   // The photos this submission lists: not those of an item its answers hide.
   const keep = new Set(body.photos.map((photo) => photo.id));

@@ -31,7 +31,7 @@ function holds(condition, answers, shown) {
   }
 }
 
-function visible(visibility, answers, shown) {
+export function visible(visibility, answers, shown) {
   if (!visibility) return true;
   if (!(visibility.all || []).every((c) => holds(c, answers, shown))) return false;
   const any = visibility.any || [];

@@ -8,10 +8,10 @@ const SLOT = /^([a-z][a-z0-9_]*)\[([1-9][0-9]?)\]$/;
 
 export const slot = (key, n) => `${key}[${n}]`;
 
-// [item key, whether the key names one repeat of it]
+// [item or section key, which repeat it names (1…) or 0 for none]
 export function baseKey(key) {
   const match = SLOT.exec(key);
-  return match ? [match[1], true] : [key, false];
+  return match ? [match[1], Number(match[2])] : [key, 0];
 }
 
 function unit(section, n, count, member, english) {
@@ -58,6 +58,8 @@ export function expand(definition, repeats) {
             label_en: `${en} · ${item.label_en}`,
             visible_if: rename(item.visible_if, inside, n),
             rule: rule ?? null,
+            // The phone's display only (not in the server's expansion): the unit the label starts with.
+            unit_of: { zh: `${zh} · `, en: `${en} · ` },
           };
         }),
       });

@@ -3,6 +3,7 @@
 import { json, objectUrl } from "../core/api.js";
 import { busyButton, field, h, picture, svg } from "../core/dom.js";
 import { placeMap } from "./map.js";
+import { expand } from "../rules/repeats.js";
 import { haversine, siteOf } from "../core/geo.js";
 import { date, lang, metres, pick, t } from "../core/i18n.js";
 import { shownFor } from "../rules/validate.js";
@@ -172,7 +173,8 @@ export async function renderReviewVisit(id, present) {
   const record = await json(`/api/v1/visits/${id}`);
   const submission = record.submissions.at(-1);
   const site = siteOf(record);
-  const definition = record.template_version.definition;
+  // Repeated sections as the submission had them: a row per machine ("设备 4/6（序列号）· …").
+  const definition = expand(record.template_version.definition, submission?.body.repeats);
   const allItems = definition.sections.flatMap((s) => s.items);
   const labelOf = (key) => {
     const item = allItems.find((i) => i.key === key);
@@ -193,10 +195,13 @@ export async function renderReviewVisit(id, present) {
     const now = asked ? observedText(item, answer, fix, site) : "";
     const changed = Boolean(previous) && item.type !== "location" && item.type !== "photo" && asked && before !== now;
     const bound = item.binds_to && record.declared.find((d) => d.field === item.binds_to);
-    const identifiers = Object.entries(record.collateral?.identifiers || {})
-      .filter(([name]) => !item.rule?.params?.identifier || name === item.rule.params.identifier)
-      .map(([name, value]) => `${name} ${value}`)
-      .join("；");
+    const member = item.rule?.params?.member; // one unit of a repeat: its own declared code
+    const identifiers = member
+      ? `${item.rule.params.identifier || ""} ${member}`.trim()
+      : Object.entries(record.collateral?.identifiers || {})
+          .filter(([name]) => !item.rule?.params?.identifier || name === item.rule.params.identifier)
+          .map(([name, value]) => `${name} ${value}`)
+          .join("；");
     const declared =
       item.type === "barcode"
         ? identifiers

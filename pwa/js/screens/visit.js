@@ -2,13 +2,23 @@
 // rules are checked here before the manager may submit (rules.js, the server's own checks); a draft the
 // server refused comes back here with the refused items marked; a returned visit opens pre-filled.
 import { json, objectUrl } from "../core/api.js";
-import { loadDraft, problemsOf, saveDraft, submitDraft } from "../core/capture.js";
+import {
+  addRepeat,
+  checklistOf,
+  loadDraft,
+  problemsOf,
+  removeRepeat,
+  saveDraft,
+  submitDraft,
+} from "../core/capture.js";
+import { baseKey } from "../rules/repeats.js";
 import { busyButton, field, h, picture } from "../core/dom.js";
 import { haversine, sha256Hex, siteOf } from "../core/geo.js";
 import { lastFix, previousPhotoUrl, rememberFix, visitEntry } from "../core/package.js";
 import { placeMap } from "./map.js";
 import { actions } from "../core/state.js";
-import { checkItem, shownFor } from "../rules/validate.js";
+import { checkItem, shownFor, unanswered } from "../rules/validate.js";
+import { visible } from "../rules/conditions.js";
 import { date, lang, metres, pick, t } from "../core/i18n.js";
 
 const FEW_CHOICES = 4; // up to this many options show as buttons: one tap, no dropdown
@@ -164,6 +174,14 @@ function noteControl(item, label, answer) {
   return details;
 }
 
+// An item's visible name. A repeated one drops the unit its card's heading already shows ("设备 4/6（…）· "),
+// which screen readers still hear: the accessible name stays whole.
+function caption(item, label, after = "") {
+  const unit = item.unit_of ? (lang() === "en" ? item.unit_of.en : item.unit_of.zh) : "";
+  if (!unit || !label.startsWith(unit)) return h("span", { text: label + after });
+  return h("span", {}, h("span", { class: "sr", text: unit }), label.slice(unit.length) + after);
+}
+
 async function thumbnailUrl(photo) {
   if (photo.blob) return URL.createObjectURL(photo.blob);
   if (!navigator.onLine || !photo.thumbnail) return "";
@@ -177,8 +195,10 @@ export async function renderVisit(id, present) {
     return;
   }
   const visit = entry.visit;
-  const definition = visit.template_version.definition;
+  const template = visit.template_version.definition;
   const draft = await loadDraft(entry, new Date().toISOString());
+  // The checklist as the draft's repeats make it: one card per machine, "设备 4/6（序列号）".
+  const definition = checklistOf(entry, draft);
   const locked = Boolean(draft.sentAs);
   const site = siteOf(visit);
   const errors = {};
@@ -363,7 +383,7 @@ export async function renderVisit(id, present) {
       h(
         "div",
         { class: "field" },
-        h("span", { text: `${label} ${t("photo")}` }),
+        caption(item, label, ` ${t("photo")}`),
         help(item),
         input,
         h("div", { class: "row" }, takeAnother, count),
@@ -484,7 +504,7 @@ export async function renderVisit(id, present) {
       h(
         "div",
         { class: "field" },
-        h("span", { text: label }),
+        caption(item, label),
         help(item),
         canvas,
         signed,
@@ -505,7 +525,11 @@ export async function renderVisit(id, present) {
   // checked, nor sent); it comes back, with what it held, when the answers change.
   const applyVisibility = () => {
     const shown = shownFor(definition, draft.answers);
-    for (const [section, block] of sectionBlocks) block.hidden = !section.items.some((item) => shown.has(item.key));
+    const values = Object.fromEntries(Object.entries(draft.answers).map(([k, a]) => [k, a?.value ?? null]));
+    for (const [section, block] of sectionBlocks)
+      block.hidden = section.repeatOf
+        ? !visible(section.repeatOf.visible_if, values, shown)
+        : !section.items.some((item) => shown.has(item.key));
     for (const [key, wrap] of Object.entries(cards)) {
       wrap.hidden = !shown.has(key);
       if (wrap.hidden) {
@@ -514,9 +538,66 @@ export async function renderVisit(id, present) {
       }
     }
   };
-  for (const section of definition.sections) {
+  // A repeated section the manager adds to: a button under its repeats, and one on each to remove it.
+  const repeatsOf = (raw) => definition.sections.filter((s) => baseKey(s.key)[0] === raw.key && baseKey(s.key)[1]);
+  const unitLabel = (raw) => (lang() === "en" ? raw.repeat.label_en : raw.repeat.label_zh);
+  const rerender = async () => {
+    await save();
+    await actions.route();
+  };
+  const removeButton = (raw, n, section) =>
+    h("button", {
+      type: "button",
+      class: "secondary",
+      text: t("removeRepeat", { what: unitLabel(raw), n }),
+      disabled: repeatsOf(raw).length <= raw.repeat.min,
+      onclick: async () => {
+        const holds = section.items.some(
+          (item) => !unanswered(draft.answers[item.key]?.value) || draft.photos.some((p) => p.itemKey === item.key),
+        );
+        if (holds && !window.confirm(t("removeRepeatConfirm", { what: unitLabel(raw), n }))) return;
+        removeRepeat(draft, raw, n);
+        await rerender();
+      },
+    });
+  const addCard = (raw) => {
+    const count = repeatsOf(raw).length;
+    return h(
+      "section",
+      { class: "card repeat-add", "data-repeat": raw.key },
+      count ? null : h("h2", { text: pick(raw, "title") }),
+      h("p", {
+        class: "muted",
+        text: t("repeatCount", { n: count, what: unitLabel(raw), min: raw.repeat.min, max: raw.repeat.max }),
+      }),
+      h("button", {
+        type: "button",
+        class: "secondary",
+        text: t("addRepeat", { what: unitLabel(raw) }),
+        disabled: count >= raw.repeat.max,
+        onclick: async () => {
+          addRepeat(draft, raw.key);
+          await rerender();
+        },
+      }),
+    );
+  };
+  const sectionsInOrder = [];
+  for (const raw of template.sections) {
+    if (!raw.repeat) sectionsInOrder.push([raw, raw, 0]);
+    else repeatsOf(raw).forEach((section, index) => sectionsInOrder.push([section, raw, index + 1]));
+    if (raw.repeat && !raw.repeat.over) sectionsInOrder.push([null, raw, 0]);
+  }
+  for (const [section, raw, n] of sectionsInOrder) {
+    if (!section) {
+      const card = addCard(raw);
+      sectionBlocks.push([{ items: [], visible_if: raw.visible_if, repeatOf: raw }, card]);
+      blocks.push(card);
+      continue;
+    }
     const block = h("section", { class: "card" }, h("h2", { text: pick(section, "title") }));
     sectionBlocks.push([section, block]);
+    if (n && !raw.repeat.over) block.append(removeButton(raw, n, section));
     for (const item of section.items) {
       const label = pick(item);
       const error = h("div", { class: "error", role: "alert", id: `error-${item.key}` });
@@ -562,7 +643,7 @@ export async function renderVisit(id, present) {
           h(
             "div",
             { class: "field" },
-            h("span", { text: label }),
+            caption(item, label),
             help(item),
             where,
             h("div", { class: "row" }, checkInButton),
@@ -635,7 +716,7 @@ export async function renderVisit(id, present) {
           h(
             "div",
             { class: "field" },
-            h("span", { text: label + (item.unit ? ` (${item.unit})` : "") }),
+            caption(item, label, item.unit ? ` (${item.unit})` : ""),
             help(item),
             control,
             error,
