@@ -8,7 +8,13 @@ from fastapi import APIRouter
 
 from api.auth.dependencies import AdminUser, CurrentUser
 from api.checklists import service
-from api.checklists.schemas import DraftUpdate, TemplateCreate, TemplatePublic, TemplateVersionPublic
+from api.checklists.schemas import (
+    DefinitionSummary,
+    DraftUpdate,
+    TemplateCreate,
+    TemplatePublic,
+    TemplateVersionPublic,
+)
 from api.db import CommitFirstRoute, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["checklists"], route_class=CommitFirstRoute)
@@ -23,6 +29,25 @@ def list_templates(user: CurrentUser, session: SessionDep) -> list[TemplatePubli
 def create_template(body: TemplateCreate, admin: AdminUser, session: SessionDep) -> TemplateVersionPublic:
     """Creates the template with version 1 as a draft."""
     return service.version_public(session, service.create_template(session, data=body))
+
+
+@router.post(
+    "/templates/check",
+    response_model=DefinitionSummary,
+    summary="Check a definition without saving it",
+    description="The checks of saving and publishing (keys, conditions on earlier items, repeats, each rule's "
+    "item type and parameters), for the template builder as the admin types: 200 with a summary, or 422 with "
+    "every problem and where it is (`errors[].field`, e.g. `definition.sections.1.items.2`).",
+)
+def check_definition(body: DraftUpdate, admin: AdminUser) -> DefinitionSummary:
+    items = body.definition.items()
+    return DefinitionSummary(
+        sections=len(body.definition.sections),
+        items=len(items),
+        repeated_sections=sum(1 for section in body.definition.sections if section.repeat),
+        with_conditions=sum(1 for item in items if item.visible_if),
+        with_rules=sum(1 for item in items if item.rule),
+    )
 
 
 @router.get("/templates/{template_id}", response_model=TemplatePublic, summary="A template and its versions")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import uuid
 from typing import Any, Literal
 
@@ -104,6 +105,90 @@ class ItemRule(Strict):
     )
 
 
+def _positive(value: Any) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+
+
+def _not_negative(value: Any) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    )
+
+
+# Each rule: the item types it judges, and each parameter it reads with the test its value must pass.
+RULE_FITS: dict[RuleKey, tuple[set[ItemType], dict[str, Any]]] = {
+    RuleKey.site_distance: ({ItemType.location}, {"max_m": _positive, "max_accuracy_m": _positive}),
+    RuleKey.photo_location: ({ItemType.photo}, {"max_m": _positive}),
+    RuleKey.photo_time: ({ItemType.photo}, {"max_age_hours": _positive}),
+    RuleKey.photo_reuse: ({ItemType.photo}, {}),
+    RuleKey.value_tolerance: (
+        {ItemType.number, ItemType.integer},
+        {
+            "mode": lambda v: v in ("absolute", "relative"),
+            "tolerance": _not_negative,
+            "sides": lambda v: v in ("both", "below", "above"),
+        },
+    ),
+    RuleKey.expected_answer: (
+        {ItemType.boolean, ItemType.choice, ItemType.number, ItemType.integer},
+        {"expected": lambda v: True},  # checked against the item's possible answers below
+    ),
+    RuleKey.required_evidence: (
+        {ItemType.photo, ItemType.signature},
+        {
+            "min_photos": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 50,
+            "note_required": lambda v: isinstance(v, bool),
+        },
+    ),
+    RuleKey.identifier_match: (
+        {ItemType.barcode, ItemType.text},
+        {
+            "identifier": lambda v: isinstance(v, str) and 0 < len(v) <= 64,
+            "member": lambda v: isinstance(v, str),
+        },
+    ),
+}
+
+
+def _possible_answer(item: Item, value: Any) -> bool:
+    if item.type == ItemType.boolean:
+        return isinstance(value, bool)
+    if item.type == ItemType.choice:
+        return isinstance(value, str) and value in {choice.value for choice in item.choices}
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return number and (item.type != ItemType.integer or float(value).is_integer())
+
+
+def rule_problems(item: Item) -> list[str]:
+    """Why the item's rule cannot judge it: the wrong item type, a parameter it does not read, or one whose
+    value it cannot use (checked on save and publish, so a rule never fails on site)."""
+    rule = item.rule
+    if rule is None:
+        return []
+    types, params = RULE_FITS[rule.key]
+    problems = []
+    if item.type not in types:
+        kinds = ", ".join(sorted(kind.value for kind in types))
+        problems.append(f"item {item.key}: {rule.key.value} judges {kinds} items, not {item.type.value}")
+    for name, value in rule.params.items():
+        test = params.get(name)
+        if test is None:
+            known = ", ".join(params) or "none"
+            problems.append(
+                f"item {item.key}: {rule.key.value} has no parameter {name!r} (it reads: {known})"
+            )
+        elif not test(value):
+            problems.append(f"item {item.key}: {rule.key.value}'s {name} cannot be {value!r}")
+    if rule.key == RuleKey.expected_answer and "expected" in rule.params and item.type in types:
+        expected = rule.params["expected"]
+        options = expected if isinstance(expected, list) else [expected]
+        if not options or not all(_possible_answer(item, option) for option in options):
+            problems.append(f"item {item.key}: expected_answer's {expected!r} is not a possible answer of it")
+    return problems
+
+
 class Item(Strict):
     key: str = Key
     type: ItemType
@@ -163,6 +248,9 @@ class Item(Strict):
             raise ValueError(f"item {self.key}: identifier_match needs a barcode or text item")
         if self.rule and self.rule.key == RuleKey.expected_answer and "expected" not in self.rule.params:
             raise ValueError(f"item {self.key}: expected_answer needs params.expected")
+        problems = rule_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -302,6 +390,14 @@ class Definition(Strict):
 
     def items(self) -> list[Item]:
         return [item for section in self.sections for item in section.items]
+
+
+class DefinitionSummary(BaseModel):
+    sections: int
+    items: int
+    repeated_sections: int
+    with_conditions: int
+    with_rules: int
 
 
 class TemplateCreate(Strict):

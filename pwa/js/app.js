@@ -10,6 +10,7 @@ import { renderOutbox } from "./screens/outbox.js";
 import { renderQueue, renderReviewVisit } from "./screens/review.js";
 import { confirmSignOut } from "./screens/signout.js";
 import { renderTasks } from "./screens/tasks.js";
+import { renderTemplateEditor, renderTemplates } from "./screens/templates.js";
 import { renderVisit } from "./screens/visit.js";
 import { renderVisits } from "./screens/visits.js";
 import { refreshPackageQuietly } from "./core/package.js";
@@ -28,6 +29,7 @@ function renderTabs() {
       : [
           ["#/review", t("review")],
           ["#/tasks", t("tasks")],
+          ...(state.user.role === "admin" ? [["#/templates", t("templates")]] : []),
         ];
   tabs.replaceChildren(
     ...links.map(([href, label]) =>
@@ -73,6 +75,8 @@ async function route() {
     else if (page === "review" && id) await renderReviewVisit(id, present);
     else if (page === "review") await renderQueue(present);
     else if (page === "tasks") await renderTasks(present);
+    else if (page === "templates" && id) await renderTemplateEditor(id, present);
+    else if (page === "templates") await renderTemplates(present);
     else await renderVisits(present);
   } catch (e) {
     if (e instanceof AuthError) renderLogin(t("sessionExpired"));

@@ -6,6 +6,7 @@ import {
   addRepeat,
   checklistOf,
   loadDraft,
+  newDraft,
   problemsOf,
   removeRepeat,
   saveDraft,
@@ -188,15 +189,19 @@ async function thumbnailUrl(photo) {
   return objectUrl(photo.thumbnail);
 }
 
-export async function renderVisit(id, present) {
-  const entry = await visitEntry(id);
+// preview: {entry, draft?} — the template builder's phone frame: the form of a made-up visit, nothing kept,
+// nothing sent, no position asked.
+export async function renderVisit(id, present, preview = null) {
+  const entry = preview ? preview.entry : await visitEntry(id);
   if (!entry) {
     present(h("h1", { text: t("noVisits") }), h("a", { href: "#/", text: t("back") }));
     return;
   }
   const visit = entry.visit;
   const template = visit.template_version.definition;
-  const draft = await loadDraft(entry, new Date().toISOString());
+  const draft = preview
+    ? (preview.draft ||= newDraft(entry, new Date().toISOString()))
+    : await loadDraft(entry, new Date().toISOString());
   // The checklist as the draft's repeats make it: one card per machine, "设备 4/6（序列号）".
   const definition = checklistOf(entry, draft);
   const locked = Boolean(draft.sentAs);
@@ -205,10 +210,10 @@ export async function renderVisit(id, present) {
   const cards = {};
   const refusedBy = (key) => (draft.refused || []).filter((p) => p.item === key);
   const findingsFor = (key) => (entry.returned?.findings || []).filter((f) => f.item_key === key);
-  if (navigator.onLine && visit.status === "scheduled")
+  if (!preview && navigator.onLine && visit.status === "scheduled")
     json(`/api/v1/visits/${id}/start`, { method: "POST" }).catch(() => {});
 
-  const save = () => saveDraft(draft);
+  const save = () => (preview ? Promise.resolve() : saveDraft(draft));
   const answerOf = (item) => ({
     value: draft.answers[item.key]?.value ?? null,
     photos: draft.photos.filter((p) => p.itemKey === item.key).map((p) => p.id),
@@ -261,7 +266,7 @@ export async function renderVisit(id, present) {
     if (turn === painted) mapSlot.replaceChildren(figure); // only the newest paint
   };
   const paintCheckIn = () => {
-    paintMap();
+    if (!preview) paintMap();
     checkInStatus.textContent = describeFix();
     checkInStatus.className =
       draft.checkIn && (draft.checkIn.accuracy_m > 100 || (site && haversine(draft.checkIn, site) > 300)) ? "warn" : "";
@@ -543,7 +548,8 @@ export async function renderVisit(id, present) {
   const unitLabel = (raw) => (lang() === "en" ? raw.repeat.label_en : raw.repeat.label_zh);
   const rerender = async () => {
     await save();
-    await actions.route();
+    if (preview) await renderVisit(id, present, preview);
+    else await actions.route();
   };
   const removeButton = (raw, n, section) =>
     h("button", {
@@ -747,6 +753,11 @@ export async function renderVisit(id, present) {
   }
 
   async function submit() {
+    if (preview) {
+      status.textContent = t("previewOnly");
+      validate();
+      return;
+    }
     const problems = validate();
     if (problems.length) {
       status.textContent = t("fixItems", { n: problems.length });
