@@ -103,8 +103,8 @@ def create_user(username: str, role: str, branch_code: str, display_name: str | 
 
 @main.command(
     "import",
-    help="Import a CSV file: KIND is borrowers, facilities, collateral, projects, "
-    "milestones or declarations. Any bad row means nothing is imported.",
+    help="Import a CSV or Excel (.xlsx) file: KIND is borrowers, facilities, collateral, projects, "
+    "milestones, declarations, figures, project_figures or repayments. Any bad row means nothing is imported.",
 )
 @click.argument("kind")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -128,6 +128,14 @@ def import_(kind: str, file: Path, dry_run: bool) -> None:
             click.echo(f"{len(report.errors)} bad row(s) of {report.rows}; nothing imported", err=True)
             sys.exit(1)
         session.commit()
+        if kind in imports.MONITORING_KINDS and not dry_run:
+            from api.monitoring import service as monitoring
+
+            text = imports.decode_csv(file.read_bytes())
+            borrowers = monitoring.borrowers_of_import(session, kind=kind, text=text)
+            evaluation = monitoring.evaluate(session, settings=settings, borrower_ids=borrowers)
+            session.commit()
+            click.echo(f"early-warning signals: {evaluation.opened} opened, {evaluation.cleared} cleared")
     verb = "checked" if dry_run else "imported"
     click.echo(f"{verb} {report.rows} {kind} row(s)" + (" (dry run: nothing imported)" if dry_run else ""))
 

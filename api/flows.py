@@ -19,6 +19,7 @@ from api.checklists import service as checklist_service
 from api.checklists.schemas import Severity
 from api.config import Settings
 from api.kit.clock import today_in
+from api.monitoring import service as monitoring
 from api.photos.models import Photo
 from api.review import service as review_service
 from api.review.models import Decision, VisitReview
@@ -124,6 +125,8 @@ def review(
         passed = {pair for pair in evaluation.passed if pair not in failed}
         passed.add(("visit_overdue", ""))  # the visit happened
         task_service.resolve_passed(session, visit=visit, passed=passed)
+        # What was found on site counts for the borrower's early-warning indicators (repeated findings).
+        monitoring.evaluate(session, settings=settings, borrower_ids=[visit.borrower_id])
     return decided
 
 

@@ -31,6 +31,7 @@ from api.integrations.router import router as integrations_router
 from api.kit import offload
 from api.logs import RequestIds
 from api.maps.router import router as maps_router
+from api.monitoring.router import router as monitoring_router
 from api.photos.router import router as photos_router
 from api.photos.service import photo_store
 from api.portfolio.router import router as portfolio_router
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         integrations_router,
         reports_router,
         maps_router,
+        monitoring_router,
     ):
         app.include_router(router)
     _build_routes_now(app)

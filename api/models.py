@@ -13,6 +13,14 @@ from api.integrations.models import (
     WebhookEvent,
     WebhookSubscription,
 )
+from api.monitoring.models import (
+    BorrowerFigures,
+    GradeProposal,
+    IndicatorSetting,
+    ProjectFigures,
+    RepaymentStatus,
+    Signal,
+)
 from api.photos.models import Photo, Upload
 from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Milestone, Project
 from api.review.models import VisitReview
@@ -27,6 +35,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Borrower",
+    "BorrowerFigures",
     "Branch",
     "ChangeLog",
     "ChecklistTemplate",
@@ -36,12 +45,17 @@ __all__ = [
     "ExportJob",
     "Facility",
     "FollowUpTask",
+    "GradeProposal",
+    "IndicatorSetting",
     "ManifestPhoto",
     "Milestone",
     "Photo",
     "Project",
+    "ProjectFigures",
     "RefreshToken",
+    "RepaymentStatus",
     "ServiceAccount",
+    "Signal",
     "Submission",
     "TaskComment",
     "TaskWatcher",

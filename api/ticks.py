@@ -31,13 +31,14 @@ class TickReport:
     files_swept: int = 0
     webhooks_sent: int = 0
     exports_made: int = 0
+    signals_opened: int = 0
 
     def __str__(self) -> str:
         return (
             f"photos processed {self.photos_processed}; overdue visits flagged {self.overdue_opened}; "
             f"changes numbered {self.changes_numbered}; audit events sealed {self.audit_sealed}; "
             f"orphan files swept {self.files_swept}; webhook deliveries attempted {self.webhooks_sent}; "
-            f"export files made {self.exports_made}"
+            f"export files made {self.exports_made}; early-warning signals opened {self.signals_opened}"
         )
 
 
@@ -56,6 +57,7 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
     swept = sweep_photo_store(make_session, settings)
     sent, exported = quick_round(make_session, settings)
     export_jobs.expire(make_session, settings)
+    opened = evaluate_daily(make_session, settings)
     return TickReport(
         photos_processed=processed,
         overdue_opened=overdue,
@@ -64,7 +66,27 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
         files_swept=swept,
         webhooks_sent=sent,
         exports_made=exported,
+        signals_opened=opened,
     )
+
+
+_evaluated_on: dict[str, dt.date] = {}
+
+
+def evaluate_daily(make_session: sessionmaker[Session], settings: Settings) -> int:
+    """Every borrower's early-warning indicators, once per bank day in this process (the loop in `serve` ticks
+    every few minutes; `fieldvisit tick` from cron runs it each time). Returns the signals opened."""
+    from api.kit.clock import today_in
+    from api.monitoring import service as monitoring
+
+    today = today_in(settings.timezone)
+    if _evaluated_on.get(settings.database_url) == today:
+        return 0
+    with make_session() as session:
+        report = monitoring.evaluate(session, settings=settings)
+        session.commit()
+    _evaluated_on[settings.database_url] = today
+    return report.opened
 
 
 def quick_round(make_session: sessionmaker[Session], settings: Settings) -> tuple[int, int]:

@@ -55,7 +55,19 @@ def _ids_of_branch_one(session: Session, bank: Bank, client: TestClient) -> dict
     client.put(f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=far, headers=manager)
     task_id = client.get("/api/v1/tasks", headers=manager).json()["items"][0]["id"]
     job = client.post("/api/v1/exports/jobs", json={}, headers=login(client, bank.one.reviewer)).json()
+    # An early-warning signal and a proposed risk grade: 100 days past due.
+    admin = login(client, bank.one.admin)
+    client.post(
+        f"/api/v1/facilities/{bank.one.facility.id}/repayments",
+        json={"as_of": "2026-11-29", "days_past_due": 100},
+        headers=admin,
+    )
+    signal_id = client.get("/api/v1/signals", headers=admin).json()[0]["id"]
+    proposal_id = client.get("/api/v1/grade-proposals", headers=admin).json()[0]["id"]
     return {
+        "signal_id": signal_id,
+        "proposal_id": proposal_id,
+        "project_id": str(project.id),
         "job_id": job["id"],
         "task_id": task_id,
         "visit_id": str(bank.one.visit.id),
@@ -74,7 +86,8 @@ def _ids_of_branch_one(session: Session, bank: Bank, client: TestClient) -> dict
 # subscriptions their owner's (tests/integrations/test_webhooks.py).
 # Map tiles are the same for everyone (tests/maps/test_tiles.py).
 BANK_WIDE = {
-    "template_id", "version_id", "kind", "account_id", "key_id", "subscription_id", "delivery_id", "z", "x", "y"
+    "template_id", "version_id", "kind", "account_id", "key_id", "subscription_id", "delivery_id", "z", "x", "y",
+    "key",  # an early-warning indicator's thresholds are the bank's
 }  # fmt: skip
 
 

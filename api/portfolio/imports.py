@@ -37,6 +37,9 @@ from api.audit import service as audit
 from api.audit.models import AuditEvent
 from api.db import READ_ONLY_OPTION, make_engine, make_sessionmaker, ordered_ids, utcnow, with_defaults
 from api.errors import AppError
+from api.monitoring import schemas as monitoring_schemas
+from api.monitoring import service as monitoring
+from api.monitoring.models import BorrowerFigures, ProjectFigures, RepaymentStatus
 from api.portfolio import schemas, service
 from api.portfolio.exceptions import ImportRejected, UnknownImportKind
 from api.portfolio.lookup import BulkLookup, Lookup
@@ -67,7 +70,16 @@ KINDS: dict[str, ImportKind] = {
     "projects": ImportKind(schemas.ProjectCreate, service.project_values, Project),
     "milestones": ImportKind(schemas.MilestoneCreate, service.milestone_values, Milestone),
     "declarations": ImportKind(schemas.DeclarationCreate, service.declaration_values, Declaration),
+    # Monitoring's periodic data (api/monitoring): kept as received, each row a new set of history.
+    "figures": ImportKind(monitoring_schemas.FiguresImport, monitoring.figures_values, BorrowerFigures),
+    "project_figures": ImportKind(
+        monitoring_schemas.ProjectFiguresImport, monitoring.project_figures_values, ProjectFigures
+    ),
+    "repayments": ImportKind(
+        monitoring_schemas.RepaymentImport, monitoring.repayment_values, RepaymentStatus
+    ),
 }
+MONITORING_KINDS = ("figures", "project_figures", "repayments")
 
 
 def kind_of(kind: str) -> ImportKind:
@@ -79,8 +91,55 @@ def kind_of(kind: str) -> ImportKind:
     return spec
 
 
+XLSX_MAGIC = b"PK\x03\x04"
+LARGEST_XLSX_CELLS = MAX_ROWS * 40
+
+
+def xlsx_as_csv(raw: bytes) -> str:
+    """The first sheet of an Excel workbook as CSV text, so it goes through the very same checks (its row
+    numbers are the CSV's line numbers). Read with openpyxl in read-only mode: formulas give their cached
+    values, dates come as YYYY-MM-DD, whole numbers without a trailing .0."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except Exception as exc:  # zipfile, XML and openpyxl's own errors: all mean "not a workbook we can read"
+        raise ImportRejected(
+            "Not a readable Excel workbook (.xlsx).", detail_zh="无法读取该 Excel 文件（.xlsx）。"
+        ) from exc
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    cells = 0
+    try:
+        for row in book.worksheets[0].iter_rows(values_only=True):
+            cells += len(row)
+            if cells > LARGEST_XLSX_CELLS:
+                raise ImportRejected(
+                    f"At most {MAX_ROWS} rows per file.", detail_zh=f"每个文件最多 {MAX_ROWS} 行。"
+                )
+            writer.writerow([_cell_text(value) for value in row])
+    finally:
+        book.close()
+    return out.getvalue()
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).replace("\n", " ")
+
+
 def decode_csv(raw: bytes) -> str:
-    """UTF-8 (with or without Excel's BOM), else GB18030, which Chinese Excel writes by default."""
+    """UTF-8 (with or without Excel's BOM), else GB18030, which Chinese Excel writes by default; an Excel
+    workbook (.xlsx) is read as its first sheet."""
+    if raw.startswith(XLSX_MAGIC):
+        return xlsx_as_csv(raw)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -14,6 +14,7 @@ from api.errors import AppError, NotFound
 from api.kit import offload
 from api.kit.cursor import Page
 from api.kit.pagination import paginate, text_key, uuid_key
+from api.monitoring import service as monitoring
 from api.portfolio import imports, schemas, service
 from api.portfolio.exceptions import ImportRejected
 from api.portfolio.models import Borrower, Collateral, Declaration, Facility, Project
@@ -190,15 +191,25 @@ def create_declaration(body: schemas.DeclarationCreate, admin: AdminUser, sessio
 @router.post(
     "/imports/{kind}",
     response_model=schemas.ImportReport,
-    summary="Import a CSV file (borrowers, facilities, collateral, projects, milestones, declarations)",
+    summary="Import a CSV or Excel file (borrowers, facilities, collateral, projects, milestones, declarations, "
+    "figures, project_figures, repayments)",
     openapi_extra={
-        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+        "requestBody": {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            },
+            "required": True,
+        }
     },
 )
 async def import_csv(
     kind: str, request: Request, admin: AdminUser, session: SessionDep, dry_run: bool = False
 ) -> schemas.ImportReport:
-    """Send the file as the raw body (`Content-Type: text/csv`). Every row is checked; with any bad row
+    """Send the file as the raw body (`Content-Type: text/csv`, or the Excel type for an .xlsx workbook, whose
+    first sheet is read). Every row is checked; with any bad row
     nothing is imported and the answer (422) lists each bad row with its line number and reason."""
     # The import writes on its own connection, in a process of its own (kit/offload.py): end the
     # transaction the sign-in check opened, so that no write lock is held while the file arrives.
@@ -219,4 +230,15 @@ async def import_csv(
         raise imports.ClientGone() from None
     if report.errors:
         raise ImportRejected(extra={"report": report.model_dump(mode="json")})
+    if kind in imports.MONITORING_KINDS and not dry_run:
+        # New figures or repayment status: the borrowers' early-warning indicators, at once.
+        await run_in_threadpool(_evaluate_imported, request, kind, text)
     return report
+
+
+def _evaluate_imported(request: Request, kind: str, text: str) -> None:
+    settings = request.app.state.settings
+    with request.app.state.sessionmaker() as session:
+        borrowers = monitoring.borrowers_of_import(session, kind=kind, text=text)
+        monitoring.evaluate(session, settings=settings, borrower_ids=borrowers)
+        session.commit()

@@ -28,6 +28,7 @@ AWAITING_MANAGER = (VisitStatus.scheduled, VisitStatus.in_progress, VisitStatus.
 class VisitOrigin(enum.StrEnum):
     scheduled = "scheduled"
     manual = "manual"
+    signal = "signal"  # an early-warning signal asked for it (monitoring)
 
 
 class Visit(SQLModel, table=True):

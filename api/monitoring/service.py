@@ -1,0 +1,750 @@
+"""Monitoring: figures and repayment status kept as received; indicators evaluated per borrower into signals;
+a new or worse signal schedules an ad-hoc visit with its follow-up task and proposes a risk-grade change,
+as the bank's settings say; a reviewer decides the proposal, and an accepted one re-plans the cadence.
+
+Flushes, never commits: the request or the tick that calls it owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import itertools
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+
+from api.auth.models import Role, User
+from api.checklists import service as checklist_service
+from api.checklists.schemas import Severity
+from api.config import Settings
+from api.db import new_id, utcnow
+from api.errors import Conflict, Forbidden, NotFound
+from api.kit.clock import today_in
+from api.monitoring import periods, schemas
+from api.monitoring.indicators import (
+    INDICATORS,
+    SEVERITIES,
+    FacilityFacts,
+    Facts,
+    Measure,
+    ProjectFacts,
+    SubjectVisits,
+)
+from api.monitoring.models import (
+    BorrowerFigures,
+    GradeProposal,
+    IndicatorSetting,
+    ProjectFigures,
+    ProposalState,
+    RepaymentStatus,
+    Signal,
+    SignalState,
+)
+from api.portfolio import service as portfolio_service
+from api.portfolio.exceptions import UnknownReference
+from api.portfolio.lookup import Lookup
+from api.portfolio.models import Borrower, Collateral, Facility, Project, RiskGrade, SubjectType
+from api.rules.models import Discrepancy
+from api.tasks import service as task_service
+from api.tasks.models import FollowUpTask, TaskState
+from api.visits import service as visit_service
+from api.visits.models import OPEN_STATUSES, Visit, VisitOrigin, VisitStatus
+
+FIGURES = (
+    "revenue",
+    "net_profit",
+    "operating_cash_flow",
+    "accounts_receivable",
+    "inventory",
+    "total_liabilities",
+    "total_assets",
+    "current_assets",
+    "current_liabilities",
+)
+PROJECT_FIGURES = ("planned_investment", "actual_investment", "planned_progress_pct", "actual_progress_pct")
+GRADES = list(RiskGrade)
+RANK = {Severity.minor: 1, Severity.major: 2, Severity.critical: 3}
+
+
+# ---- figures and repayment status in ----
+
+
+def _unknown(what_en: str, what_zh: str, value: str) -> UnknownReference:
+    return UnknownReference(f"No {what_en} {value!r}.", detail_zh=f"{what_zh} {value!r} 不存在。")
+
+
+def _period_values(data: schemas.FiguresIn | schemas.ProjectFiguresIn) -> dict[str, Any]:
+    return data.model_dump(exclude={"borrower_credit_code", "project_reference"}) | {
+        "id": new_id(),
+        "period_end": periods.period_end(data.period),
+    }
+
+
+def figures_values(data: schemas.FiguresImport, lookup: Lookup) -> dict[str, Any]:
+    borrower = lookup.borrower(data.borrower_credit_code)
+    if borrower is None:
+        raise _unknown("borrower with credit code", "借款企业统一社会信用代码", data.borrower_credit_code)
+    return _period_values(data) | {"borrower_id": borrower.id}
+
+
+def project_figures_values(data: schemas.ProjectFiguresImport, lookup: Lookup) -> dict[str, Any]:
+    project_id = lookup.project(data.project_reference)
+    if project_id is None:
+        raise _unknown("project", "项目", data.project_reference)
+    return _period_values(data) | {"project_id": project_id}
+
+
+def repayment_values(data: schemas.RepaymentImport, lookup: Lookup) -> dict[str, Any]:
+    facility = lookup.facility(data.facility_reference)
+    if facility is None:
+        raise _unknown("facility", "贷款合同编号", data.facility_reference)
+    return data.model_dump(exclude={"facility_reference"}) | {"id": new_id(), "facility_id": facility.id}
+
+
+def add_figures(session: Session, *, borrower: Borrower, data: schemas.FiguresIn) -> BorrowerFigures:
+    row = BorrowerFigures(**_period_values(data), borrower_id=borrower.id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_project_figures(
+    session: Session, *, project: Project, data: schemas.ProjectFiguresIn
+) -> ProjectFigures:
+    row = ProjectFigures(**_period_values(data), project_id=project.id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_repayment(session: Session, *, facility: Facility, data: schemas.RepaymentIn) -> RepaymentStatus:
+    row = RepaymentStatus(**data.model_dump(), id=new_id(), facility_id=facility.id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def borrower_for(session: Session, *, user: User, borrower_id: uuid.UUID) -> Borrower:
+    found: Borrower | None = session.scalar(
+        portfolio_service.scope_borrowers(select(Borrower), user).where(col(Borrower.id) == borrower_id)
+    )
+    if found is None:
+        raise NotFound("No such borrower.", detail_zh="借款企业不存在。")
+    return found
+
+
+def facility_for(session: Session, *, user: User, facility_id: uuid.UUID) -> Facility:
+    found: Facility | None = session.scalar(
+        portfolio_service.scope_facilities(select(Facility), user).where(col(Facility.id) == facility_id)
+    )
+    if found is None:
+        raise NotFound("No such facility.", detail_zh="贷款不存在。")
+    return found
+
+
+def project_for(session: Session, *, user: User, project_id: uuid.UUID) -> Project:
+    query = select(Project).where(
+        col(Project.id) == project_id,
+        col(Project.facility_id).in_(portfolio_service.visible_facility_ids(user)),
+    )
+    found: Project | None = session.scalar(query)
+    if found is None:
+        raise NotFound("No such project.", detail_zh="项目不存在。")
+    return found
+
+
+def figures_history(session: Session, *, borrower_id: uuid.UUID) -> list[BorrowerFigures]:
+    """Every set received, newest period first, and within a period the newest received first."""
+    query = (
+        select(BorrowerFigures)
+        .where(BorrowerFigures.borrower_id == borrower_id)
+        .order_by(col(BorrowerFigures.period_end).desc(), col(BorrowerFigures.created_at).desc())
+    )
+    return list(session.scalars(query))
+
+
+def repayment_history(session: Session, *, facility_id: uuid.UUID) -> list[RepaymentStatus]:
+    query = (
+        select(RepaymentStatus)
+        .where(RepaymentStatus.facility_id == facility_id)
+        .order_by(col(RepaymentStatus.as_of).desc(), col(RepaymentStatus.created_at).desc())
+    )
+    return list(session.scalars(query))
+
+
+def project_history(session: Session, *, project_id: uuid.UUID) -> list[ProjectFigures]:
+    query = (
+        select(ProjectFigures)
+        .where(ProjectFigures.project_id == project_id)
+        .order_by(col(ProjectFigures.period_end).desc(), col(ProjectFigures.created_at).desc())
+    )
+    return list(session.scalars(query))
+
+
+def borrowers_of_import(session: Session, *, kind: str, text: str) -> set[uuid.UUID]:
+    """The borrowers a just-imported monitoring file touched (their indicators are evaluated again)."""
+    import csv
+    import io
+
+    column, model, key = {
+        "figures": ("borrower_credit_code", Borrower, Borrower.credit_code),
+        "project_figures": ("project_reference", Project, Project.reference),
+        "repayments": ("facility_reference", Facility, Facility.reference),
+    }[kind]
+    values = {row.get(column, "").strip() for row in csv.DictReader(io.StringIO(text))} - {""}
+    found: set[uuid.UUID] = set()
+    listed = sorted(values)
+    for start in range(0, len(listed), 500):
+        chunk = listed[start : start + 500]
+        if model is Borrower:
+            found.update(session.scalars(select(Borrower.id).where(col(key).in_(chunk))))
+        elif model is Facility:
+            found.update(session.scalars(select(Facility.borrower_id).where(col(key).in_(chunk))))
+        else:
+            found.update(
+                session.scalars(
+                    select(Facility.borrower_id)
+                    .join(Project, col(Project.facility_id) == col(Facility.id))
+                    .where(col(key).in_(chunk))
+                )
+            )
+    return found
+
+
+# ---- indicator settings ----
+
+
+def thresholds(session: Session) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """Each indicator: whether it is on, and its thresholds (the bank's, else the defaults)."""
+    saved = {row.key: row for row in session.scalars(select(IndicatorSetting))}
+    return {
+        key: (saved[key].enabled, saved[key].thresholds) if key in saved else (True, indicator.defaults)
+        for key, indicator in INDICATORS.items()
+    }
+
+
+def indicator_public(key: str, enabled: bool, levels: dict[str, Any]) -> schemas.IndicatorPublic:
+    indicator = INDICATORS[key]
+    return schemas.IndicatorPublic(
+        key=key,
+        name_zh=indicator.name_zh,
+        name_en=indicator.name_en,
+        direction=indicator.direction,
+        enabled=enabled,
+        thresholds=levels,
+        defaults=indicator.defaults,
+    )
+
+
+def set_thresholds(
+    session: Session, *, key: str, data: schemas.IndicatorUpdate, user: User
+) -> tuple[bool, dict[str, Any]]:
+    indicator = INDICATORS.get(key)
+    if indicator is None:
+        raise NotFound(f"No indicator {key!r}.", detail_zh=f"预警指标 {key!r} 不存在。")
+    levels = data.model_dump(exclude={"enabled"})
+    given = [(s, levels[s.value]) for s in SEVERITIES if levels[s.value] is not None]
+    # Most severe first: an at_least indicator's bounds go down, a below one's go up.
+    ordered = all(
+        (a >= b) if indicator.direction == "at_least" else (a <= b)
+        for (_s, a), (_t, b) in itertools.pairwise(given)
+    )
+    if not ordered:
+        raise Conflict(
+            "The thresholds must grow with the severity (critical the furthest).",
+            detail_zh="阈值须随严重程度递进（严重级最远）。",
+        )
+    row = session.get(IndicatorSetting, key) or IndicatorSetting(key=key, thresholds={})
+    row.enabled, row.thresholds, row.updated_at, row.updated_by_id = data.enabled, levels, utcnow(), user.id
+    session.add(row)
+    session.flush()
+    return row.enabled, row.thresholds
+
+
+# ---- facts ----
+
+
+def _latest_per_period(rows: Iterable[Any], names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Rows come newest first within each period: the first one seen for a period is the one that counts."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.period not in found:
+            found[row.period] = {name: getattr(row, name) for name in names}
+    return found
+
+
+def load_facts(session: Session, *, borrower: Borrower, today: dt.date) -> Facts:
+    facts = Facts(borrower.id, borrower.name)
+    facts.figures = _latest_per_period(figures_history(session, borrower_id=borrower.id), FIGURES)
+    facilities = list(
+        session.scalars(
+            select(Facility).where(Facility.borrower_id == borrower.id).order_by(col(Facility.reference))
+        )
+    )
+    for facility in facilities:
+        latest = next(iter(repayment_history(session, facility_id=facility.id)), None)
+        collateral = list(session.scalars(select(Collateral).where(Collateral.facility_id == facility.id)))
+        facts.facilities.append(
+            FacilityFacts(
+                facility.id,
+                facility.reference,
+                facility.amount,
+                days_past_due=latest.days_past_due if latest else None,
+                as_of=latest.as_of if latest else None,
+                outstanding=latest.outstanding if latest else None,
+                collateral_value=sum((c.declared_value for c in collateral), decimal.Decimal(0)),
+                collateral_count=len(collateral),
+            )
+        )
+        for item in collateral:
+            facts.subjects.append(SubjectVisits("collateral", item.id, facility.id, item.description))
+        for project in session.scalars(select(Project).where(Project.facility_id == facility.id)):
+            figures = _latest_per_period(project_history(session, project_id=project.id), PROJECT_FIGURES)
+            facts.projects.append(ProjectFacts(project.id, facility.id, project.name, figures))
+            facts.subjects.append(SubjectVisits("project", project.id, facility.id, project.name))
+    for subject in facts.subjects:
+        _subject_visits(session, subject, today)
+    return facts
+
+
+def _subject_visits(session: Session, subject: SubjectVisits, today: dt.date) -> None:
+    late = session.execute(
+        select(col(Visit.id), col(Visit.due_on))
+        .where(
+            Visit.subject_id == subject.subject_id,
+            col(Visit.status).in_([VisitStatus.scheduled, VisitStatus.in_progress]),
+            col(Visit.due_on) < today,
+        )
+        .order_by(col(Visit.due_on))
+        .limit(1)
+    ).first()
+    if late is not None:
+        subject.overdue_visit_id, subject.overdue_days = late[0], (today - late[1]).days
+    approved = session.execute(
+        select(Visit.id, Visit.decided_at)
+        .where(Visit.subject_id == subject.subject_id, Visit.status == VisitStatus.approved)
+        .order_by(col(Visit.decided_at).desc())
+        .limit(3)
+    ).all()
+    for visit_id, decided_at in approved:
+        critical = {
+            f"{rule}:{item}"
+            for rule, item in session.execute(
+                select(Discrepancy.rule_key, Discrepancy.item_key).where(
+                    Discrepancy.visit_id == visit_id, Discrepancy.severity == Severity.critical
+                )
+            )
+        }
+        subject.approved.append((visit_id, decided_at.date() if decided_at else today, critical))
+
+
+# ---- signals ----
+
+
+def _open_key(indicator: str, measure: Measure) -> str:
+    return f"{indicator}:{measure.subject_type}:{measure.subject_id}"
+
+
+def evaluate_borrower(
+    session: Session, *, settings: Settings, borrower: Borrower, report: schemas.EvaluationReport
+) -> None:
+    """Every indicator on one borrower: new firings open signals (and their actions), firings already open are
+    brought up to date (a worse severity acts again), open signals that no longer fire are cleared."""
+    today = today_in(settings.timezone)
+    facts = load_facts(session, borrower=borrower, today=today)
+    settings_of = thresholds(session)
+    firing: dict[str, tuple[str, Severity, Measure]] = {}
+    for key, indicator in INDICATORS.items():
+        enabled, levels = settings_of[key]
+        if not enabled:
+            continue
+        for measure in indicator.measure(facts):
+            severity = indicator.severity(measure.value, levels)
+            if severity is not None:
+                firing[_open_key(key, measure)] = (key, severity, measure)
+    report.borrowers += 1
+    open_signals = {
+        signal.open_key: signal
+        for signal in session.scalars(
+            select(Signal).where(Signal.borrower_id == borrower.id, Signal.state == SignalState.open)
+        )
+    }
+    for open_key, stale in open_signals.items():
+        if open_key not in firing:
+            stale.state, stale.open_key, stale.cleared_at = SignalState.cleared, None, utcnow()
+            report.cleared += 1
+    for open_key, (key, severity, measure) in firing.items():
+        signal = open_signals.get(open_key)
+        worse = signal is None or RANK[severity] > RANK[signal.severity]
+        if signal is None:
+            opened = _open_signal(session, borrower, open_key, key, severity, measure)
+            if opened is None:
+                continue  # another evaluation opened it a moment ago
+            signal = opened
+            report.opened += 1
+        else:
+            if measure.evidence != signal.evidence:
+                signal.occurrences += 1
+            signal.severity = severity if worse else signal.severity
+            signal.evidence, signal.last_seen_at = measure.evidence, utcnow()
+            signal.explanation_zh, signal.explanation_en = _explain(key, measure)
+            report.updated += 1
+        if worse:
+            _act(
+                session,
+                settings=settings,
+                signal=signal,
+                levels=settings_of[key][1],
+                today=today,
+                report=report,
+            )
+    session.flush()
+
+
+def _explain(key: str, measure: Measure) -> tuple[str, str]:
+    indicator = INDICATORS[key]
+    return (f"{indicator.name_zh}：{measure.said_zh}"[:500], f"{indicator.name_en}: {measure.said_en}"[:500])
+
+
+def _open_signal(
+    session: Session, borrower: Borrower, open_key: str, key: str, severity: Severity, measure: Measure
+) -> Signal | None:
+    zh, en = _explain(key, measure)
+    signal = Signal(
+        id=new_id(),
+        open_key=open_key,
+        branch_id=borrower.branch_id,
+        borrower_id=borrower.id,
+        facility_id=measure.facility_id,
+        subject_type=measure.subject_type,
+        subject_id=measure.subject_id,
+        indicator=key,
+        severity=severity,
+        state=SignalState.open,
+        evidence=measure.evidence,
+        explanation_zh=zh,
+        explanation_en=en,
+        visit_id=measure.visit_id,
+    )
+    savepoint = session.begin_nested()
+    try:
+        session.add(signal)
+        session.flush()
+        savepoint.commit()
+    except IntegrityError:
+        savepoint.rollback()
+        return None
+    return signal
+
+
+def _reaches(severity: Severity, level: str | None) -> bool:
+    return level is not None and RANK[severity] >= RANK[Severity(level)]
+
+
+def _act(
+    session: Session,
+    *,
+    settings: Settings,
+    signal: Signal,
+    levels: dict[str, Any],
+    today: dt.date,
+    report: schemas.EvaluationReport,
+) -> None:
+    """What a signal does as it opens or gets worse: an ad-hoc visit with its follow-up task, and a proposed
+    risk-grade change, each from the severity the bank set."""
+    if _reaches(signal.severity, levels.get("visit_from")) and signal.task_id is None:
+        visit = _adhoc_visit(session, settings=settings, signal=signal, today=today)
+        if visit is not None:
+            if signal.visit_id is None:
+                report.visits_scheduled += 1
+            signal.visit_id = visit.id
+            signal.task_id = _task(session, settings=settings, signal=signal, visit=visit, today=today).id
+    if _reaches(signal.severity, levels.get("grade_from")):
+        for facility in _facilities_of(session, signal):
+            if _propose(session, signal=signal, facility=facility) is not None:
+                report.grade_changes_proposed += 1
+
+
+def _facilities_of(session: Session, signal: Signal) -> list[Facility]:
+    if signal.facility_id is not None:
+        facility = session.get(Facility, signal.facility_id)
+        return [facility] if facility else []
+    query = (
+        select(Facility).where(Facility.borrower_id == signal.borrower_id).order_by(col(Facility.reference))
+    )
+    return list(session.scalars(query))
+
+
+def _subject_for_visit(session: Session, signal: Signal) -> tuple[SubjectType, uuid.UUID, Facility] | None:
+    """What an ad-hoc visit inspects: the signal's own collateral or project, else the first of its facility,
+    else the first of the borrower's."""
+    if signal.subject_type in ("collateral", "project") and signal.facility_id:
+        facility = session.get(Facility, signal.facility_id)
+        if facility is not None:
+            return SubjectType(signal.subject_type), signal.subject_id, facility
+    for facility in _facilities_of(session, signal):
+        for kind, model in ((SubjectType.collateral, Collateral), (SubjectType.project, Project)):
+            first = session.scalar(
+                select(model.id)
+                .where(model.facility_id == facility.id)
+                .order_by(col(model.reference))
+                .limit(1)
+            )
+            if first is not None:
+                return kind, first, facility
+    return None
+
+
+def _adhoc_visit(session: Session, *, settings: Settings, signal: Signal, today: dt.date) -> Visit | None:
+    """A visit of origin `signal`, due within the severity's days; the subject's open visit when it has one
+    (it is moved earlier, never later)."""
+    subject = _subject_for_visit(session, signal)
+    if subject is None:
+        return None
+    kind, subject_id, facility = subject
+    due_on = today + dt.timedelta(days=task_service.due_days(settings, signal.severity))
+    open_visit = session.scalar(
+        select(Visit).where(Visit.subject_id == subject_id, col(Visit.status).in_(OPEN_STATUSES)).limit(1)
+    )
+    if open_visit is not None:
+        if open_visit.due_on > due_on and open_visit.status == VisitStatus.scheduled:
+            open_visit.due_on = due_on
+            open_visit.schedule_key = None  # no longer the scheduler's own date
+        return open_visit
+    version = checklist_service.current_version_for(session, subject_type=kind)
+    if version is None:
+        return None
+    visit = Visit(
+        branch_id=facility.branch_id,
+        borrower_id=facility.borrower_id,
+        facility_id=facility.id,
+        subject_type=kind,
+        subject_id=subject_id,
+        template_version_id=version.id,
+        manager_id=facility.manager_id,
+        due_on=due_on,
+        status=VisitStatus.scheduled,
+        origin=VisitOrigin.signal,
+    )
+    session.add(visit)
+    session.flush()
+    visit_service.record_assignment(session, visit=visit)
+    return visit
+
+
+def _task(
+    session: Session, *, settings: Settings, signal: Signal, visit: Visit, today: dt.date
+) -> FollowUpTask:
+    open_key = f"signal:{signal.indicator}:{signal.subject_id}"
+    existing = session.scalar(select(FollowUpTask).where(FollowUpTask.open_key == open_key))
+    if existing is not None:
+        return existing
+    task = FollowUpTask(
+        id=new_id(),
+        open_key=open_key,
+        branch_id=visit.branch_id,
+        facility_id=visit.facility_id,
+        subject_type=visit.subject_type,
+        subject_id=visit.subject_id,
+        rule_key=signal.indicator[:32],
+        severity=signal.severity,
+        state=TaskState.open,
+        title_zh=signal.explanation_zh,
+        title_en=signal.explanation_en,
+        due_on=today + dt.timedelta(days=task_service.due_days(settings, signal.severity)),
+        assignee_id=visit.manager_id,
+        opened_by_visit_id=visit.id,
+        last_seen_visit_id=visit.id,
+    )
+    session.add(task)
+    session.flush()
+    return task
+
+
+def _propose(session: Session, *, signal: Signal, facility: Facility) -> GradeProposal | None:
+    current = facility.risk_grade
+    if current == RiskGrade.loss:
+        return None
+    open_key = f"grade:{facility.id}"
+    if session.scalar(select(GradeProposal.id).where(GradeProposal.open_key == open_key)) is not None:
+        return None
+    proposed = GRADES[GRADES.index(current) + 1]
+    proposal = GradeProposal(
+        id=new_id(),
+        open_key=open_key,
+        facility_id=facility.id,
+        branch_id=facility.branch_id,
+        signal_id=signal.id,
+        current_grade=current,
+        proposed_grade=proposed,
+        state=ProposalState.proposed,
+        reason_zh=signal.explanation_zh,
+        reason_en=signal.explanation_en,
+    )
+    savepoint = session.begin_nested()
+    try:
+        session.add(proposal)
+        session.flush()
+        savepoint.commit()
+    except IntegrityError:
+        savepoint.rollback()
+        return None
+    return proposal
+
+
+def evaluate(
+    session: Session, *, settings: Settings, borrower_ids: Iterable[uuid.UUID] | None = None
+) -> schemas.EvaluationReport:
+    """The indicators on these borrowers (every borrower when None)."""
+    report = schemas.EvaluationReport(
+        borrowers=0, opened=0, updated=0, cleared=0, visits_scheduled=0, grade_changes_proposed=0
+    )
+    query = select(Borrower).order_by(col(Borrower.id))
+    if borrower_ids is not None:
+        ids = list(borrower_ids)
+        if not ids:
+            return report
+        query = query.where(col(Borrower.id).in_(ids))
+    for borrower in session.scalars(query).all():
+        evaluate_borrower(session, settings=settings, borrower=borrower, report=report)
+    return report
+
+
+# ---- reading signals and proposals, deciding proposals ----
+
+
+def scope_signals(query: Select[Any], user: User) -> Select[Any]:
+    if user.role == Role.admin:
+        return query
+    if user.role == Role.reviewer:
+        return query.where(col(Signal.branch_id) == user.branch_id)
+    if user.role == Role.manager:
+        mine = select(Facility.borrower_id).where(Facility.manager_id == user.id)
+        return query.where(col(Signal.borrower_id).in_(mine))
+    raise Forbidden("Signals are for the bank's staff.", detail_zh="预警信号仅供本行员工查看。")
+
+
+def signal_public(session: Session, signal: Signal) -> schemas.SignalPublic:
+    borrower = session.get(Borrower, signal.borrower_id)
+    indicator = INDICATORS.get(signal.indicator)
+    return schemas.SignalPublic.model_validate(
+        signal,
+        update={
+            "borrower_name": borrower.name if borrower else "",
+            "indicator_name_zh": indicator.name_zh if indicator else signal.indicator,
+            "indicator_name_en": indicator.name_en if indicator else signal.indicator,
+        },
+    )
+
+
+def list_signals(session: Session, *, user: User, where: schemas.SignalFilter) -> list[Signal]:
+    query = scope_signals(select(Signal), user)
+    if where.state:
+        query = query.where(col(Signal.state) == where.state)
+    if where.severity:
+        query = query.where(col(Signal.severity) == where.severity)
+    if where.indicator:
+        query = query.where(col(Signal.indicator) == where.indicator)
+    if where.borrower_id:
+        query = query.where(col(Signal.borrower_id) == where.borrower_id)
+    rows = list(session.scalars(query.order_by(col(Signal.last_seen_at).desc()).limit(500)))
+    # Open first, then the most severe (a stable sort keeps the newest first within each).
+    return sorted(rows, key=lambda s: (s.state != SignalState.open, -RANK[s.severity]))
+
+
+def scope_proposals(query: Select[Any], user: User) -> Select[Any]:
+    if user.role == Role.admin:
+        return query
+    if user.role == Role.reviewer:
+        return query.where(col(GradeProposal.branch_id) == user.branch_id)
+    if user.role == Role.manager:
+        return query.where(
+            col(GradeProposal.facility_id).in_(select(Facility.id).where(Facility.manager_id == user.id))
+        )
+    raise Forbidden("Risk grades are for the bank's staff.", detail_zh="风险分类仅供本行员工查看。")
+
+
+def proposal_public(session: Session, proposal: GradeProposal) -> schemas.GradeProposalPublic:
+    facility = session.get(Facility, proposal.facility_id)
+    borrower = session.get(Borrower, facility.borrower_id) if facility else None
+    return schemas.GradeProposalPublic.model_validate(
+        proposal,
+        update={
+            "facility_reference": facility.reference if facility else "",
+            "borrower_name": borrower.name if borrower else "",
+        },
+    )
+
+
+def list_proposals(session: Session, *, user: User, state: ProposalState | None) -> list[GradeProposal]:
+    query = scope_proposals(select(GradeProposal), user)
+    if state is not None:
+        query = query.where(col(GradeProposal.state) == state)
+    return list(session.scalars(query.order_by(col(GradeProposal.created_at).desc()).limit(500)))
+
+
+def decide_proposal(
+    session: Session,
+    *,
+    settings: Settings,
+    user: User,
+    proposal_id: uuid.UUID,
+    data: schemas.ProposalDecision,
+) -> GradeProposal:
+    """A reviewer of the facility's branch (or an admin) accepts or rejects; an accepted grade re-plans the
+    facility's scheduled visits by the new grade's cadence."""
+    if user.role not in (Role.reviewer, Role.admin):
+        raise Forbidden("Only reviewers decide risk grades.", detail_zh="只有审核人员可以决定风险分类。")
+    proposal: GradeProposal | None = session.scalar(
+        scope_proposals(select(GradeProposal), user).where(col(GradeProposal.id) == proposal_id)
+    )
+    if proposal is None:
+        raise NotFound("No such proposal.", detail_zh="风险分类调整建议不存在。")
+    if proposal.state != ProposalState.proposed:
+        raise Conflict("This proposal has been decided.", detail_zh="该建议已处理。")
+    proposal.state = ProposalState.accepted if data.decision == "accept" else ProposalState.rejected
+    proposal.decided_by_id, proposal.decided_at = user.id, utcnow()
+    proposal.decision_comment, proposal.open_key = data.comment, None
+    if proposal.state == ProposalState.accepted:
+        facility = session.get(Facility, proposal.facility_id)
+        assert facility is not None
+        facility.risk_grade = proposal.proposed_grade
+        replan(session, settings=settings, facility=facility)
+    session.flush()
+    return proposal
+
+
+def replan(session: Session, *, settings: Settings, facility: Facility) -> int:
+    """Move each visit the scheduler issued and nobody has moved or started to the new grade's cadence after the
+    subject's last approved visit — never into the past. Returns how many moved."""
+    today = today_in(settings.timezone)
+    days = settings.cadence.days_for(facility.risk_grade.value)
+    moved = 0
+    visits = session.scalars(
+        select(Visit).where(
+            Visit.facility_id == facility.id,
+            Visit.status == VisitStatus.scheduled,
+            Visit.origin == VisitOrigin.scheduled,
+            # A date someone brought forward (a signal) is no longer the scheduler's: it stays.
+            col(Visit.schedule_key).is_not(None),
+        )
+    )
+    for visit in visits:
+        last = session.scalar(
+            select(func.max(Visit.decided_at)).where(
+                Visit.subject_id == visit.subject_id, Visit.status == VisitStatus.approved
+            )
+        )
+        start = last.date() if last else (facility.disbursed_on or today)
+        due_on = max(today, start + dt.timedelta(days=days))
+        if due_on != visit.due_on:
+            visit.due_on = due_on
+            visit.schedule_key = f"{visit.subject_type.value}:{visit.subject_id}:{due_on.isoformat()}"
+            moved += 1
+    return moved
