@@ -229,7 +229,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_grade_proposal_state"), ["state"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("grade_proposal", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_grade_proposal_state"))

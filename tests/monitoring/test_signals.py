@@ -229,7 +229,10 @@ def test_a_bad_figures_file_imports_nothing_and_names_each_line(client: TestClie
         headers=admin | {"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
     )
     assert broken.status_code == 422, broken.text
-    assert broken.json()["detail"] in ("Not a readable Excel workbook (.xlsx).", "无法读取该 Excel 文件（.xlsx）。")
+    assert broken.json()["detail"] in (
+        "Not a readable Excel workbook (.xlsx).",
+        "无法读取该 Excel 文件（.xlsx）。",
+    )
 
 
 def test_thresholds_must_grow_with_severity(client: TestClient, session: Session) -> None:
