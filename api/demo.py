@@ -11,6 +11,7 @@ import decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlmodel import select
 
 from api.auth import service as auth_service
 from api.auth.models import Role
@@ -229,6 +230,59 @@ COLLATERAL_TEMPLATE = {
         },
     ]
 }
+
+# Two years of quarterly figures per borrower (万元 → yuan), and the core-banking extract of today. 苏州吴中新材料
+# has lost a third of its revenue on last year and borrowed more: two early-warning signals on loading.
+FIGURES = {
+    # revenue per quarter two years ago, growth per year, liabilities over assets, trouble in the last 2 quarters
+    "上海华锦精密机械有限公司": (5200, 0.08, 0.52, False),
+    "上海东岳食品贸易有限公司": (2600, 0.03, 0.61, False),
+    "上海浦江城建发展有限公司": (9800, 0.05, 0.66, False),
+    "苏州吴中新材料科技有限公司": (7400, 0.06, 0.58, True),
+    "苏州宏图冷链物流有限公司": (3100, 0.10, 0.49, False),
+}
+
+
+def _quarters_before(today: dt.date, count: int) -> list[str]:
+    """The last `count` quarters that ended before today, oldest first."""
+    year, quarter = today.year, (today.month - 1) // 3  # the quarter before this one
+    if quarter == 0:
+        year, quarter = year - 1, 4
+    found = []
+    for _ in range(count):
+        found.append(f"{year}Q{quarter}")
+        year, quarter = (year - 1, 4) if quarter == 1 else (year, quarter - 1)
+    return list(reversed(found))
+
+
+def _monitoring(session: Session, *, settings: Settings, today: dt.date, code: dict[str, str]) -> None:
+    from api.monitoring import periods
+    from api.monitoring import schemas as ms
+    from api.monitoring import service as monitoring
+    from api.portfolio.models import Borrower
+
+    quarters = _quarters_before(today, 8)
+    for name, (base, growth, leverage, trouble) in FIGURES.items():
+        borrower = session.scalar(select(Borrower).where(Borrower.credit_code == code[name]))
+        assert borrower is not None
+        for n, quarter in enumerate(quarters):
+            revenue = base * (1 + growth) ** (n / 4) * (0.62 if trouble and n >= 6 else 1)
+            gearing = leverage + (0.25 if trouble and n >= 6 else 0)
+            assets = base * 6
+            flow = revenue * (-0.04 if trouble and n >= 6 else 0.09)
+            reported = min(today, periods.period_end(quarter) + dt.timedelta(days=25))
+            monitoring.add_figures(
+                session,
+                borrower=borrower,
+                data=ms.FiguresIn(
+                    period=quarter, revenue=D(round(revenue * 10_000)), net_profit=D(round(revenue * 600)),
+                    operating_cash_flow=D(round(flow * 10_000)), accounts_receivable=D(round(revenue * 3_500)),
+                    total_liabilities=D(round(assets * gearing * 10_000)), total_assets=D(round(assets * 10_000)),
+                    headcount=int(base / 20), source="季度财务报表", reported_on=reported,
+                ),
+            )  # fmt: skip
+    monitoring.evaluate(session, settings=settings)
+
 
 PROJECT_TEMPLATE = {
     "sections": [
@@ -697,6 +751,7 @@ def load(session: Session, *, settings: Settings) -> str:
         checklist_service.publish(session, version_id=version.id)
 
     report = visit_service.schedule(session, settings=settings, today=today)
+    _monitoring(session, settings=settings, today=today, code=code)
     return (
         f"demo bank loaded: 2 branches, {len(users)} users, {len(borrowers)} borrowers, "
         f"{report.created} visits scheduled.\n"
