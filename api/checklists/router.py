@@ -32,7 +32,7 @@ def create_template(body: TemplateCreate, admin: AdminUser, session: SessionDep)
 
 
 @router.post(
-    "/templates/check",
+    "/template-checks",
     response_model=DefinitionSummary,
     summary="Check a definition without saving it",
     description="The checks of saving and publishing (keys, conditions on earlier items, repeats, each rule's "

@@ -1,5 +1,5 @@
 """Publishing checks that every rule fits its item — the item type it judges, the parameters it reads, values
-it can use — and the template builder asks the same checks without saving (POST /templates/check)."""
+it can use — and the template builder asks the same checks without saving (POST /template-checks)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_a_rule_that_does_not_fit_its_item_is_refused(
     client: TestClient, session: Session, definition: dict[str, Any], says: str
 ) -> None:
     headers = login(client, make_bank(session).one.admin)
-    answer = client.post("/api/v1/templates/check", json={"definition": definition}, headers=headers)
+    answer = client.post("/api/v1/template-checks", json={"definition": definition}, headers=headers)
     assert answer.status_code == 422
     messages = [error["message"] for error in answer.json()["errors"]]
     assert any(says in message for message in messages), messages
@@ -72,7 +72,7 @@ def test_a_rule_that_does_not_fit_its_item_is_refused(
 def test_the_demo_checklists_pass_and_are_summed_up(client: TestClient, session: Session) -> None:
     headers = login(client, make_bank(session).one.admin)
     for definition, repeated in ((COLLATERAL_TEMPLATE, 1), (PROJECT_TEMPLATE, 0)):
-        answer = client.post("/api/v1/templates/check", json={"definition": definition}, headers=headers)
+        answer = client.post("/api/v1/template-checks", json={"definition": definition}, headers=headers)
         assert answer.status_code == 200, answer.text
         summary = answer.json()
         assert summary["sections"] == len(definition["sections"])  # type: ignore[arg-type]
@@ -83,4 +83,4 @@ def test_the_demo_checklists_pass_and_are_summed_up(client: TestClient, session:
 def test_only_admins_check_templates(client: TestClient, session: Session) -> None:
     headers = login(client, make_bank(session).one.manager)
     body = {"definition": copy.deepcopy(PROJECT_TEMPLATE)}
-    assert client.post("/api/v1/templates/check", json=body, headers=headers).status_code == 403
+    assert client.post("/api/v1/template-checks", json=body, headers=headers).status_code == 403

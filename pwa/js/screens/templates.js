@@ -202,7 +202,7 @@ export async function renderTemplateEditor(id, present) {
   async function check() {
     const turn = ++checks;
     try {
-      const summary = await json("/api/v1/templates/check", { method: "POST", body: { definition: state.definition } });
+      const summary = await json("/api/v1/template-checks", { method: "POST", body: { definition: state.definition } });
       if (turn !== checks) return;
       checkLine.className = "check ok";
       checkLine.replaceChildren(t("definitionOk", summary));
