@@ -22,6 +22,7 @@ from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
 from api.checklists.router import router as checklists_router
 from api.config import Settings, get_settings
+from api.dashboard.router import router as dashboard_router
 from api.db import READ_ONLY_OPTION, make_engine, make_sessionmaker
 from api.errors import install_error_handlers
 from api.exports.router import router as exports_router
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reports_router,
         maps_router,
         monitoring_router,
+        dashboard_router,
     ):
         app.include_router(router)
     _build_routes_now(app)

@@ -19,6 +19,8 @@ const entries = {
 export { registerRoute, NavigationRoute } from "workbox-routing";`,
   // Maps: tiles, markers, accuracy circles, a scale (the ES module build; its CSS copied beside it).
   "leaflet.js": 'export * from "leaflet/dist/leaflet-src.esm.js";',
+  // The risk dashboard's charts: light SVG.
+  "chartist.js": 'export { BarChart } from "chartist";',
 };
 
 mkdirSync(out, { recursive: true });
@@ -37,4 +39,5 @@ for (const [name, contents] of Object.entries(entries)) {
   });
 }
 copyFileSync(join(root, "node_modules", "leaflet", "dist", "leaflet.css"), join(out, "leaflet.css"));
+copyFileSync(join(root, "node_modules", "chartist", "dist", "index.css"), join(out, "chartist.css"));
 writeFileSync(join(out, ".built"), new Date().toISOString() + "\n");

@@ -11,6 +11,7 @@ import { renderQueue, renderReviewVisit } from "./screens/review.js";
 import { confirmSignOut } from "./screens/signout.js";
 import { renderTasks } from "./screens/tasks.js";
 import { renderTemplateEditor, renderTemplates } from "./screens/templates.js";
+import { renderDashboard, renderList } from "./screens/dashboard.js";
 import { renderVisit } from "./screens/visit.js";
 import { renderVisits } from "./screens/visits.js";
 import { refreshPackageQuietly } from "./core/package.js";
@@ -27,6 +28,7 @@ function renderTabs() {
           ["#/tasks", t("tasks")],
         ]
       : [
+          ["#/dashboard", t("dashboard")],
           ["#/review", t("review")],
           ["#/tasks", t("tasks")],
           ...(state.user.role === "admin" ? [["#/templates", t("templates")]] : []),
@@ -75,6 +77,8 @@ async function route() {
     else if (page === "review" && id) await renderReviewVisit(id, present);
     else if (page === "review") await renderQueue(present);
     else if (page === "tasks") await renderTasks(present);
+    else if (page === "dashboard") await renderDashboard(present);
+    else if (page === "list") await renderList(id, present);
     else if (page === "templates" && id) await renderTemplateEditor(id, present);
     else if (page === "templates") await renderTemplates(present);
     else await renderVisits(present);
