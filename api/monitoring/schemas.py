@@ -59,7 +59,8 @@ class FiguresIn(Strict):
     total_assets: NotNegative | None = None
     current_assets: NotNegative | None = None
     current_liabilities: NotNegative | None = None
-    headcount: int | None = Field(None, ge=0, le=10_000_000)
+    # Strict: a JSON true is not one employee, nor one day past due.
+    headcount: int | None = Field(None, ge=0, le=10_000_000, strict=True)
     source: str = Field("", max_length=64, description="Where the figures come from: 年报, 季报, 征信…")
     reported_on: dt.date
 
@@ -107,7 +108,7 @@ class ProjectFiguresPublic(ProjectFiguresBase):
 
 class RepaymentIn(Strict):
     as_of: dt.date
-    days_past_due: int = Field(ge=0, le=100_000)
+    days_past_due: int = Field(ge=0, le=100_000, strict=True)
     outstanding: Amount | None = Field(None, ge=0)
     source: str = Field("", max_length=64, description="The core-banking extract it came from.")
 
@@ -143,9 +144,9 @@ Level = Literal["critical", "major", "minor"]
 
 class IndicatorUpdate(Strict):
     enabled: bool = True
-    critical: float | None = Field(None, allow_inf_nan=False)
-    major: float | None = Field(None, allow_inf_nan=False)
-    minor: float | None = Field(None, allow_inf_nan=False)
+    critical: float | None = Field(None, allow_inf_nan=False, strict=True)
+    major: float | None = Field(None, allow_inf_nan=False, strict=True)
+    minor: float | None = Field(None, allow_inf_nan=False, strict=True)
     visit_from: Level | None = None
     grade_from: Level | None = None
 

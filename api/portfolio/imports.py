@@ -215,7 +215,8 @@ def _parse(
             try:
                 if kind == "collateral" and "identifiers" in values:
                     values["identifiers"] = _identifiers(values["identifiers"])
-                parsed.append((line, spec.schema.model_validate(values), values))
+                # A file holds text: its cells are read laxly ("5" is 5), where the JSON API is strict.
+                parsed.append((line, spec.schema.model_validate(values, strict=False), values))
             except ValidationError as exc:
                 prepared.errors.append(schemas.ImportRowError(line=line, errors=_row_errors(exc)))
             except ValueError as exc:

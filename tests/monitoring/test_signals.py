@@ -267,3 +267,22 @@ def test_signals_stay_in_their_branch(client: TestClient, session: Session) -> N
     assert len(_signals(client, login(client, bank.one.manager))) == 1
     session.rollback()
     assert session.scalar(select(Signal.branch_id)) == bank.one.branch.id
+
+
+def test_a_file_is_read_as_text_and_json_is_strict(client: TestClient, session: Session) -> None:
+    """A CSV's "45" is 45 days; a JSON `false` is not 0 days past due, nor `true` one employee (schemathesis)."""
+    bank = make_bank(session)
+    admin = login(client, bank.one.admin)
+    url = f"/api/v1/facilities/{bank.one.facility.id}/repayments"
+    for bad in (False, "3", 2.5):
+        answer = client.post(url, json={"as_of": "2026-11-29", "days_past_due": bad}, headers=admin)
+        assert answer.status_code == 422, (bad, answer.text)
+    figures = _figures("2026Q3", headcount=True)
+    assert _post(client, admin, bank, figures).status_code == 422
+    text = f"facility_reference,as_of,days_past_due\n{bank.one.facility.reference},2026-11-29,45\n"
+    answer = client.post(
+        "/api/v1/imports/repayments", content=text.encode(), headers=admin | {"Content-Type": "text/csv"}
+    )
+    assert answer.status_code == 200, answer.text
+    [status] = client.get(url, headers=admin).json()
+    assert status["days_past_due"] == 45
