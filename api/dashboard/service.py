@@ -269,15 +269,24 @@ def _sites(
     """Each collateral and project in view with the state of its visits: overdue, due (an open visit), else
     ok; at most 5,000, the overdue first."""
     in_view = _facilities(user, where)
+    # Per subject, its earliest open visit: grouped in the database (a subject may have many visits; the page
+    # needs one state per site), then that visit's id and status.
+    earliest = (
+        select(col(Visit.subject_id).label("subject_id"), func.min(Visit.due_on).label("due_on"))
+        .where(col(Visit.facility_id).in_(in_view), col(Visit.status).in_(OPEN_STATUSES))
+        .group_by(col(Visit.subject_id))
+        .subquery()
+    )
     open_visits: dict[uuid.UUID, tuple[uuid.UUID, dt.date, str]] = {}
     for visit_id, subject_id, due_on, status in session.execute(
-        select(col(Visit.id), col(Visit.subject_id), col(Visit.due_on), col(Visit.status)).where(
-            col(Visit.facility_id).in_(in_view), col(Visit.status).in_(OPEN_STATUSES)
+        select(col(Visit.id), col(Visit.subject_id), col(Visit.due_on), col(Visit.status))
+        .join(
+            earliest,
+            and_(earliest.c.subject_id == col(Visit.subject_id), earliest.c.due_on == col(Visit.due_on)),
         )
+        .where(col(Visit.status).in_(OPEN_STATUSES))
     ):
-        known = open_visits.get(subject_id)
-        if known is None or due_on < known[1]:
-            open_visits[subject_id] = (visit_id, due_on, str(getattr(status, "value", status)))
+        open_visits.setdefault(subject_id, (visit_id, due_on, str(getattr(status, "value", status))))
     sites: list[schemas.Site] = []
     for kind, model, label in (
         (("collateral", Collateral, Collateral.description)),
