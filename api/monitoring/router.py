@@ -215,3 +215,14 @@ def decide(
         session, settings=settings, user=user, proposal_id=proposal_id, data=body
     )
     return service.proposal_public(session, proposal)
+
+
+@router.get(
+    "/borrowers/{borrower_id}/overview",
+    response_model=schemas.BorrowerOverview,
+    summary="The borrower page: facilities, collateral, projects, figures, signals, visits and tasks at once",
+)
+def borrower_overview(
+    borrower_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> schemas.BorrowerOverview:
+    return service.overview(session, settings=settings, user=user, borrower_id=borrower_id)

@@ -193,3 +193,24 @@ class EvaluationReport(BaseModel):
     cleared: int
     visits_scheduled: int
     grade_changes_proposed: int
+
+
+class FacilityOverview(BaseModel):
+    facility: Any = Field(description="The facility as GET /facilities/{id} gives it.")
+    repayment: RepaymentPublic | None = Field(description="The newest repayment status received.")
+    open_proposal: GradeProposalPublic | None
+
+
+class BorrowerOverview(BaseModel):
+    """Everything about one borrower on one screen (the borrower page)."""
+
+    borrower: Any
+    facilities: list[FacilityOverview]
+    collateral: list[Any]
+    projects: list[Any]
+    figures: list[FiguresPublic] = Field(
+        description="The newest set of each period, oldest period first (≤ 12)."
+    )
+    signals: list[SignalPublic] = Field(description="Open ones, then the last cleared (≤ 50).")
+    visits: list[Any] = Field(description="The borrower's visits, newest due first (≤ 50).")
+    tasks: list[Any] = Field(description="Open follow-up tasks.")

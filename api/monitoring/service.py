@@ -748,3 +748,75 @@ def replan(session: Session, *, settings: Settings, facility: Facility) -> int:
             visit.schedule_key = f"{visit.subject_type.value}:{visit.subject_id}:{due_on.isoformat()}"
             moved += 1
     return moved
+
+
+# ---- the borrower page ----
+
+
+def overview(
+    session: Session, *, settings: Settings, user: User, borrower_id: uuid.UUID
+) -> schemas.BorrowerOverview:
+    """One borrower's facilities (with the newest repayment status and an open grade proposal), collateral and
+    projects, figures (the newest set per period), signals, visits and open tasks — within the user's scope."""
+    from api.portfolio import schemas as portfolio_schemas
+    from api.tasks.models import OPEN_TASK_STATES
+
+    borrower = borrower_for(session, user=user, borrower_id=borrower_id)
+    facilities = list(
+        session.scalars(
+            portfolio_service.scope_facilities(select(Facility), user)
+            .where(col(Facility.borrower_id) == borrower.id)
+            .order_by(col(Facility.reference))
+        )
+    )
+    facility_ids = [f.id for f in facilities]
+    rows = []
+    for facility in facilities:
+        repayment = next(iter(repayment_history(session, facility_id=facility.id)), None)
+        proposal = session.scalar(
+            select(GradeProposal).where(
+                GradeProposal.facility_id == facility.id, GradeProposal.state == ProposalState.proposed
+            )
+        )
+        rows.append(
+            schemas.FacilityOverview(
+                facility=portfolio_schemas.FacilityPublic.model_validate(facility),
+                repayment=schemas.RepaymentPublic.model_validate(repayment) if repayment else None,
+                open_proposal=proposal_public(session, proposal) if proposal else None,
+            )
+        )
+    collateral = session.scalars(
+        select(Collateral)
+        .where(col(Collateral.facility_id).in_(facility_ids))
+        .order_by(col(Collateral.reference))
+    )
+    projects = session.scalars(
+        select(Project).where(col(Project.facility_id).in_(facility_ids)).order_by(col(Project.reference))
+    )
+    newest: dict[str, BorrowerFigures] = {}
+    for row in figures_history(session, borrower_id=borrower.id):
+        newest.setdefault(row.period, row)
+    periods_kept = sorted(newest.values(), key=lambda r: r.period_end)[-12:]
+    signals = list_signals(session, user=user, where=schemas.SignalFilter(borrower_id=borrower.id))
+    today = today_in(settings.timezone)
+    visits = session.scalars(
+        visit_service.scope_visits(select(Visit), user)
+        .where(col(Visit.borrower_id) == borrower.id)
+        .order_by(col(Visit.due_on).desc())
+        .limit(50)
+    ).all()
+    tasks = session.scalars(
+        task_service.scope_tasks(select(FollowUpTask), user)
+        .where(col(FollowUpTask.facility_id).in_(facility_ids), col(FollowUpTask.state).in_(OPEN_TASK_STATES))
+        .order_by(col(FollowUpTask.due_on))
+    ).all()
+    return schemas.BorrowerOverview(
+        borrower=portfolio_schemas.BorrowerPublic.model_validate(borrower),
+        facilities=rows,
+        collateral=[portfolio_service.collateral_public(c) for c in collateral],
+        projects=[portfolio_service.project_public(session, p) for p in projects],
+        figures=[schemas.FiguresPublic.model_validate(r) for r in periods_kept],
+        signals=[signal_public(session, s) for s in signals[:50]],
+        visits=[visit_service.summary(v, borrower.name, today) for v in visits],
+        tasks=[task_service.public(session, t, today) for t in tasks],
+    )

@@ -12,6 +12,7 @@ import { confirmSignOut } from "./screens/signout.js";
 import { renderTasks } from "./screens/tasks.js";
 import { renderTemplateEditor, renderTemplates } from "./screens/templates.js";
 import { renderDashboard, renderList } from "./screens/dashboard.js";
+import { renderBorrower } from "./screens/borrower.js";
 import { renderVisit } from "./screens/visit.js";
 import { renderVisits } from "./screens/visits.js";
 import { refreshPackageQuietly } from "./core/package.js";
@@ -78,6 +79,7 @@ async function route() {
     else if (page === "review") await renderQueue(present);
     else if (page === "tasks") await renderTasks(present);
     else if (page === "dashboard") await renderDashboard(present);
+    else if (page === "borrower" && id) await renderBorrower(id, present);
     else if (page === "list") await renderList(id, present);
     else if (page === "templates" && id) await renderTemplateEditor(id, present);
     else if (page === "templates") await renderTemplates(present);

@@ -32,6 +32,7 @@ def test_a_reviewer_sees_what_needs_attention(browser: Any, live: dict[str, Any]
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto("/")
     page.get_by_label("Language").select_option("en")
+    page.get_by_role("heading", name="Post-loan field inspection").wait_for()  # the form repainted in English
     page.get_by_label("Username").fill("reviewer2")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -68,4 +69,42 @@ def test_a_reviewer_sees_what_needs_attention(browser: Any, live: dict[str, Any]
     page.locator(".ct-bar").first.wait_for(state="attached")
     _axe(page, "dashboard")
     page.screenshot(path=str(SCREENSHOTS / "reviewer-dashboard.png"), full_page=True)
+    context.close()
+
+
+def test_the_borrower_page_brings_it_together(browser: Any, live: dict[str, Any], tmp_path: Any) -> None:
+    """From a signal to the borrower: facilities with the proposed grade (decided here), figures with their
+    trend, signals, visits and tasks on one screen; the visits exported to Excel in one click."""
+    context = _context(browser, live, phone=False)
+    page = context.new_page()
+    _sign_in(page, "reviewer2")
+    page.get_by_role("link", name="Risk dashboard").click()
+    page.locator("a.figure", has_text="Early-warning signals").click()
+    page.locator("li.signal", has_text="Collateral coverage").get_by_role(
+        "link", name="苏州宏图冷链物流有限公司"
+    ).click()
+    page.get_by_role("heading", name="苏州宏图冷链物流有限公司").wait_for()
+    page.get_by_role("heading", name="Figures (quarterly)").wait_for()
+    assert page.locator(".figures-table thead th").count() == 8  # the label, six quarters, the trend
+    assert page.locator("svg.trend").count() == 6
+    assert page.locator("li.signal.open").count() >= 1
+    with _api(live, "reviewer2") as api:
+        [open_one] = api.get("/api/v1/grade-proposals", params={"state": "proposed"}).json()
+    names = {"normal": "Normal", "special_mention": "Special mention", "substandard": "Substandard",
+             "doubtful": "Doubtful", "loss": "Loss"}  # fmt: skip
+    before, after = names[open_one["current_grade"]], names[open_one["proposed_grade"]]
+    proposal = page.get_by_role("cell", name=re.compile(f"{before} → {after}"))
+    proposal.wait_for()
+    _axe(page, "borrower page")
+    page.screenshot(path=str(SCREENSHOTS / "reviewer-borrower.png"), full_page=True)
+    proposal.get_by_role("button", name="Accept").click()
+    page.get_by_role("cell", name=after, exact=True).wait_for()
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Export the visits (Excel)").click()
+    saved = tmp_path / "visits.xlsx"
+    downloading.value.save_as(saved)
+    assert saved.read_bytes()[:4] == b"PK\x03\x04"
+    with _api(live, "reviewer2") as api:
+        proposals = api.get("/api/v1/grade-proposals", params={"state": "accepted"}).json()
+    assert [p["borrower_name"] for p in proposals] == ["苏州宏图冷链物流有限公司"]
     context.close()

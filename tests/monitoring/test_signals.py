@@ -286,3 +286,29 @@ def test_a_file_is_read_as_text_and_json_is_strict(client: TestClient, session: 
     assert answer.status_code == 200, answer.text
     [status] = client.get(url, headers=admin).json()
     assert status["days_past_due"] == 45
+
+
+def test_the_borrower_page_in_one_answer(client: TestClient, session: Session) -> None:
+    bank = make_bank(session)
+    admin = login(client, bank.one.admin)
+    _post(client, admin, bank, _figures("2025Q3", revenue=100))
+    _post(client, admin, bank, _figures("2026Q3", revenue=40))
+    _post(client, admin, bank, _figures("2026Q3", revenue=45, source="更正"))  # the newest set counts
+    client.post(
+        f"/api/v1/facilities/{bank.one.facility.id}/repayments",
+        json={"as_of": "2026-11-29", "days_past_due": 3},
+        headers=admin,
+    )
+    url = f"/api/v1/borrowers/{bank.one.borrower.id}/overview"
+    page = client.get(url, headers=login(client, bank.one.manager)).json()
+    assert [(f["period"], f["revenue"]) for f in page["figures"]] == [("2025Q3", "100"), ("2026Q3", "45")]
+    [facility] = page["facilities"]
+    assert (
+        facility["repayment"]["days_past_due"] == 3
+        and facility["open_proposal"]["proposed_grade"] == "special_mention"
+    )
+    assert {s["indicator"] for s in page["signals"]} == {"revenue_drop", "days_past_due"}
+    assert [c["id"] for c in page["collateral"]] == [str(bank.one.collateral.id)]
+    assert page["visits"] and page["tasks"]
+    for outsider in (bank.two.reviewer, bank.one.other_manager):
+        assert client.get(url, headers=login(client, outsider)).status_code == 404

@@ -253,7 +253,7 @@ export async function renderDashboard(present) {
                   "li",
                   {},
                   h("a", {
-                    href: `#/list/visits?borrower_id=${row.borrower_id}&status=approved`,
+                    href: `#/borrower/${row.borrower_id}`,
                     text: `${row.name}: ${t("repeatedCount", { n: row.findings, v: row.most_visits })}`,
                   }),
                 ),
@@ -300,7 +300,7 @@ export async function renderList(kind, present) {
             { class: "signal" },
             h("span", { class: `badge ${s.severity}`, text: t(`severity.${s.severity}`) }),
             " ",
-            h("strong", { text: s.borrower_name }),
+            h("a", { href: `#/borrower/${s.borrower_id}` }, h("strong", { text: s.borrower_name })),
             " ",
             lang() === "en" ? s.explanation_en : s.explanation_zh,
             s.visit_id ? h("span", {}, " · ", h("a", { href: `#/review/${s.visit_id}`, text: t("visit") })) : null,
