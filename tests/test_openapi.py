@@ -74,3 +74,10 @@ def test_answers_derived_from_a_table_always_carry_every_field(app: FastAPI) -> 
                "BranchPublic", "DiscrepancyPublic", "TaskComment", "ReviewPublic", "VersionSummary"]  # fmt: skip
     for name in derived:
         assert set(schemas[name]["required"]) == set(schemas[name]["properties"]), name
+
+
+def test_every_schema_has_a_name_of_its_own(app: FastAPI) -> None:
+    """Two models of one name get module-path names (api__visits__record__TrendPoint), and generated clients
+    (openapi-python-client) then drop whatever refers to them: every schema name must be unique."""
+    names = app.openapi()["components"]["schemas"]
+    assert [name for name in names if name.startswith("api__")] == []

@@ -50,7 +50,7 @@ class IndicatorRow(BaseModel):
     by_severity: dict[str, int]
 
 
-class TrendPoint(BaseModel):
+class FindingsMonth(BaseModel):
     month: str = Field(description="YYYY-MM (UTC months)")
     by_severity: dict[str, int]
 
@@ -112,7 +112,7 @@ class Dashboard(BaseModel):
     visits: VisitFigures
     tasks: TaskFigures
     signals: list[IndicatorRow]
-    findings_trend: list[TrendPoint]
+    findings_trend: list[FindingsMonth]
     repeated_findings: list[RepeatedRow]
     sites: list[Site]
     links: Links

@@ -211,7 +211,7 @@ def _signals(session: Session, user: User, where: schemas.DashboardFilter) -> li
     )
 
 
-def _trend(session: Session, in_view: list[Any], today: dt.date) -> list[schemas.TrendPoint]:
+def _trend(session: Session, in_view: list[Any], today: dt.date) -> list[schemas.FindingsMonth]:
     """Findings per month over the last six, by severity: found on the visits in view."""
     first = _month_start(today, TREND_MONTHS - 1)
     since = dt.datetime.combine(first, dt.time(), dt.UTC)
@@ -226,7 +226,7 @@ def _trend(session: Session, in_view: list[Any], today: dt.date) -> list[schemas
         key = created_at.astimezone(dt.UTC).strftime("%Y-%m")
         if key in counts:
             counts[key][str(getattr(severity, "value", severity))] += 1
-    return [schemas.TrendPoint(month=month, by_severity=values) for month, values in counts.items()]
+    return [schemas.FindingsMonth(month=month, by_severity=values) for month, values in counts.items()]
 
 
 def _repeated(session: Session, in_view: list[Any]) -> list[schemas.RepeatedRow]:
