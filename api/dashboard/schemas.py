@@ -5,9 +5,10 @@ import uuid
 from typing import Literal
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from api.auth.models import Role, User
+from api.kit.dates import IsoDate
 from api.portfolio.models import RiskGrade
 
 
@@ -16,9 +17,15 @@ class DashboardFilter(BaseModel):
     manager_id: uuid.UUID | None = None
     risk_grade: RiskGrade | None = None
     period: Literal["month", "quarter"] = "month"
-    date_from: dt.date | None = Field(None, description="Overrides the period's first day.")
-    date_to: dt.date | None = Field(None, description="Overrides the period's last day.")
+    date_from: IsoDate | None = Field(None, description="Overrides the period's first day.")
+    date_to: IsoDate | None = Field(None, description="Overrides the period's last day.")
     sites: bool = Field(True, description="Include the sites for the map (at most 5,000).")
+
+    @model_validator(mode="after")
+    def _in_order(self) -> DashboardFilter:
+        if self.date_from and self.date_to and self.date_to < self.date_from:
+            raise ValueError("date_to is before date_from")
+        return self
 
 
 class ManagerRow(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from api.checklists.schemas import Severity
 from api.db import PUBLIC
+from api.kit.dates import IsoDate
 from api.monitoring import periods
 from api.monitoring.models import (
     FiguresBase,
@@ -62,7 +63,7 @@ class FiguresIn(Strict):
     # Strict: a JSON true is not one employee, nor one day past due.
     headcount: int | None = Field(None, ge=0, le=10_000_000, strict=True)
     source: str = Field("", max_length=64, description="Where the figures come from: 年报, 季报, 征信…")
-    reported_on: dt.date
+    reported_on: IsoDate
 
     @model_validator(mode="after")
     def _something(self) -> FiguresIn:
@@ -92,7 +93,7 @@ class ProjectFiguresIn(Strict):
     planned_progress_pct: Percent | None = None
     actual_progress_pct: Percent | None = None
     source: str = Field("", max_length=64)
-    reported_on: dt.date
+    reported_on: IsoDate
 
 
 class ProjectFiguresImport(ProjectFiguresIn):
@@ -107,7 +108,7 @@ class ProjectFiguresPublic(ProjectFiguresBase):
 
 
 class RepaymentIn(Strict):
-    as_of: dt.date
+    as_of: IsoDate
     days_past_due: int = Field(ge=0, le=100_000, strict=True)
     outstanding: Amount | None = Field(None, ge=0)
     source: str = Field("", max_length=64, description="The core-banking extract it came from.")

@@ -98,3 +98,21 @@ def test_a_quarter_and_dates_of_ones_own(client: TestClient, session: Session) -
     assert (own["period_from"], own["period_to"]) == ("2026-01-01", "2026-03-31")
     session.rollback()
     assert session.get(Visit, bank.one.visit.id) is not None
+
+
+def test_dates_are_dates(client: TestClient, session: Session) -> None:
+    """ISO dates only (a number is not a Unix time here), and a period that ends before it starts is refused."""
+    bank = make_bank(session)
+    headers = login(client, bank.one.admin)
+    for params in (
+        {"date_to": "0"},
+        {"date_from": "2026-03-01", "date_to": "2026-01-01"},
+        {"date_from": "2026-13-01"},
+    ):
+        assert client.get("/api/v1/dashboard", params=params, headers=headers).status_code == 422, params
+    answer = client.post(
+        f"/api/v1/facilities/{bank.one.facility.id}/repayments",
+        json={"as_of": 0, "days_past_due": 0},
+        headers=headers,
+    )
+    assert answer.status_code == 422
