@@ -159,32 +159,31 @@ def project_for(session: Session, *, user: User, project_id: uuid.UUID) -> Proje
     return found
 
 
-def figures_history(session: Session, *, borrower_id: uuid.UUID) -> list[BorrowerFigures]:
-    """Every set received, newest period first, and within a period the newest received first."""
+def _newest_first(session: Session, model: Any, owner: Any, owner_id: uuid.UUID, day: Any) -> list[Any]:
+    """Every set received for one owner: the newest day (period end, as-of date) first, and for one day the
+    newest received first."""
     query = (
-        select(BorrowerFigures)
-        .where(BorrowerFigures.borrower_id == borrower_id)
-        .order_by(col(BorrowerFigures.period_end).desc(), col(BorrowerFigures.created_at).desc())
+        select(model).where(col(owner) == owner_id).order_by(col(day).desc(), col(model.created_at).desc())
     )
     return list(session.scalars(query))
+
+
+def figures_history(session: Session, *, borrower_id: uuid.UUID) -> list[BorrowerFigures]:
+    return _newest_first(
+        session, BorrowerFigures, BorrowerFigures.borrower_id, borrower_id, BorrowerFigures.period_end
+    )
 
 
 def repayment_history(session: Session, *, facility_id: uuid.UUID) -> list[RepaymentStatus]:
-    query = (
-        select(RepaymentStatus)
-        .where(RepaymentStatus.facility_id == facility_id)
-        .order_by(col(RepaymentStatus.as_of).desc(), col(RepaymentStatus.created_at).desc())
+    return _newest_first(
+        session, RepaymentStatus, RepaymentStatus.facility_id, facility_id, RepaymentStatus.as_of
     )
-    return list(session.scalars(query))
 
 
 def project_history(session: Session, *, project_id: uuid.UUID) -> list[ProjectFigures]:
-    query = (
-        select(ProjectFigures)
-        .where(ProjectFigures.project_id == project_id)
-        .order_by(col(ProjectFigures.period_end).desc(), col(ProjectFigures.created_at).desc())
+    return _newest_first(
+        session, ProjectFigures, ProjectFigures.project_id, project_id, ProjectFigures.period_end
     )
-    return list(session.scalars(query))
 
 
 def borrowers_of_import(session: Session, *, kind: str, text: str) -> set[uuid.UUID]:
@@ -520,22 +519,10 @@ def _adhoc_visit(session: Session, *, settings: Settings, signal: Signal, today:
     version = checklist_service.current_version_for(session, subject_type=kind)
     if version is None:
         return None
-    visit = Visit(
-        branch_id=facility.branch_id,
-        borrower_id=facility.borrower_id,
-        facility_id=facility.id,
-        subject_type=kind,
-        subject_id=subject_id,
-        template_version_id=version.id,
-        manager_id=facility.manager_id,
-        due_on=due_on,
-        status=VisitStatus.scheduled,
+    return visit_service.issue(
+        session, facility=facility, subject_type=kind, subject_id=subject_id, version_id=version.id, due_on=due_on,
         origin=VisitOrigin.signal,
-    )
-    session.add(visit)
-    session.flush()
-    visit_service.record_assignment(session, visit=visit)
-    return visit
+    )  # fmt: skip
 
 
 def _task(

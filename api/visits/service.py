@@ -282,18 +282,41 @@ def create_visit(session: Session, *, user: User, data: schemas.VisitCreate) -> 
         version = checklist_service.current_version_for(session, subject_type=data.subject_type)
         if version is None:
             raise NoPublishedTemplate()
-    visit = Visit(
-        branch_id=ref.facility.branch_id,
-        borrower_id=ref.facility.borrower_id,
-        facility_id=ref.facility.id,
-        subject_type=data.subject_type,
-        subject_id=data.subject_id,
-        template_version_id=version.id,
-        manager_id=manager_id,
-        due_on=data.due_on,
-        status=VisitStatus.scheduled,
-        origin=VisitOrigin.manual,
+    return issue(
+        session, facility=ref.facility, subject_type=data.subject_type, subject_id=data.subject_id,
+        version_id=version.id, due_on=data.due_on, origin=VisitOrigin.manual, manager_id=manager_id,
         created_by_id=user.id,
+    )  # fmt: skip
+
+
+def issue(
+    session: Session,
+    *,
+    facility: Facility,
+    subject_type: SubjectType,
+    subject_id: uuid.UUID,
+    version_id: uuid.UUID,
+    due_on: dt.date,
+    origin: VisitOrigin,
+    manager_id: uuid.UUID | None = None,
+    created_by_id: uuid.UUID | None = None,
+    schedule_key: str | None = None,
+) -> Visit:
+    """A new scheduled visit of a facility's collateral or project (by hand, by the scheduler, by a signal),
+    assigned to the facility's manager unless another is named."""
+    visit = Visit(
+        branch_id=facility.branch_id,
+        borrower_id=facility.borrower_id,
+        facility_id=facility.id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        template_version_id=version_id,
+        manager_id=manager_id or facility.manager_id,
+        due_on=due_on,
+        status=VisitStatus.scheduled,
+        origin=origin,
+        created_by_id=created_by_id,
+        schedule_key=schedule_key,
     )
     session.add(visit)
     session.flush()
@@ -389,22 +412,11 @@ def schedule(
             continue
         savepoint = session.begin_nested()
         try:
-            visit = Visit(
-                branch_id=facility.branch_id,
-                borrower_id=facility.borrower_id,
-                facility_id=facility.id,
-                subject_type=kind,
-                subject_id=subject_id,
-                template_version_id=version.id,
-                manager_id=facility.manager_id,
-                due_on=due_on,
-                status=VisitStatus.scheduled,
-                origin=VisitOrigin.scheduled,
+            issue(
+                session, facility=facility, subject_type=kind, subject_id=subject_id, version_id=version.id,
+                due_on=due_on, origin=VisitOrigin.scheduled,
                 schedule_key=f"{kind.value}:{subject_id}:{due_on.isoformat()}",
-            )
-            session.add(visit)
-            session.flush()
-            record_assignment(session, visit=visit)
+            )  # fmt: skip
             savepoint.commit()
             created += 1
         except IntegrityError:
