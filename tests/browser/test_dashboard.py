@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS
-from tests.browser.test_journey import PASSWORD, _api, _axe, _context, _sign_in
+from tests.browser.test_journey import PASSWORD, _api, _axe, _context, _poll, _sign_in
 
 pytestmark = pytest.mark.real_clock
 
@@ -31,6 +31,8 @@ def test_a_reviewer_sees_what_needs_attention(browser: Any, live: dict[str, Any]
     violations: list[str] = []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto("/")
+    # As _sign_in does: the service worker takes the page first, so it does not reload under the sign-in.
+    _poll(page, "() => !!navigator.serviceWorker && navigator.serviceWorker.controller !== null")
     page.get_by_label("Language").select_option("en")
     page.get_by_role("heading", name="Post-loan field inspection").wait_for()  # the form repainted in English
     page.get_by_label("Username").fill("reviewer2")
