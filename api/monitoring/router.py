@@ -22,6 +22,7 @@ from api.monitoring.models import (
     Signal,
     SignalState,
 )
+from api.portfolio import service as portfolio_service
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"], route_class=CommitFirstRoute)
 
@@ -42,7 +43,7 @@ def add_figures(
     session: SessionDep,
     settings: SettingsDep,
 ) -> BorrowerFigures:
-    borrower = service.borrower_for(session, user=admin, borrower_id=borrower_id)
+    borrower = portfolio_service.visible_borrower(session, user=admin, borrower_id=borrower_id)
     row = service.add_figures(session, borrower=borrower, data=body)
     service.evaluate(session, settings=settings, borrower_ids=[borrower.id])
     return row
@@ -54,7 +55,7 @@ def add_figures(
     summary="A borrower's figures, every set received, newest period first",
 )
 def figures(borrower_id: uuid.UUID, user: PortfolioReader, session: SessionDep) -> list[BorrowerFigures]:
-    borrower = service.borrower_for(session, user=user, borrower_id=borrower_id)
+    borrower = portfolio_service.visible_borrower(session, user=user, borrower_id=borrower_id)
     return service.figures_history(session, borrower_id=borrower.id)
 
 
@@ -73,7 +74,7 @@ def add_project_figures(
 ) -> ProjectFigures:
     project = service.project_for(session, user=admin, project_id=project_id)
     row = service.add_project_figures(session, project=project, data=body)
-    facility = service.facility_for(session, user=admin, facility_id=project.facility_id)
+    facility = portfolio_service.visible_facility(session, user=admin, facility_id=project.facility_id)
     service.evaluate(session, settings=settings, borrower_ids=[facility.borrower_id])
     return row
 
@@ -103,7 +104,7 @@ def add_repayment(
     session: SessionDep,
     settings: SettingsDep,
 ) -> RepaymentStatus:
-    facility = service.facility_for(session, user=admin, facility_id=facility_id)
+    facility = portfolio_service.visible_facility(session, user=admin, facility_id=facility_id)
     row = service.add_repayment(session, facility=facility, data=body)
     service.evaluate(session, settings=settings, borrower_ids=[facility.borrower_id])
     return row
@@ -115,7 +116,7 @@ def add_repayment(
     summary="A facility's repayment status, newest first",
 )
 def repayments(facility_id: uuid.UUID, user: PortfolioReader, session: SessionDep) -> list[RepaymentStatus]:
-    facility = service.facility_for(session, user=user, facility_id=facility_id)
+    facility = portfolio_service.visible_facility(session, user=user, facility_id=facility_id)
     return service.repayment_history(session, facility_id=facility.id)
 
 

@@ -47,7 +47,6 @@ from api.monitoring.models import (
     SignalState,
 )
 from api.portfolio import service as portfolio_service
-from api.portfolio.exceptions import UnknownReference
 from api.portfolio.lookup import Lookup
 from api.portfolio.models import Borrower, Collateral, Facility, Project, RiskGrade, SubjectType
 from api.rules.models import Discrepancy
@@ -75,10 +74,6 @@ RANK = {Severity.minor: 1, Severity.major: 2, Severity.critical: 3}
 # ---- figures and repayment status in ----
 
 
-def _unknown(what_en: str, what_zh: str, value: str) -> UnknownReference:
-    return UnknownReference(f"No {what_en} {value!r}.", detail_zh=f"{what_zh} {value!r} 不存在。")
-
-
 def _period_values(data: schemas.FiguresIn | schemas.ProjectFiguresIn) -> dict[str, Any]:
     return data.model_dump(exclude={"borrower_credit_code", "project_reference"}) | {
         "id": new_id(),
@@ -89,21 +84,23 @@ def _period_values(data: schemas.FiguresIn | schemas.ProjectFiguresIn) -> dict[s
 def figures_values(data: schemas.FiguresImport, lookup: Lookup) -> dict[str, Any]:
     borrower = lookup.borrower(data.borrower_credit_code)
     if borrower is None:
-        raise _unknown("borrower with credit code", "借款企业统一社会信用代码", data.borrower_credit_code)
+        raise portfolio_service.unknown_reference(
+            "borrower with credit code", "借款企业统一社会信用代码", data.borrower_credit_code
+        )
     return _period_values(data) | {"borrower_id": borrower.id}
 
 
 def project_figures_values(data: schemas.ProjectFiguresImport, lookup: Lookup) -> dict[str, Any]:
     project_id = lookup.project(data.project_reference)
     if project_id is None:
-        raise _unknown("project", "项目", data.project_reference)
+        raise portfolio_service.unknown_reference("project", "项目", data.project_reference)
     return _period_values(data) | {"project_id": project_id}
 
 
 def repayment_values(data: schemas.RepaymentImport, lookup: Lookup) -> dict[str, Any]:
     facility = lookup.facility(data.facility_reference)
     if facility is None:
-        raise _unknown("facility", "贷款合同编号", data.facility_reference)
+        raise portfolio_service.unknown_reference("facility", "贷款合同编号", data.facility_reference)
     return data.model_dump(exclude={"facility_reference"}) | {"id": new_id(), "facility_id": facility.id}
 
 
@@ -128,24 +125,6 @@ def add_repayment(session: Session, *, facility: Facility, data: schemas.Repayme
     session.add(row)
     session.flush()
     return row
-
-
-def borrower_for(session: Session, *, user: User, borrower_id: uuid.UUID) -> Borrower:
-    found: Borrower | None = session.scalar(
-        portfolio_service.scope_borrowers(select(Borrower), user).where(col(Borrower.id) == borrower_id)
-    )
-    if found is None:
-        raise NotFound("No such borrower.", detail_zh="借款企业不存在。")
-    return found
-
-
-def facility_for(session: Session, *, user: User, facility_id: uuid.UUID) -> Facility:
-    found: Facility | None = session.scalar(
-        portfolio_service.scope_facilities(select(Facility), user).where(col(Facility.id) == facility_id)
-    )
-    if found is None:
-        raise NotFound("No such facility.", detail_zh="贷款不存在。")
-    return found
 
 
 def project_for(session: Session, *, user: User, project_id: uuid.UUID) -> Project:
@@ -748,7 +727,7 @@ def overview(
     from api.portfolio import schemas as portfolio_schemas
     from api.tasks.models import OPEN_TASK_STATES
 
-    borrower = borrower_for(session, user=user, borrower_id=borrower_id)
+    borrower = portfolio_service.visible_borrower(session, user=user, borrower_id=borrower_id)
     facilities = list(
         session.scalars(
             portfolio_service.scope_facilities(select(Facility), user)

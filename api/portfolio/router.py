@@ -59,12 +59,7 @@ def list_borrowers(
 
 @router.get("/borrowers/{borrower_id}", response_model=schemas.BorrowerPublic, summary="A borrower")
 def get_borrower(borrower_id: uuid.UUID, user: PortfolioReader, session: SessionDep) -> Borrower:
-    borrower: Borrower | None = session.scalar(
-        service.scope_borrowers(select(Borrower), user).where(col(Borrower.id) == borrower_id)
-    )
-    if borrower is None:
-        raise NotFound("No such borrower.", detail_zh="借款企业不存在。")
-    return borrower
+    return service.visible_borrower(session, user=user, borrower_id=borrower_id)
 
 
 @router.post(
@@ -93,18 +88,9 @@ def list_facilities(
     return Page(items=[schemas.FacilityPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-def _visible_facility(session: SessionDep, user: PortfolioReader, facility_id: uuid.UUID) -> Facility:
-    facility: Facility | None = session.scalar(
-        service.scope_facilities(select(Facility), user).where(col(Facility.id) == facility_id)
-    )
-    if facility is None:
-        raise NotFound("No such facility.", detail_zh="贷款不存在。")
-    return facility
-
-
 @router.get("/facilities/{facility_id}", response_model=schemas.FacilityPublic, summary="A facility")
 def get_facility(facility_id: uuid.UUID, user: PortfolioReader, session: SessionDep) -> Facility:
-    return _visible_facility(session, user, facility_id)
+    return service.visible_facility(session, user=user, facility_id=facility_id)
 
 
 @router.get(
@@ -115,7 +101,7 @@ def get_facility(facility_id: uuid.UUID, user: PortfolioReader, session: Session
 def facility_collateral(
     facility_id: uuid.UUID, user: PortfolioReader, session: SessionDep
 ) -> list[schemas.CollateralPublic]:
-    facility = _visible_facility(session, user, facility_id)
+    facility = service.visible_facility(session, user=user, facility_id=facility_id)
     rows = session.scalars(
         select(Collateral).where(Collateral.facility_id == facility.id).order_by(Collateral.reference)
     )
@@ -128,7 +114,7 @@ def facility_collateral(
 def facility_projects(
     facility_id: uuid.UUID, user: PortfolioReader, session: SessionDep
 ) -> list[schemas.ProjectPublic]:
-    facility = _visible_facility(session, user, facility_id)
+    facility = service.visible_facility(session, user=user, facility_id=facility_id)
     rows = session.scalars(
         select(Project).where(Project.facility_id == facility.id).order_by(Project.reference)
     )

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from api.auth.models import Role, User
 from api.db import new_id
+from api.errors import NotFound
 from api.integrations import accounts
 from api.kit.geo import to_wgs84
 from api.portfolio import schemas
@@ -28,7 +29,7 @@ from api.portfolio.models import (
 )
 
 
-def _unknown(what_en: str, what_zh: str, value: str) -> UnknownReference:
+def unknown_reference(what_en: str, what_zh: str, value: str) -> UnknownReference:
     return UnknownReference(f"No {what_en} {value!r}.", detail_zh=f"{what_zh} {value!r} 不存在。")
 
 
@@ -64,6 +65,25 @@ def scope_borrowers(query: Select[Any], user: User) -> Select[Any]:
     return query.where(col(Borrower.id).in_(mine))
 
 
+def visible_borrower(session: Session, *, user: User, borrower_id: uuid.UUID) -> Borrower:
+    """The borrower, if the user's scope holds it; else 404, as for one that does not exist."""
+    found: Borrower | None = session.scalar(
+        scope_borrowers(select(Borrower), user).where(col(Borrower.id) == borrower_id)
+    )
+    if found is None:
+        raise NotFound("No such borrower.", detail_zh="借款企业不存在。")
+    return found
+
+
+def visible_facility(session: Session, *, user: User, facility_id: uuid.UUID) -> Facility:
+    found: Facility | None = session.scalar(
+        scope_facilities(select(Facility), user).where(col(Facility.id) == facility_id)
+    )
+    if found is None:
+        raise NotFound("No such facility.", detail_zh="贷款不存在。")
+    return found
+
+
 def visible_facility_ids(user: User) -> Select[Any]:
     return scope_facilities(select(Facility.id), user)
 
@@ -94,7 +114,7 @@ def subject_visible(session: Session, *, user: User, subject_id: uuid.UUID) -> b
 def borrower_values(data: schemas.BorrowerCreate, lookup: Lookup) -> dict[str, Any]:
     branch_id = lookup.branch(data.branch_code)
     if branch_id is None:
-        raise _unknown("branch", "分支机构", data.branch_code)
+        raise unknown_reference("branch", "分支机构", data.branch_code)
     if lookup.borrower(data.credit_code) is not None:
         raise _duplicate("Credit code", "统一社会信用代码", data.credit_code)
     return {
@@ -111,10 +131,12 @@ def borrower_values(data: schemas.BorrowerCreate, lookup: Lookup) -> dict[str, A
 def facility_values(data: schemas.FacilityCreate, lookup: Lookup) -> dict[str, Any]:
     borrower = lookup.borrower(data.borrower_credit_code)
     if borrower is None:
-        raise _unknown("borrower with credit code", "借款企业统一社会信用代码", data.borrower_credit_code)
+        raise unknown_reference(
+            "borrower with credit code", "借款企业统一社会信用代码", data.borrower_credit_code
+        )
     manager = lookup.manager(data.manager_username)
     if manager is None or manager.role != Role.manager:
-        raise _unknown("manager", "客户经理", data.manager_username)
+        raise unknown_reference("manager", "客户经理", data.manager_username)
     if manager.branch_id != borrower.branch_id:
         raise UnknownReference(
             f"Manager {data.manager_username!r} is not in the borrower's branch.",
@@ -140,7 +162,7 @@ def facility_values(data: schemas.FacilityCreate, lookup: Lookup) -> dict[str, A
 def _facility_for(lookup: Lookup, reference: str) -> FacilityRef:
     facility = lookup.facility(reference)
     if facility is None:
-        raise _unknown("facility", "贷款合同", reference)
+        raise unknown_reference("facility", "贷款合同", reference)
     return facility
 
 
@@ -191,7 +213,7 @@ def project_values(data: schemas.ProjectCreate, lookup: Lookup) -> dict[str, Any
 def milestone_values(data: schemas.MilestoneCreate, lookup: Lookup) -> dict[str, Any]:
     project_id = lookup.project(data.project_reference)
     if project_id is None:
-        raise _unknown("project", "项目", data.project_reference)
+        raise unknown_reference("project", "项目", data.project_reference)
     if lookup.milestone_exists(project_id, data.seq):
         raise _duplicate("Milestone", "里程碑", f"{data.project_reference}#{data.seq}")
     return {
@@ -207,7 +229,7 @@ def milestone_values(data: schemas.MilestoneCreate, lookup: Lookup) -> dict[str,
 def declaration_values(data: schemas.DeclarationCreate, lookup: Lookup) -> dict[str, Any]:
     subject_id = lookup.subject(data.subject_type, data.subject_reference)
     if subject_id is None:
-        raise _unknown(data.subject_type.value, "申报对象", data.subject_reference)
+        raise unknown_reference(data.subject_type.value, "申报对象", data.subject_reference)
     return {
         "id": new_id(),
         "subject_type": data.subject_type,
