@@ -52,6 +52,7 @@ from api.integrations.models import (
     WebhookEvent,
     WebhookSubscription,
 )
+from api.kit.outbound import NO_REDIRECTS
 
 logger = logging.getLogger("fieldvisit.webhooks")
 
@@ -256,16 +257,6 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect could lead a delivery to an address the destination check refused: never follow one."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def signed_headers(subscription: WebhookSubscription, *, message_id: str, body: str) -> dict[str, str]:
     now = utcnow()
     signatures = [Webhook(subscription.secret).sign(message_id, now, body)]
@@ -295,7 +286,7 @@ def send(subscription: WebhookSubscription, settings: Settings, *, message_id: s
             headers=signed_headers(subscription, message_id=message_id, body=body),
             method="POST",
         )
-        with _OPENER.open(request, timeout=settings.webhook_timeout_seconds) as answer:
+        with NO_REDIRECTS.open(request, timeout=settings.webhook_timeout_seconds) as answer:
             text = answer.read(SNIPPET).decode("utf-8", "replace")
             return Attempt(answer.status, _ms(started), text, None)
     except urllib.error.HTTPError as exc:

@@ -17,19 +17,12 @@ import urllib.request
 from pathlib import Path
 
 from api.config import Settings
+from api.kit.outbound import NO_REDIRECTS
 from api.maps.exceptions import MapNotConfigured, TileNotFound, TileUnavailable
 
 LARGEST_TILE = 512 * 1024
 FETCH_TIMEOUT_SECONDS = 8.0
 _MEDIA = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # a provider that redirects is misconfigured; never follow it elsewhere
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def media_type(data: bytes) -> str | None:
@@ -87,7 +80,7 @@ def _fetch(settings: Settings, z: int, x: int, y: int) -> bytes:
     agent = "Fieldvisit/0.1" + (f" (+{settings.public_url})" if settings.public_url else "")
     request = urllib.request.Request(upstream_url(settings, z, x, y), headers={"User-Agent": agent})
     try:
-        with _OPENER.open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
+        with NO_REDIRECTS.open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
             data: bytes = response.read(LARGEST_TILE + 1)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:

@@ -92,7 +92,7 @@ def test_a_tile_outside_the_world_is_not_found(
 @pytest.mark.parametrize(
     ("kind", "status", "code"),
     [("html", 502, "tile_unavailable"), ("failing", 502, "tile_unavailable"), ("huge", 502, "tile_unavailable"),
-     ("missing", 404, "tile_not_found")],
+     ("missing", 404, "tile_not_found"), ("moved", 502, "tile_unavailable")],  # a redirect is not followed
 )  # fmt: skip
 def test_a_failing_provider_is_a_clear_problem_and_nothing_is_kept(
     client: TestClient,
@@ -109,6 +109,7 @@ def test_a_failing_provider_is_a_clear_problem_and_nothing_is_kept(
     assert not list(tile_folder(settings).rglob("5"))  # nothing kept under the tile's name
     client.get("/api/v1/map/tiles/4/3/5", headers=signed_in)
     assert provider.hits[f"/{kind}/4/3/5.png"] == 2  # asked again, not served a kept error
+    assert "/tiles/4/3/5.png" not in provider.hits  # nor sent on elsewhere by a redirect
 
 
 def test_an_unreachable_provider_is_a_bad_gateway(

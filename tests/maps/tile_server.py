@@ -34,6 +34,7 @@ class Provider:
 @contextmanager
 def tile_provider() -> Iterator[Provider]:
     """Paths: /tiles/z/x/y.png a tile; /html/… an error page with 200; /missing/… 404; /failing/… 503;
+    /moved/… a redirect to the tile;
     /huge/… a body larger than any tile; /a/tiles/… and /b/tiles/… for `{s}` subdomains."""
     provider = Provider()
 
@@ -49,6 +50,11 @@ def tile_provider() -> Iterator[Provider]:
                 self._answer(200, "image/png", tile_png(z, x, y))
             elif kind == "html":
                 self._answer(200, "text/html", b"<html><body>quota exceeded</body></html>")
+            elif kind == "moved":
+                self.send_response(302)
+                self.send_header("Location", f"/tiles/{z}/{x}/{y}.png")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif kind == "missing":
                 self._answer(404, "text/plain", b"no tile")
             elif kind == "huge":
