@@ -117,9 +117,8 @@ def import_(kind: str, file: Path, dry_run: bool) -> None:
     settings = _settings()
     with standalone_session(settings.database_url) as session:
         try:
-            report = imports.import_csv(
-                session, kind=kind, text=imports.decode_csv(file.read_bytes()), dry_run=dry_run
-            )
+            text = imports.decode_csv(file.read_bytes())
+            report = imports.import_csv(session, kind=kind, text=text, dry_run=dry_run)
         except AppError as exc:
             raise click.ClickException(exc.detail_en or exc.title_en) from exc
         for row in report.errors:
@@ -131,9 +130,7 @@ def import_(kind: str, file: Path, dry_run: bool) -> None:
         if kind in imports.MONITORING_KINDS and not dry_run:
             from api.monitoring import service as monitoring
 
-            text = imports.decode_csv(file.read_bytes())
-            borrowers = monitoring.borrowers_of_import(session, kind=kind, text=text)
-            evaluation = monitoring.evaluate(session, settings=settings, borrower_ids=borrowers)
+            evaluation = monitoring.evaluate_import(session, settings=settings, kind=kind, text=text)
             session.commit()
             click.echo(f"early-warning signals: {evaluation.opened} opened, {evaluation.cleared} cleared")
     verb = "checked" if dry_run else "imported"

@@ -12,7 +12,10 @@ from sqlalchemy import func, select
 from api.cli import main
 from api.config import get_settings
 from api.db import make_engine, make_sessionmaker
+from api.demo import _quarters_before
+from api.kit.clock import today_in
 from api.main import create_app
+from api.portfolio.credit_code import complete
 from api.visits.models import Visit
 
 pytestmark = pytest.mark.calendar
@@ -87,3 +90,21 @@ def test_create_user(fresh_sqlite: str) -> None:
     )
     assert unknown_branch.exit_code != 0
     assert "XX99" in unknown_branch.output
+
+
+def test_importing_figures_evaluates_the_borrowers_indicators(fresh_sqlite: str, tmp_path: Path) -> None:
+    """The command line reads the file once and, like the API, evaluates the borrowers it touched: 上海华锦精密's
+    last quarter restated with almost no revenue opens one signal (revenue down on the same quarter last year)."""
+    runner = CliRunner()
+    runner.invoke(main, ["migrate"])
+    runner.invoke(main, ["demo"])
+    today = today_in("Asia/Shanghai")
+    [last] = _quarters_before(today, 1)
+    file = tmp_path / "figures.csv"
+    file.write_text(
+        f"borrower_credit_code,period,revenue,reported_on\n{complete('91310115MA1H7K3P5')},{last},1,{today}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["import", "figures", str(file)])
+    assert result.exit_code == 0, result.output
+    assert "early-warning signals: 1 opened" in result.output and "imported 1 figures row(s)" in result.output

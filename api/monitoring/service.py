@@ -330,13 +330,18 @@ def _open_key(indicator: str, measure: Measure) -> str:
 
 
 def evaluate_borrower(
-    session: Session, *, settings: Settings, borrower: Borrower, report: schemas.EvaluationReport
+    session: Session,
+    *,
+    settings: Settings,
+    borrower: Borrower,
+    settings_of: dict[str, tuple[bool, dict[str, Any]]],
+    report: schemas.EvaluationReport,
 ) -> None:
     """Every indicator on one borrower: new firings open signals (and their actions), firings already open are
-    brought up to date (a worse severity acts again), open signals that no longer fire are cleared."""
+    brought up to date (a worse severity acts again), open signals that no longer fire are cleared.
+    `settings_of` is `thresholds(session)`, read once for a whole evaluation."""
     today = today_in(settings.timezone)
     facts = load_facts(session, borrower=borrower, today=today)
-    settings_of = thresholds(session)
     firing: dict[str, tuple[str, Severity, Measure]] = {}
     for key, indicator in INDICATORS.items():
         enabled, levels = settings_of[key]
@@ -577,9 +582,21 @@ def evaluate(
         if not ids:
             return report
         query = query.where(col(Borrower.id).in_(ids))
+    settings_of = thresholds(session)
     for borrower in session.scalars(query).all():
-        evaluate_borrower(session, settings=settings, borrower=borrower, report=report)
+        evaluate_borrower(
+            session, settings=settings, borrower=borrower, settings_of=settings_of, report=report
+        )
     return report
+
+
+def evaluate_import(
+    session: Session, *, settings: Settings, kind: str, text: str
+) -> schemas.EvaluationReport:
+    """After a monitoring file is imported (API or command line): the indicators of the borrowers it touched."""
+    return evaluate(
+        session, settings=settings, borrower_ids=borrowers_of_import(session, kind=kind, text=text)
+    )
 
 
 # ---- reading signals and proposals, deciding proposals ----

@@ -225,6 +225,5 @@ async def import_csv(
 def _evaluate_imported(request: Request, kind: str, text: str) -> None:
     settings = request.app.state.settings
     with request.app.state.sessionmaker() as session:
-        borrowers = monitoring.borrowers_of_import(session, kind=kind, text=text)
-        monitoring.evaluate(session, settings=settings, borrower_ids=borrowers)
+        monitoring.evaluate_import(session, settings=settings, kind=kind, text=text)
         session.commit()
