@@ -7,7 +7,8 @@ import { json } from "../core/api.js";
 import { h } from "../core/dom.js";
 import { onTiles } from "../core/geo.js";
 import { date, lang, t } from "../core/i18n.js";
-import { mapSettings, tileUrl } from "../core/tiles.js";
+import { mapSettings } from "../core/tiles.js";
+import { StoredTiles } from "./map.js";
 import { state } from "../core/state.js";
 
 const SEVERITIES = ["critical", "major", "minor"];
@@ -93,19 +94,7 @@ async function sitesMap(sites) {
     watch.disconnect();
     const map = L.map(ground, { maxZoom: settings.max_zoom, attributionControl: false });
     if (settings.tiles) {
-      const Tiles = L.GridLayer.extend({
-        createTile(coords, done) {
-          const img = document.createElement("img");
-          img.alt = "";
-          tileUrl(coords.z, coords.x, coords.y).then((url) => {
-            if (!url) return done(new Error("no tile"), img);
-            img.onload = () => done(null, img);
-            img.src = url;
-          });
-          return img;
-        },
-      });
-      new Tiles().addTo(map);
+      new StoredTiles({ maxZoom: settings.max_zoom, tileSize: 256 }).addTo(map);
     }
     L.control.scale({ imperial: false }).addTo(map);
     const points = [];

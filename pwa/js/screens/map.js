@@ -8,7 +8,8 @@ import { haversine, onTiles } from "../core/geo.js";
 import { metres, t } from "../core/i18n.js";
 import { mapSettings, tileUrl } from "../core/tiles.js";
 
-const StoredTiles = L.GridLayer.extend({
+// Tiles from the phone's store, else from our server, as blob URLs (an <img> cannot send the token).
+export const StoredTiles = L.GridLayer.extend({
   createTile(coords, done) {
     const img = document.createElement("img");
     img.alt = "";
