@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from api.checklists.conditions import shown_items, visible
+from api.checklists.conditions import visible
 from api.checklists.schemas import Condition, Definition, Item, RuleKey, Section, Visibility
 
 SLOT = re.compile(r"^(?P<base>[a-z][a-z0-9_]*)\[(?P<n>[1-9][0-9]?)\]$")
@@ -111,11 +111,12 @@ def declared_members(identifiers: Mapping[str, Any], name: str) -> list[str]:
 
 
 def repeat_problems(
-    definition: Definition, repeats: Mapping[str, Sequence[str]], answers: Mapping[str, Any]
+    definition: Definition, repeats: Mapping[str, Sequence[str]], answers: Mapping[str, Any], shown: set[str]
 ) -> list[tuple[str, str, str]]:
     """(section key, English, Chinese) for each way the submission's repeats do not fit the checklist. How many
     repeats a manager added must be within min–max; a declared list's members are judged by the rules (a unit
-    not inspected is a finding, not a refusal: the back office may have changed the list since the download)."""
+    not inspected is a finding, not a refusal: the back office may have changed the list since the download).
+    `definition` is the template's own; `shown` the items shown of its expansion for these repeats."""
     sections = {section.key: section for section in definition.sections}
     problems = []
     for key, members in repeats.items():
@@ -127,7 +128,6 @@ def repeat_problems(
             continue
         if len(set(members)) != len(members) and section.repeat.over:
             problems.append((key, "lists a unit twice", "同一单元列出两次"))
-    shown = shown_items(expand(definition, repeats), answers)
     for section in definition.sections:
         repeat = section.repeat
         if repeat is None or repeat.over or not visible(section.visible_if, answers, shown):

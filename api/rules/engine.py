@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -495,19 +496,19 @@ def units_inspected(
     *,
     definition: Definition,
     repeats: dict[str, list[str]],
-    identifiers: dict[str, Any],
-    answers: dict[str, Any],
+    identifiers: Callable[[], dict[str, Any]],
+    values: dict[str, Any],
+    shown: set[str],
 ) -> list[tuple[Finding | bool, str]]:
     """Each section repeated over a declared list: every declared unit inspected (one repeat each)? A unit the
-    phone did not list (the back office added it after the download, or it was dropped) is a finding."""
+    phone did not list (the back office added it after the download, or it was dropped) is a finding.
+    `definition` is the template's own (its repeated sections); `shown` the items shown of its expansion."""
     outcomes: list[tuple[Finding | bool, str]] = []
-    values = {key: (answer or {}).get("value") for key, answer in answers.items()}
-    shown = shown_items(expand(definition, repeats), values)
     for section in definition.sections:
         repeat = section.repeat
         if repeat is None or not repeat.over or not visible(section.visible_if, values, shown):
             continue
-        declared = declared_members(identifiers, repeat.over)
+        declared = declared_members(identifiers(), repeat.over)
         missing = [member for member in declared if member not in set(repeats.get(section.key, []))]
         if not missing:
             outcomes.append((True, section.key))
@@ -585,7 +586,17 @@ def evaluate(
     as_of = visit.due_on
     # A hidden item was not asked: its rule has nothing to judge (skip logic, api/checklists/conditions.py).
     answers = body.get("answers", {})
-    shown = shown_items(definition, {key: (answer or {}).get("value") for key, answer in answers.items()})
+    values = {key: (answer or {}).get("value") for key, answer in answers.items()}
+    shown = shown_items(definition, values)
+    declared: dict[str, Any] | None = None
+
+    def identifiers() -> dict[str, Any]:
+        """The collateral's declared identifiers, read once, and only when a rule needs them."""
+        nonlocal declared
+        if declared is None:
+            declared = _identifiers(session, visit)
+        return declared
+
     for item in items.values():
         if item.rule is None or item.key not in shown:
             continue
@@ -607,13 +618,13 @@ def evaluate(
             take(required_evidence(item=item, answer=answer), "required_evidence", item.key)
         elif item.rule.key == RuleKey.identifier_match:
             take(
-                identifier_match(item=item, observed=observed, identifiers=_identifiers(session, visit)),
+                identifier_match(item=item, observed=observed, identifiers=identifiers()),
                 "identifier_match",
                 item.key,
             )
 
     for outcome, section_key in units_inspected(
-        definition=original, repeats=repeats, identifiers=_identifiers(session, visit), answers=answers
+        definition=original, repeats=repeats, identifiers=identifiers, values=values, shown=shown
     ):
         take(outcome, "units_inspected", section_key)
 

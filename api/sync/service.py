@@ -135,15 +135,15 @@ def _check_item(item: Item, answer: schemas.Answer | None, body: schemas.Submiss
 def validate(definition: Definition, body: schemas.SubmissionIn, settings: Settings) -> dict[uuid.UUID, str]:
     """Check the answers against the checklist; returns the item of each photo. Raises SubmissionInvalid."""
     values = {key: answer.value for key, answer in body.answers.items()}
-    problems = [ItemProblem(*problem) for problem in repeat_problems(definition, body.repeats, values)]
-    definition = expand(definition, body.repeats)
-    items = {item.key: item for item in definition.items()}
+    expanded = expand(definition, body.repeats)
+    shown = shown_items(expanded, values)
+    problems = [ItemProblem(*problem) for problem in repeat_problems(definition, body.repeats, values, shown)]
+    items = {item.key: item for item in expanded.items()}
     problems += [
         ItemProblem(key, "not an item of this checklist", "不是本检查清单的检查项")
         for key in body.answers
         if key not in items
     ]
-    shown = shown_items(definition, values)
     for item in items.values():
         answer = body.answers.get(item.key)
         if item.key in shown:
