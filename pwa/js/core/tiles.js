@@ -9,8 +9,16 @@ import { onTiles, siteOf } from "./geo.js";
 const TILE = "tile:";
 const PARALLEL = 4;
 
-// The server's map settings, kept with the package so maps draw offline; {tiles: false} when unknown.
-export async function mapSettings() {
+// The server's map settings, kept with the package so maps draw offline; {tiles: false} when unknown. Asked of
+// the server once per page load (every map drawn after that reuses the answer); `fresh` asks again, as
+// downloading the package does.
+let asked = null;
+export function mapSettings({ fresh = false } = {}) {
+  if (fresh || !asked) asked = loadMapSettings();
+  return asked;
+}
+
+async function loadMapSettings() {
   try {
     const answer = await request("/api/v1/map");
     if (answer.ok) {
@@ -46,7 +54,7 @@ export function tilesAround(lat, lon, radiusM, z) {
 
 // Keeps the tiles the day's sites need and drops the others; returns {tiles, bytes} kept.
 export async function keepTiles(entries) {
-  const settings = await mapSettings();
+  const settings = await mapSettings({ fresh: true });
   const wanted = [];
   if (settings.tiles && settings.offline.radius_m > 0) {
     const sites = entries.map((entry) => siteOf(entry.visit)).filter(Boolean);
