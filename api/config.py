@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # within this window that retry is honoured instead of being treated as token theft.
     refresh_reuse_grace_seconds: int = Field(120, ge=0, le=3600)
     max_photo_bytes: int = Field(40 * 1024 * 1024, ge=1024)
+    # A case's supporting document (PDF or image).
+    max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     max_jpeg_pixels: int = Field(210_000_000, ge=1_000_000)
     max_other_pixels: int = Field(100_000_000, ge=1_000_000)
     timezone: str = "Asia/Shanghai"

@@ -20,8 +20,10 @@ from starlette.concurrency import run_in_threadpool
 from api import metrics, openapi
 from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
+from api.cases.router import router as cases_router
 from api.checklists.router import router as checklists_router
 from api.config import Settings, get_settings
+from api.contacts.router import router as contacts_router
 from api.dashboard.router import router as dashboard_router
 from api.db import READ_ONLY_OPTION, make_engine, make_sessionmaker
 from api.errors import install_error_handlers
@@ -207,6 +209,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maps_router,
         monitoring_router,
         dashboard_router,
+        cases_router,
+        contacts_router,
     ):
         app.include_router(router)
     _build_routes_now(app)

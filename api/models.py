@@ -4,7 +4,9 @@ from sqlmodel import SQLModel
 
 from api.audit.models import AuditEvent
 from api.auth.models import Branch, RefreshToken, User
+from api.cases.models import Case, CaseAttachment, CaseComment, CaseStep
 from api.checklists.models import ChecklistTemplate, TemplateVersion
+from api.contacts.models import Contact
 from api.exports.models import ExportJob
 from api.integrations.models import (
     ApiKey,
@@ -37,9 +39,14 @@ __all__ = [
     "Borrower",
     "BorrowerFigures",
     "Branch",
+    "Case",
+    "CaseAttachment",
+    "CaseComment",
+    "CaseStep",
     "ChangeLog",
     "ChecklistTemplate",
     "Collateral",
+    "Contact",
     "Declaration",
     "Discrepancy",
     "ExportJob",

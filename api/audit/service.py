@@ -62,6 +62,11 @@ AUDITED = {
     "service_account",
     "api_key",  # its last_used_at moves on every token exchange: each use of a key is in the trail
     "webhook_subscription",
+    "referral_case",
+    "case_step",
+    "case_comment",
+    "case_attachment",
+    "borrower_contact",
 }
 # Never copied into the trail.
 SECRET_FIELDS = {"password_hash", "token_hash", "secret_sha256", "secret", "previous_secret"}

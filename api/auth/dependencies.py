@@ -115,3 +115,7 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
 
 AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 StaffUser = Annotated[User, Depends(require_roles(Role.reviewer, Role.admin))]
+# Who watches the branch's risk without reviewing visits: the dashboard is theirs too.
+OversightUser = Annotated[
+    User, Depends(require_roles(Role.reviewer, Role.admin, Role.risk_officer, Role.compliance_officer))
+]

@@ -16,9 +16,18 @@ class Role(enum.StrEnum):
     manager = "manager"
     reviewer = "reviewer"
     admin = "admin"
+    # 风险管理部: reviews and approves extension and restructuring cases and takes escalations to risk.
+    risk_officer = "risk_officer"
+    # 法律合规部: takes escalations to legal and to compliance.
+    compliance_officer = "compliance_officer"
     # A system of the bank reading through the API (integrations.ServiceAccount), never a person: it cannot
     # sign in with a password nor act as a manager, reviewer or admin.
     service = "service"
+
+
+# People who read their branch's portfolio, visits, tasks and signals (reviewers also act on them; the
+# officers act on cases only).
+BRANCH_READERS = frozenset({Role.reviewer, Role.risk_officer, Role.compliance_officer})
 
 
 class BranchBase(SQLModel):
@@ -40,7 +49,7 @@ class UserBase(SQLModel):
 
     username: str = Field(unique=True, max_length=64)
     display_name: str = Field(max_length=200)
-    role: Role = Field(sa_column=Column(Enum(Role, native_enum=False, length=16), nullable=False))
+    role: Role = Field(sa_column=Column(Enum(Role, native_enum=False, length=24), nullable=False))
     branch_id: uuid.UUID = Field(foreign_key="branch.id", index=True)
     is_active: bool = Field(default=True)
 

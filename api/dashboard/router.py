@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth.dependencies import SettingsDep, StaffUser
+from api.auth.dependencies import OversightUser, SettingsDep
 from api.dashboard import schemas, service
 from api.db import CommitFirstRoute, SessionDep
 
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["dashboard"], route_class=CommitFirst
     "list behind each figure with the same filters.",
 )
 def dashboard(
-    user: StaffUser,
+    user: OversightUser,
     session: SessionDep,
     settings: SettingsDep,
     where: Annotated[schemas.DashboardFilter, Query()],

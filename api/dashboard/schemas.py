@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.auth.models import Role, User
+from api.auth.models import BRANCH_READERS, User
 from api.kit.dates import IsoDate
 from api.portfolio.models import RiskGrade
 
@@ -92,7 +92,7 @@ class Links(BaseModel):
     @classmethod
     def of(cls, user: User, where: DashboardFilter, today: dt.date, start: dt.date, end: dt.date) -> Links:
         common: dict[str, str | list[str]] = {}
-        branch = user.branch_id if user.role == Role.reviewer else where.branch_id
+        branch = user.branch_id if user.role in BRANCH_READERS else where.branch_id
         if branch:
             common["branch_id"] = str(branch)
         if where.manager_id:

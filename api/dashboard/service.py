@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, case, func
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from api.auth.models import Role, User
+from api.auth.models import BRANCH_READERS, User
 from api.checklists.schemas import Severity
 from api.config import Settings
 from api.dashboard import schemas
@@ -50,7 +50,7 @@ def period_of(where: schemas.DashboardFilter, today: dt.date) -> tuple[dt.date, 
 
 
 def _branch(user: User, where: schemas.DashboardFilter) -> uuid.UUID | None:
-    return user.branch_id if user.role == Role.reviewer else where.branch_id
+    return user.branch_id if user.role in BRANCH_READERS else where.branch_id
 
 
 def _facilities(user: User, where: schemas.DashboardFilter) -> Select[Any]:

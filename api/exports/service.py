@@ -230,12 +230,13 @@ def _batch(
     ):
         findings[visit_id][str(severity)] = count
     open_tasks: Counter[uuid.UUID] = Counter()
-    for visit_id, count in session.execute(
+    for seen_on, count in session.execute(
         select(col(FollowUpTask.last_seen_visit_id), func.count())
         .where(col(FollowUpTask.last_seen_visit_id).in_(ids), col(FollowUpTask.state).in_(OPEN_TASK_STATES))
         .group_by(col(FollowUpTask.last_seen_visit_id))
     ):
-        open_tasks[visit_id] = count
+        if seen_on is not None:
+            open_tasks[seen_on] = count
     photos: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for visit_id, photo_id in session.execute(
         select(col(Photo.visit_id), col(Photo.id))

@@ -131,6 +131,7 @@ def render(session: Session, kind: EventType, obj: Any) -> WebhookEvent:
     base = str(session.info.get("public_url") or "").rstrip("/")
     today = today_in(zone)
     data: dict[str, Any]
+    visit_id: uuid.UUID | None  # a task a contact opened off site has none
     if isinstance(obj, Visit):
         borrower = session.get(Borrower, obj.borrower_id)
         data = visit_service.summary(obj, borrower.name if borrower else "", today).model_dump(mode="json")

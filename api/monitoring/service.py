@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from api.auth.models import Role, User
+from api.auth.models import BRANCH_READERS, Role, User
 from api.checklists import service as checklist_service
 from api.checklists.schemas import Severity
 from api.config import Settings
@@ -605,7 +605,7 @@ def evaluate_import(
 def scope_signals(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
-    if user.role == Role.reviewer:
+    if user.role in BRANCH_READERS:
         return query.where(col(Signal.branch_id) == user.branch_id)
     if user.role == Role.manager:
         mine = select(Facility.borrower_id).where(Facility.manager_id == user.id)
@@ -644,7 +644,7 @@ def list_signals(session: Session, *, user: User, where: schemas.SignalFilter) -
 def scope_proposals(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
-    if user.role == Role.reviewer:
+    if user.role in BRANCH_READERS:
         return query.where(col(GradeProposal.branch_id) == user.branch_id)
     if user.role == Role.manager:
         return query.where(

@@ -10,7 +10,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from api.auth.models import Role, User
+from api.auth.models import BRANCH_READERS, Role, User
 from api.db import new_id
 from api.errors import NotFound
 from api.integrations import accounts
@@ -48,7 +48,7 @@ def scope_facilities(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.service:
         branches = accounts.branch_scope(user)
         return query if branches is None else query.where(col(Facility.branch_id).in_(branches))
-    if user.role == Role.reviewer:
+    if user.role in BRANCH_READERS:
         return query.where(col(Facility.branch_id) == user.branch_id)
     return query.where(col(Facility.manager_id) == user.id)
 
@@ -59,7 +59,7 @@ def scope_borrowers(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.service:
         branches = accounts.branch_scope(user)
         return query if branches is None else query.where(col(Borrower.branch_id).in_(branches))
-    if user.role == Role.reviewer:
+    if user.role in BRANCH_READERS:
         return query.where(col(Borrower.branch_id) == user.branch_id)
     mine = select(Facility.borrower_id).where(Facility.manager_id == user.id)
     return query.where(col(Borrower.id).in_(mine))

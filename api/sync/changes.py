@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from api.auth.models import Role, User
+from api.auth.models import BRANCH_READERS, Role, User
 from api.db import new_id, utcnow
 from api.errors import AppError
 from api.integrations import accounts
@@ -124,7 +124,7 @@ def feed(session: Session, *, user: User, after: int, limit: int) -> tuple[list[
             extra={"oldest_after": oldest - 1, "newest": newest},
         )
     query = select(ChangeLog).where(col(ChangeLog.seq) > after, col(ChangeLog.seq) <= newest)
-    if user.role == Role.reviewer:
+    if user.role in BRANCH_READERS:
         query = query.where(ChangeLog.branch_id == user.branch_id)
     elif user.role == Role.service:
         branches = accounts.branch_scope(user)

@@ -51,8 +51,10 @@ class FollowUpTask(SQLModel, table=True):
     due_on: dt.date = Field(index=True)
     assignee_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     occurrences: int = Field(default=1)
-    opened_by_visit_id: uuid.UUID = Field(foreign_key="visit.id")
-    last_seen_visit_id: uuid.UUID = Field(foreign_key="visit.id")
+    # No visit for a commitment recorded off site (a phone call): then the contact that brought it.
+    opened_by_visit_id: uuid.UUID | None = Field(default=None, foreign_key="visit.id")
+    last_seen_visit_id: uuid.UUID | None = Field(default=None, foreign_key="visit.id")
+    opened_by_contact_id: uuid.UUID | None = Field(default=None, foreign_key="borrower_contact.id")
     resolved_by_visit_id: uuid.UUID | None = Field(default=None, foreign_key="visit.id")
     closed_by_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     waiver_reason: str | None = Field(default=None, sa_type=Text)

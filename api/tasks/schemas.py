@@ -36,8 +36,9 @@ class TaskPublic(BaseModel):
     assignee_id: uuid.UUID
     watcher_ids: list[uuid.UUID]
     occurrences: int = Field(description="How many findings (visits) this task has gathered.")
-    opened_by_visit_id: uuid.UUID
-    last_seen_visit_id: uuid.UUID
+    opened_by_visit_id: uuid.UUID | None
+    last_seen_visit_id: uuid.UUID | None
+    opened_by_contact_id: uuid.UUID | None = None
     resolved_by_visit_id: uuid.UUID | None
     closed_by_id: uuid.UUID | None
     waiver_reason: str | None

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from api.auth.models import Role, User
+from api.auth.models import BRANCH_READERS, Role, User
 from api.checklists.schemas import Severity
 from api.config import Settings
 from api.db import utcnow
@@ -166,7 +166,7 @@ def scope_tasks(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.service:
         branches = accounts.branch_scope(user)
         return query if branches is None else query.where(col(FollowUpTask.branch_id).in_(branches))
-    if user.role == Role.reviewer:
+    if user.role in BRANCH_READERS:
         return query.where(col(FollowUpTask.branch_id) == user.branch_id)
     watched = select(TaskWatcher.task_id).where(TaskWatcher.user_id == user.id)
     return query.where((col(FollowUpTask.assignee_id) == user.id) | col(FollowUpTask.id).in_(watched))
@@ -255,6 +255,7 @@ def public(session: Session, task: FollowUpTask, today: dt.date) -> schemas.Task
         occurrences=task.occurrences,
         opened_by_visit_id=task.opened_by_visit_id,
         last_seen_visit_id=task.last_seen_visit_id,
+        opened_by_contact_id=task.opened_by_contact_id,
         resolved_by_visit_id=task.resolved_by_visit_id,
         closed_by_id=task.closed_by_id,
         waiver_reason=task.waiver_reason,

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from api.auth.models import Role, User
+from api.auth.models import BRANCH_READERS, Role, User
 from api.checklists import service as checklist_service
 from api.checklists.models import TemplateVersion, VersionStatus
 from api.config import Settings
@@ -65,7 +65,7 @@ def scope_visits(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.service:
         branches = accounts.branch_scope(user)
         return query if branches is None else query.where(col(Visit.branch_id).in_(branches))
-    if user.role == Role.reviewer:
+    if user.role in BRANCH_READERS:
         return query.where(col(Visit.branch_id) == user.branch_id)
     return query.where(col(Visit.manager_id) == user.id)
 
@@ -268,7 +268,7 @@ def _check_manager(session: Session, *, manager_id: uuid.UUID, branch_id: uuid.U
 def create_visit(session: Session, *, user: User, data: schemas.VisitCreate) -> Visit:
     ref = resolve_subject(session, subject_type=data.subject_type, subject_id=data.subject_id)
     # A reviewer issues visits only inside their branch; outside it the subject "does not exist".
-    if user.role == Role.reviewer and ref.facility.branch_id != user.branch_id:
+    if user.role in BRANCH_READERS and ref.facility.branch_id != user.branch_id:
         raise UnknownSubject("No collateral or project with this id.", detail_zh="押品或项目不存在。")
     manager_id = data.manager_id or ref.facility.manager_id
     _check_manager(session, manager_id=manager_id, branch_id=ref.facility.branch_id)
