@@ -105,7 +105,11 @@ def act(
     "/cases/{case_id}/comments", response_model=schemas.CaseDetail, status_code=201, summary="Comment"
 )
 def comment(
-    case_id: uuid.UUID, body: schemas.CaseCommentIn, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    case_id: uuid.UUID,
+    body: schemas.CaseCommentIn,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> schemas.CaseDetail:
     case = service.get_case_for(session, user=user, case_id=case_id)
     service.comment(session, case=case, user=user, body=body.body)

@@ -215,3 +215,7 @@ class BorrowerOverview(BaseModel):
     signals: list[SignalPublic] = Field(description="Open ones, then the last cleared (≤ 50).")
     visits: list[Any] = Field(description="The borrower's visits, newest due first (≤ 50).")
     tasks: list[Any] = Field(description="Open follow-up tasks.")
+    cases: list[Any] = Field(default_factory=list, description="Referrals and escalations (案件), due first.")
+    contacts: list[Any] = Field(
+        default_factory=list, description="The contact log (沟通记录), newest first (≤ 50)."
+    )

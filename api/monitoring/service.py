@@ -802,4 +802,24 @@ def overview(
         signals=[signal_public(session, s) for s in signals[:50]],
         visits=[visit_service.summary(v, borrower.name, today) for v in visits],
         tasks=[task_service.public(session, t, today) for t in tasks],
+        **_cases_and_contacts(session, user=user, borrower_id=borrower.id, today=today),
     )
+
+
+def _cases_and_contacts(
+    session: Session, *, user: User, borrower_id: uuid.UUID, today: dt.date
+) -> dict[str, list[Any]]:
+    """The borrower's cases and contact log, for people (a system reading the portfolio sees neither)."""
+    from api.cases import service as case_service
+    from api.contacts import service as contact_service
+
+    if user.role == Role.service:
+        return {"cases": [], "contacts": []}
+    cases = case_service.list_cases(
+        session, user=user, where=case_service.CaseFilter(borrower_id=borrower_id)
+    )
+    contacts = contact_service.list_contacts(session, user=user, borrower_id=borrower_id, visit_id=None)
+    return {
+        "cases": [case_service.public(session, c, user=user, today=today) for c in cases],
+        "contacts": [contact_service.public(session, c) for c in contacts[:50]],
+    }
