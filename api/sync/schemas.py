@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.contacts.schemas import ContactPublic
 from api.rules.schemas import DiscrepancyPublic
 from api.sync.models import SubmissionState
 from api.visits.schemas import VisitDetail
@@ -145,6 +146,10 @@ class PackageVisit(BaseModel):
     review_comment: str | None = Field(None, description="The reviewer's comment on a returned visit.")
     returned: ReturnedSubmission | None = Field(
         None, description="On a returned visit: the submission returned, to start from."
+    )
+    contacts: list[ContactPublic] = Field(
+        default_factory=list,
+        description="The last contacts with the borrower (沟通记录), newest first (≤ 5).",
     )
 
 

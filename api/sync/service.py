@@ -12,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlmodel import col, select
 
 from api.auth.models import User
@@ -436,11 +437,14 @@ def submissions_of(session: Session, *, visit: Visit) -> list[Submission]:
 
 
 def work_package(session: Session, *, settings: Settings, user: User) -> schemas.WorkPackage:
-    visits = session.scalars(
-        select(Visit)
-        .where(Visit.manager_id == user.id, col(Visit.status).in_(AWAITING_MANAGER))
-        .order_by(col(Visit.due_on), col(Visit.id))
+    visits = list(
+        session.scalars(
+            select(Visit)
+            .where(Visit.manager_id == user.id, col(Visit.status).in_(AWAITING_MANAGER))
+            .order_by(col(Visit.due_on), col(Visit.id))
+        )
     )
+    contacts = recent_contacts(session, borrower_ids={v.borrower_id for v in visits})
     entries = []
     for visit in visits:
         entries.append(
@@ -449,9 +453,42 @@ def work_package(session: Session, *, settings: Settings, user: User) -> schemas
                 previous_visit=previous_visit(session, visit=visit),
                 review_comment=review_comment(session, visit=visit),
                 returned=returned_submission(session, visit=visit),
+                contacts=contacts.get(visit.borrower_id, []),
             )
         )
     return schemas.WorkPackage(manager_id=user.id, visits=entries)
+
+
+RECENT_CONTACTS = 5
+
+
+def recent_contacts(session: Session, *, borrower_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+    """The last few contacts with each borrower, for the manager to read on site before meeting them again.
+    One query for the whole package; each borrower's newest first."""
+    from api.contacts import service as contact_service
+    from api.contacts.models import Contact
+
+    if not borrower_ids:
+        return {}
+    ranked = (
+        select(
+            Contact,
+            func.row_number()
+            .over(partition_by=col(Contact.borrower_id), order_by=col(Contact.occurred_at).desc())
+            .label("n"),
+        )
+        .where(col(Contact.borrower_id).in_(borrower_ids))
+        .subquery()
+    )
+    rows = session.scalars(
+        select(aliased(Contact, ranked))
+        .where(ranked.c.n <= RECENT_CONTACTS)
+        .order_by(ranked.c.borrower_id, ranked.c.occurred_at.desc())
+    )
+    found: dict[uuid.UUID, list[Any]] = {}
+    for contact in rows:
+        found.setdefault(contact.borrower_id, []).append(contact_service.public(session, contact))
+    return found
 
 
 def returned_submission(session: Session, *, visit: Visit) -> schemas.ReturnedSubmission | None:

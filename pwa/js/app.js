@@ -13,27 +13,40 @@ import { renderTasks } from "./screens/tasks.js";
 import { renderTemplateEditor, renderTemplates } from "./screens/templates.js";
 import { renderDashboard, renderList } from "./screens/dashboard.js";
 import { renderBorrower } from "./screens/borrower.js";
+import { renderCase, renderCaseForm, renderCases } from "./screens/cases.js";
+import { renderContactForm } from "./screens/contact.js";
 import { renderVisit } from "./screens/visit.js";
 import { renderVisits } from "./screens/visits.js";
 import { refreshPackageQuietly } from "./core/package.js";
 
 const tabs = document.getElementById("tabs");
+// Risk and compliance officers work cases; they read the branch's visits but do not review them.
+const OFFICERS = ["risk_officer", "compliance_officer"];
 
 function renderTabs() {
   const here = location.hash || "#/";
+  const role = state.user.role;
   const links =
-    state.user.role === "manager"
+    role === "manager"
       ? [
           ["#/", t("visits")],
           ["#/outbox", t("outbox")],
           ["#/tasks", t("tasks")],
+          ["#/cases", t("cases")],
         ]
-      : [
-          ["#/dashboard", t("dashboard")],
-          ["#/review", t("review")],
-          ["#/tasks", t("tasks")],
-          ...(state.user.role === "admin" ? [["#/templates", t("templates")]] : []),
-        ];
+      : OFFICERS.includes(role)
+        ? [
+            ["#/cases", t("cases")],
+            ["#/dashboard", t("dashboard")],
+            ["#/tasks", t("tasks")],
+          ]
+        : [
+            ["#/dashboard", t("dashboard")],
+            ["#/review", t("review")],
+            ["#/tasks", t("tasks")],
+            ["#/cases", t("cases")],
+            ...(role === "admin" ? [["#/templates", t("templates")]] : []),
+          ];
   tabs.replaceChildren(
     ...links.map(([href, label]) =>
       h("a", { href, text: label, "aria-current": here.split("?")[0] === href ? "page" : null }),
@@ -70,7 +83,7 @@ async function route() {
     const hash = location.hash || "#/";
     const [, page, id] = hash.split("?")[0].split("/");
     if (state.user.role !== "manager" && (page === "" || page === undefined)) {
-      location.hash = "#/review";
+      location.hash = OFFICERS.includes(state.user.role) ? "#/cases" : "#/review";
       return;
     }
     if (page === "visit") await renderVisit(id, present);
@@ -81,6 +94,10 @@ async function route() {
     else if (page === "dashboard") await renderDashboard(present);
     else if (page === "borrower" && id) await renderBorrower(id, present);
     else if (page === "list") await renderList(id, present);
+    else if (page === "cases") await renderCases(present);
+    else if (page === "case" && id) await renderCase(id, present);
+    else if (page === "case-new") await renderCaseForm(present);
+    else if (page === "contact-new") await renderContactForm(present);
     else if (page === "templates" && id) await renderTemplateEditor(id, present);
     else if (page === "templates") await renderTemplates(present);
     else await renderVisits(present);

@@ -129,6 +129,32 @@ async function sendSubmission(item) {
   item.result = await answer.json();
 }
 
+async function sendContact(item) {
+  const answer = await request(`/api/v1/contacts/${item.id}`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(item.body),
+  });
+  if (!answer.ok) throw new HttpError(answer.status, await answer.json().catch(() => ({})));
+  item.result = null;
+}
+
+// A contact recorded on the phone: a part of its own in the outbox (edited again while it waits or after a
+// refusal, under the same id, since the server has kept nothing under it).
+export async function saveContact({ id, visitId, borrower, body }) {
+  const before = await db.get("outbox", id);
+  if (before && before.state === "done") return;
+  await save({
+    id,
+    kind: "contact",
+    visitId: visitId || undefined,
+    borrower,
+    body,
+    state: "waiting",
+    createdAt: before?.createdAt || new Date().toISOString(),
+  });
+}
+
 async function sendOne(item) {
   item.state = "uploading";
   item.error = null;
@@ -136,13 +162,14 @@ async function sendOne(item) {
   await save(item);
   try {
     if (item.kind === "photo") await uploadPhoto(item);
+    else if (item.kind === "contact") await sendContact(item);
     else await sendSubmission(item);
     item.state = "done";
     item.progress = 1;
     item.doneAt = new Date().toISOString();
     delete item.blob; // confirmed by the server: now the phone's copy may go
     await save(item);
-    await settle(item.visitId);
+    if (item.visitId) await settle(item.visitId);
   } catch (error) {
     if (error instanceof AuthError) {
       item.state = "waiting";
@@ -162,7 +189,8 @@ async function sendOne(item) {
     item.status = error instanceof HttpError ? error.status : null;
     item.problem = error instanceof HttpError ? { code: error.problem.code, items: error.problem.items || [] } : null;
     await save(item);
-    if (permanent) await refuse(item);
+    // A refused contact waits in the outbox to be edited; it never reopens the visit's draft.
+    if (permanent && item.kind !== "contact") await refuse(item);
     else throw error; // the caller decides: stop the round (no network) or go on (5xx)
   }
 }

@@ -89,6 +89,27 @@ function figuresTable(figures) {
   );
 }
 
+// One contact as the log shows it: when, how, with whom, what was said, what was promised.
+export function contactLine(c) {
+  const people = c.people.map((p) => (p.title ? `${p.name}（${p.title}）` : p.name)).join("、");
+  return h(
+    "li",
+    { "data-contact": c.id },
+    h("strong", { text: `${date(c.occurred_at)} · ${t(`channel.${c.channel}`)} · ${people}` }),
+    c.recorded_by_name ? h("span", { class: "muted", text: ` · ${c.recorded_by_name}` }) : null,
+    h("div", { text: c.summary }),
+    c.commitments.length
+      ? h(
+          "ul",
+          {},
+          c.commitments.map((m) =>
+            h("li", { text: `${t("contact.commitment")}: ${m.text} · ${t("taskDue")} ${date(m.due_on)}` }),
+          ),
+        )
+      : null,
+  );
+}
+
 export async function renderBorrower(id, present) {
   const page = await json(`/api/v1/borrowers/${id}/overview`);
   const b = page.borrower;
@@ -146,6 +167,7 @@ export async function renderBorrower(id, present) {
     ),
     ...page.projects.map((p) => `${p.name} · ${p.declared_site.address}`),
   ];
+  const newCase = `#/case-new?borrower=${id}`;
   const exportButton = busyButton({ type: "button", class: "secondary" }, t("exportVisits"), "…", () =>
     download(`/api/v1/exports/visits?format=xlsx&borrower_id=${id}`, `${b.name}.xlsx`),
   );
@@ -156,6 +178,7 @@ export async function renderBorrower(id, present) {
       "div",
       { class: "row" },
       exportButton,
+      h("a", { class: "button", href: newCase, text: t("case.new") }),
       state.user?.role !== "manager"
         ? h("a", { class: "button secondary", href: "#/dashboard", text: t("dashboard") })
         : null,
@@ -205,6 +228,13 @@ export async function renderBorrower(id, present) {
                   h("span", { class: `badge ${s.severity}`, text: t(`severity.${s.severity}`) }),
                   s.state === "cleared" ? h("span", { class: "muted", text: ` ${t("cleared")} ` }) : " ",
                   lang() === "en" ? s.explanation_en : s.explanation_zh,
+                  s.state === "open"
+                    ? h("a", {
+                        class: "link",
+                        href: `${newCase}&origin=signal:${s.id}`,
+                        text: ` ${t("case.openFrom")}`,
+                      })
+                    : null,
                 ),
               ),
             )
@@ -266,6 +296,43 @@ export async function renderBorrower(id, present) {
               ),
             )
           : h("p", { class: "muted", text: t("noTasks") }),
+      ),
+    ),
+    h(
+      "div",
+      { class: "dashboard-grid" },
+      h(
+        "section",
+        { class: "card", "aria-label": t("cases") },
+        h("h2", { text: t("cases") }),
+        page.cases.length
+          ? h(
+              "ul",
+              { class: "plain-list" },
+              page.cases.map((c) =>
+                h(
+                  "li",
+                  { "data-case": c.id },
+                  h("span", { class: "badge", text: t(`caseKind.${c.kind}`) }),
+                  " ",
+                  h("a", { href: `#/case/${c.id}`, text: c.title }),
+                  h("span", {
+                    class: "muted",
+                    text: ` · ${t(`caseState.${c.state}`)} · ${t("taskDue")} ${date(c.due_on)}`,
+                  }),
+                ),
+              ),
+            )
+          : h("p", { class: "muted", text: t("case.none") }),
+      ),
+      h(
+        "section",
+        { class: "card", "aria-label": t("contacts") },
+        h("h2", { text: t("contacts") }),
+        page.contacts.length
+          ? h("ul", { class: "plain-list" }, page.contacts.map(contactLine))
+          : h("p", { class: "muted", text: t("contact.none") }),
+        h("a", { class: "button secondary", href: `#/contact-new?borrower=${id}`, text: t("contact.record") }),
       ),
     ),
   );

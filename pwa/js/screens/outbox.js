@@ -23,6 +23,7 @@ function advice(item) {
   if (item.state !== "failed") return "";
   if (item.kind === "photo" && [413, 415, 422].includes(item.status)) return t("doReplacePhoto");
   if (item.kind === "submission" && item.status === 422) return t("doFixItems");
+  if (item.kind === "contact" && [404, 409, 422].includes(item.status)) return t("contact.doFix");
   return t("doContact");
 }
 
@@ -46,7 +47,12 @@ function visitState(parts) {
 }
 
 function partLine(item, thumbs) {
-  const what = item.kind === "photo" ? `${t("photoPart")} · ${label(item.itemLabel) || item.itemKey}` : t("submission");
+  const what =
+    item.kind === "photo"
+      ? `${t("photoPart")} · ${label(item.itemLabel) || item.itemKey}`
+      : item.kind === "contact"
+        ? `${t("contact.part")} · ${t(`channel.${item.body.channel}`)} · ${item.body.people.map((p) => p.name).join("、")}`
+        : t("submission");
   const findings = item.result?.discrepancies || [];
   const help = advice(item);
   return h(
@@ -121,7 +127,10 @@ export async function renderOutbox(present) {
     storage.textContent = `${t("storage", { u: `${((estimate.usage || 0) / 1e6).toFixed(1)} MB`, n: items.length - counts.done })}${kept} · ${persisted ? t("persisted") : t("notPersisted")}`;
     if (!syncing) status.textContent = syncStatus(counts);
     const visits = new Map();
-    for (const item of items) (visits.get(item.visitId) || visits.set(item.visitId, []).get(item.visitId)).push(item);
+    // A contact recorded off a visit is a group of its own.
+    const groupOf = (item) => item.visitId || item.id;
+    for (const item of items)
+      (visits.get(groupOf(item)) || visits.set(groupOf(item), []).get(groupOf(item))).push(item);
     for (const item of items) {
       if (item.kind === "photo" && item.state !== "done" && !thumbs.has(item.id)) {
         const blob = item.blob || (await photoBlob(item));
@@ -163,7 +172,12 @@ export async function renderOutbox(present) {
             { class: "parts" },
             parts.map((item) => partLine(item, thumbs)),
           ),
-          state === "failed" ? h("a", { class: "button", href: `#/visit/${visitId}`, text: t("openToFix") }) : null,
+          ...parts
+            .filter((p) => p.kind === "contact" && p.state === "failed")
+            .map((p) => h("a", { class: "button", href: `#/contact-new?edit=${p.id}`, text: t("contact.edit") })),
+          state === "failed" && parts.some((p) => p.kind !== "contact" && p.state === "failed")
+            ? h("a", { class: "button", href: `#/visit/${visitId}`, text: t("openToFix") })
+            : null,
         ),
       };
     });

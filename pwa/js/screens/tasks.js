@@ -33,10 +33,13 @@ export async function renderTasks(present) {
   for (const c of [stateFilter, severity, overdue]) c.addEventListener("change", apply);
   const page = await json(`/api/v1/tasks?${params}`);
   const staff = state.user.role !== "manager";
+  const decides = ["reviewer", "admin"].includes(state.user.role); // officers read tasks; reviewers close them
   // A manager opens the visit on the phone when it is in the work package; staff open the review screen.
   const local = staff ? new Set() : new Set(await visitIds());
   const visitLink = (task) => {
     const visitId = task.last_seen_visit_id;
+    // A commitment recorded off site has no visit: its borrower's page holds the contact.
+    if (!visitId) return staff ? `#/borrower/${task.borrower_id}` : null;
     if (staff) return `#/review/${visitId}`;
     return local.has(visitId) ? `#/visit/${visitId}` : null;
   };
@@ -91,8 +94,13 @@ export async function renderTasks(present) {
               task.state === "open"
                 ? h("button", { class: "secondary", text: t("start"), onclick: act("start") })
                 : null,
-              staff ? h("button", { text: t("resolve"), onclick: act("resolve") }) : null,
-              staff ? h("button", { class: "danger", text: t("waive"), onclick: act("waive") }) : null,
+              decides ? h("button", { text: t("resolve"), onclick: act("resolve") }) : null,
+              decides ? h("button", { class: "danger", text: t("waive"), onclick: act("waive") }) : null,
+              h("a", {
+                class: "button secondary",
+                href: `#/case-new?borrower=${task.borrower_id}&origin=task:${task.id}`,
+                text: t("case.openFrom"),
+              }),
             ),
             status,
           )

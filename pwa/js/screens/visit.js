@@ -17,6 +17,8 @@ import { busyButton, field, h, picture } from "../core/dom.js";
 import { haversine, sha256Hex, siteOf } from "../core/geo.js";
 import { lastFix, previousPhotoUrl, rememberFix, visitEntry } from "../core/package.js";
 import { placeMap } from "./map.js";
+import { contactLine } from "./borrower.js";
+import * as store from "../core/store.js";
 import { actions } from "../core/state.js";
 import { checkItem, shownFor, unanswered } from "../rules/validate.js";
 import { visible } from "../rules/conditions.js";
@@ -838,5 +840,47 @@ export async function renderVisit(id, present, preview = null) {
   );
   form.addEventListener("note-changed", () => save());
   applyVisibility();
-  present(head, lockedBanner, refusedBanner, form);
+  present(head, lockedBanner, refusedBanner, form, preview ? null : await contactsCard(entry));
+}
+
+// The contact log on the visit: what was said before (from the work package, offline too), what was recorded on
+// this visit and waits in the outbox or was sent, and the way to record a meeting held on site.
+async function contactsCard(entry) {
+  const visit = entry.visit;
+  const mine = (await store.byVisit(visit.id)).filter((item) => item.kind === "contact");
+  const sentIds = new Set(mine.map((item) => item.id));
+  const earlier = (entry.contacts || []).filter((c) => !sentIds.has(c.id));
+  return h(
+    "section",
+    { class: "card", "aria-label": t("contacts") },
+    h("h2", { text: t("contacts") }),
+    mine.length
+      ? h(
+          "ul",
+          { class: "plain-list" },
+          mine.map((item) =>
+            h(
+              "li",
+              { "data-contact": item.id },
+              h("span", { class: `badge ${item.state}`, text: t(`state.${item.state}`) }),
+              " ",
+              `${t(`channel.${item.body.channel}`)} · ${item.body.people.map((p) => p.name).join("、")}: ${item.body.summary}`,
+            ),
+          ),
+        )
+      : null,
+    earlier.length
+      ? h(
+          "details",
+          {},
+          h("summary", { text: t("contact.earlier", { n: earlier.length }) }),
+          h("ul", { class: "plain-list" }, earlier.map(contactLine)),
+        )
+      : null,
+    h("a", {
+      class: "button secondary",
+      href: `#/contact-new?borrower=${visit.borrower.id}&visit=${visit.id}`,
+      text: t("contact.record"),
+    }),
+  );
 }
