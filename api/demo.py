@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import uuid
 from typing import Any
 
 from sqlalchemy.orm import Session
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.auth import service as auth_service
 from api.auth.models import Role
@@ -284,6 +285,73 @@ def _monitoring(session: Session, *, settings: Settings, today: dt.date, code: d
     monitoring.evaluate(session, settings=settings)
 
 
+def _case_and_contact(session: Session, *, settings: Settings, today: dt.date, code: dict[str, str]) -> None:
+    """吴中新材料 in trouble: last week's meeting with its finance director (a commitment, so a task), and the
+    restructuring its manager proposed from the revenue signal, waiting for the branch's review."""
+    from api.auth.models import User
+    from api.cases import schemas as cs
+    from api.cases import service as cases
+    from api.contacts import schemas as contact_schemas
+    from api.contacts import service as contacts
+    from api.monitoring.models import BorrowerFigures, Signal
+    from api.portfolio.models import Borrower, Facility
+
+    borrower = session.scalar(
+        select(Borrower).where(Borrower.credit_code == code["苏州吴中新材料科技有限公司"])
+    )
+    manager = session.scalar(select(User).where(User.username == "manager2"))
+    assert borrower is not None and manager is not None
+    facility = session.scalar(
+        select(Facility).where(Facility.borrower_id == borrower.id).order_by(col(Facility.reference))
+    )
+    signal = session.scalar(
+        select(Signal).where(Signal.borrower_id == borrower.id, Signal.indicator == "revenue_drop")
+    )
+    latest = session.scalar(
+        select(BorrowerFigures.id)
+        .where(BorrowerFigures.borrower_id == borrower.id)
+        .order_by(col(BorrowerFigures.period_end).desc())
+    )
+    assert facility is not None and signal is not None and latest is not None
+    met = dt.datetime.combine(
+        today - dt.timedelta(days=6), dt.time(10, 0), tzinfo=dt.timezone(dt.timedelta(hours=8))
+    )
+    contacts.record(
+        session,
+        user=manager,
+        contact_id=uuid.UUID("7b0c2f3e-5d1a-4c8e-9f60-2a1b3c4d5e01"),
+        body=contact_schemas.ContactIn(
+            borrower_id=borrower.id,
+            occurred_at=met,
+            channel="meeting",
+            people=[{"name": "沈国华", "title": "财务总监"}, {"name": "吴敏", "title": "总经理"}],
+            summary="三季度销售收入同比下降约四成，主要客户订单推迟；企业称正与两家客户谈新订单，计划出售闲置设备回笼资金。",
+            commitments=[
+                {"text": "提供三季度管理层报表及在手订单清单", "due_on": today + dt.timedelta(days=8)}
+            ],
+        ),
+    )
+    draft = cs.CaseDraft(
+        kind="restructuring",
+        borrower_id=borrower.id,
+        facility_id=facility.id,
+        title="苏州吴中新材料 贷款重组申请",
+        reason="营业收入同比下降约四成、经营现金流连续为负，企业申请调整还款计划。",
+        terms=cs.RequestedTerms(repayment_plan="剩余本金分 8 个季度偿还，首年按季付息", grace_months=6),
+        origin_type="signal",
+        origin_id=signal.id,
+        supporting_figure_ids=[latest],
+    )
+    case, _ = cases.put_draft(
+        session,
+        user=manager,
+        today=today,
+        case_id=uuid.UUID("5c1d7a20-3e4b-4f6a-8b9c-0d1e2f3a4b01"),
+        data=draft,
+    )
+    cases.act(session, user=manager, case=case, data=cs.CaseAction(action="submit"))
+
+
 PROJECT_TEMPLATE = {
     "sections": [
         {
@@ -413,8 +481,10 @@ def load(session: Session, *, settings: Settings) -> str:
         ("admin", "系统管理员 Admin", Role.admin, sh),
         ("reviewer1", "王敏 (贷后管理部)", Role.reviewer, sh),
         ("manager1", "李强 (客户经理)", Role.manager, sh),
-        ("reviewer2", "陈静 (风险管理部)", Role.reviewer, sz),
+        ("reviewer2", "陈静 (贷后管理部)", Role.reviewer, sz),
         ("manager2", "张伟 (客户经理)", Role.manager, sz),
+        ("risk2", "赵磊 (风险管理部)", Role.risk_officer, sz),
+        ("compliance2", "孙丽 (法律合规部)", Role.compliance_officer, sz),
     ]
     for username, name, role, branch in users:
         auth_service.create_user(
@@ -752,9 +822,10 @@ def load(session: Session, *, settings: Settings) -> str:
 
     report = visit_service.schedule(session, settings=settings, today=today)
     _monitoring(session, settings=settings, today=today, code=code)
+    _case_and_contact(session, settings=settings, today=today, code=code)
     return (
         f"demo bank loaded: 2 branches, {len(users)} users, {len(borrowers)} borrowers, "
         f"{report.created} visits scheduled.\n"
-        f"sign in as admin, reviewer1, manager1 (上海分行) or reviewer2, manager2 (苏州分行) "
+        f"sign in as admin, reviewer1, manager1 (上海分行) or reviewer2, manager2, risk2, compliance2 (苏州分行) "
         f"with the password {password!r}"
     )

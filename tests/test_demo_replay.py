@@ -136,3 +136,27 @@ def test_the_demo_story(app: FastAPI, client: TestClient, session: Session, sett
     session.commit()
     verdict = audit.verify(session)
     assert not verdict.ok and verdict.first_bad_seq == victim.seq
+
+
+def test_the_demo_bank_has_an_open_case_and_a_contact(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """Issue 14: two years of figures, signals, one open case (a restructuring waiting for review) and the
+    meeting that led to it, seen by the branch's risk officer and not by the other branch."""
+    demo.load(session, settings=settings)
+    session.commit()
+    risk = _login(client, "risk2")
+    [case] = client.get("/api/v1/cases", params={"open": "true"}, headers=risk).json()
+    assert (case["kind"], case["state"], case["origin_type"]) == ("restructuring", "submitted", "signal")
+    assert "take" in case["can"]
+    page = client.get(
+        f"/api/v1/borrowers/{case['borrower_id']}/overview", headers=_login(client, "manager2")
+    ).json()
+    assert len({f["period"] for f in page["figures"]}) == 8 and len(page["signals"]) >= 2
+    [contact] = page["contacts"]
+    assert contact["commitments"][0]["task_id"] in {t["id"] for t in page["tasks"]}
+    assert client.get("/api/v1/cases", headers=_login(client, "reviewer1")).json() == []
+    # The field app's package carries the meeting to the borrower's next visit.
+    package = client.get("/api/v1/me/work-package", headers=_login(client, "manager2")).json()
+    carried = [v for v in package["visits"] if v["visit"]["borrower"]["id"] == case["borrower_id"]]
+    assert carried and all(v["contacts"][0]["id"] == contact["id"] for v in carried)
