@@ -25,6 +25,12 @@ export function field(label, control, ...after) {
   return h("label", { class: "field" }, h("span", { text: label }), control, ...after);
 }
 
+// The same, the control named by its label alone (a select inside a label is otherwise named by its options too).
+export function namedField(label, control, ...after) {
+  if (!control.hasAttribute("aria-label")) control.setAttribute("aria-label", label);
+  return field(label, control, ...after);
+}
+
 // A button that says it is busy while its work runs (and cannot be tapped twice).
 export function busyButton(attrs, label, busyLabel, work) {
   const button = h("button", {

@@ -370,6 +370,7 @@ const zh = {
     kind: "案件类型",
     title: "标题",
     dueOn: "办结期限（留空按类型默认）",
+    due: "办结期限",
   },
   terms: {
     new_maturity_on: "展期后到期日",
@@ -381,6 +382,7 @@ const zh = {
   channel: { meeting: "面谈", call: "电话", message: "微信/短信/邮件", video: "视频会议" },
   contact: {
     none: "暂无沟通记录",
+    due: "承诺完成日期",
     record: "记录沟通",
     commitment: "承诺事项",
     commitments: "承诺事项（每项生成跟进任务）",
@@ -787,6 +789,7 @@ const en = {
     kind: "Kind",
     title: "Title",
     dueOn: "Decision due (empty: the kind's default)",
+    due: "Decision due",
   },
   terms: {
     new_maturity_on: "New maturity date",
@@ -798,6 +801,7 @@ const en = {
   channel: { meeting: "Meeting", call: "Call", message: "Message", video: "Video call" },
   contact: {
     none: "No contacts recorded",
+    due: "Due",
     record: "Record a contact",
     commitment: "Commitment",
     commitments: "Commitments (each becomes a follow-up task)",

@@ -103,7 +103,7 @@ export function contactLine(c) {
           "ul",
           {},
           c.commitments.map((m) =>
-            h("li", { text: `${t("contact.commitment")}: ${m.text} · ${t("taskDue")} ${date(m.due_on)}` }),
+            h("li", { text: `${t("contact.commitment")}: ${m.text} · ${t("contact.due")} ${date(m.due_on)}` }),
           ),
         )
       : null,
@@ -318,7 +318,7 @@ export async function renderBorrower(id, present) {
                   h("a", { href: `#/case/${c.id}`, text: c.title }),
                   h("span", {
                     class: "muted",
-                    text: ` · ${t(`caseState.${c.state}`)} · ${t("taskDue")} ${date(c.due_on)}`,
+                    text: ` · ${t(`caseState.${c.state}`)} · ${t("case.due")} ${date(c.due_on)}`,
                   }),
                 ),
               ),

@@ -3,7 +3,7 @@
 // one from a borrower, a visit, a task or a signal. Cases are worked online: they are decisions taken in the
 // office, not captures in the field.
 import { HttpError, json, request } from "../core/api.js";
-import { busyButton, field, h } from "../core/dom.js";
+import { busyButton, namedField as field, h } from "../core/dom.js";
 import { date, lang, t } from "../core/i18n.js";
 import { state } from "../core/state.js";
 
@@ -30,7 +30,7 @@ function caseLine(c) {
     ),
     h("div", {
       class: "muted",
-      text: `${c.borrower_name} · ${t("case.routedTo")} ${t(`department.${c.routed_to}`)} · ${t("case.owner")} ${c.owner_name} · ${t("taskDue")} ${date(c.due_on)}`,
+      text: `${c.borrower_name} · ${t("case.routedTo")} ${t(`department.${c.routed_to}`)} · ${t("case.owner")} ${c.owner_name} · ${t("case.due")} ${date(c.due_on)}`,
     }),
   );
 }
@@ -154,7 +154,7 @@ export async function renderCase(id, present) {
       {},
       h("a", { href: `#/borrower/${c.borrower_id}`, text: c.borrower_name }),
       c.facility_reference ? ` · ${c.facility_reference}` : "",
-      ` · ${t("case.routedTo")} ${t(`department.${c.routed_to}`)} · ${t("case.owner")} ${c.owner_name} · ${t("taskDue")} ${date(c.due_on)}`,
+      ` · ${t("case.routedTo")} ${t(`department.${c.routed_to}`)} · ${t("case.owner")} ${c.owner_name} · ${t("case.due")} ${date(c.due_on)}`,
     ),
     h("section", { class: "card" }, h("h2", { text: t("case.reason") }), h("p", { text: c.reason }), terms(c)),
     c.supporting_visit_ids.length

@@ -3,7 +3,7 @@
 // is sent like the rest (the server keeps it once however often it is sent). Office staff send it at once.
 // The checks are the server's (ContactIn), so that the outbox never holds what the server will refuse.
 import { HttpError, json } from "../core/api.js";
-import { busyButton, field, h } from "../core/dom.js";
+import { busyButton, namedField as field, h } from "../core/dom.js";
 import { t } from "../core/i18n.js";
 import { visitEntry } from "../core/package.js";
 import { actions, state } from "../core/state.js";
@@ -95,7 +95,7 @@ export async function renderContactForm(present) {
           placeholder: t("contact.commitment"),
           value: c.text || "",
         }),
-        h("input", { name: "commitment_due", type: "date", "aria-label": t("taskDue"), value: c.due_on || "" }),
+        h("input", { name: "commitment_due", type: "date", "aria-label": t("contact.due"), value: c.due_on || "" }),
       ),
     {},
   );
