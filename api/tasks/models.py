@@ -8,6 +8,7 @@ from sqlalchemy import Column, Enum, Text
 from sqlmodel import Field, SQLModel
 
 from api.checklists.schemas import Severity
+from api.contacts import models as _contacts  # noqa: F401 — the table opened_by_contact_id refers to
 from api.db import UTCDateTime, new_id, utcnow
 from api.portfolio.models import SubjectType
 

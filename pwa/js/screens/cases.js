@@ -243,7 +243,7 @@ export async function renderCase(id, present) {
             {},
             h("strong", { text: t(`case.action.${s.action}`) }),
             ` · ${s.actor_name} · ${date(s.at)}`,
-            s.note ? h("div", { class: "muted", text: s.note }) : null,
+            s.note ? h("div", { class: "muted", text: stepNote(s) }) : null,
           ),
         ),
       ),
@@ -267,6 +267,12 @@ export async function renderCase(id, present) {
       }),
     ),
   );
+}
+
+// A review opinion's step note is kept as "approve: …" or "reject: …": said in the user's words.
+function stepNote(step) {
+  const [, verdict, rest] = /^(approve|reject): ([\s\S]*)$/.exec(step.note) || [];
+  return step.action === "recommend" && verdict ? `${t(`case.recommend.${verdict}`)}: ${rest}` : step.note;
 }
 
 // Opening a case: #/case-new?borrower=<id>&origin=visit:<id> (or task:, signal:).
