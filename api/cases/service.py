@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -41,6 +40,7 @@ from api.cases.models import (
 from api.config import Settings
 from api.db import utcnow
 from api.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
+from api.kit.races import RaceLost, inserted
 from api.monitoring.models import BorrowerFigures, Signal
 from api.photos import inspection
 from api.portfolio import service as portfolio_service
@@ -219,17 +219,11 @@ def put_draft(
     existing = session.get(Case, case_id)
     if existing is None:
         case = Case(id=case_id, owner_id=user.id, state=CaseState.draft, **fields)
-        savepoint = session.begin_nested()
-        try:
-            session.add(case)
-            session.flush()
-            savepoint.commit()
-        except IntegrityError:
+        if not inserted(session, case):
             # The same id sent twice at once: the first one made it; this one edits it like a retry.
-            savepoint.rollback()
             existing = session.get(Case, case_id)
             if existing is None:
-                raise
+                raise RaceLost()
         else:
             _step(session, case, user, "create", None, CaseState.draft, None)
             return case, True
@@ -429,18 +423,12 @@ def accept_attachment(
         width=facts.width,
         height=facts.height,
     )
-    savepoint = session.begin_nested()
-    try:
-        session.add(attachment)
-        session.flush()
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
+    if not inserted(session, attachment):
         again = check_new_attachment(
             session, user=user, case=case, attachment_id=attachment_id, sha256=sha256
         )
         if again is None:
-            raise
+            raise RaceLost()
         return again
     _step(session, case, user, "attach", case.state, case.state, filename)
     return attachment

@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -23,6 +22,7 @@ from api.checklists.schemas import Severity
 from api.contacts import schemas
 from api.contacts.models import Contact
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.kit.races import RaceLost, inserted
 from api.portfolio import service as portfolio_service
 from api.portfolio.models import Borrower, Facility, SubjectType
 from api.tasks.models import FollowUpTask, TaskState
@@ -102,16 +102,11 @@ def record(
         commitments=[],
         body_sha256=body_sha,
     )
-    savepoint = session.begin_nested()
-    try:
-        session.add(contact)
-        session.flush()
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()  # the same contact sent twice at once: the first one made it
+    if not inserted(session, contact):
+        # The same contact sent twice at once: the first one made it.
         again = session.get(Contact, contact_id)
         if again is None:
-            raise
+            raise RaceLost()
         return _same(again, body_sha), False
     if facility is not None:
         contact.commitments = [

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, func
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -26,6 +25,7 @@ from api.config import Settings
 from api.db import new_id, utcnow
 from api.errors import Conflict, Forbidden, NotFound
 from api.kit.clock import today_in
+from api.kit.races import inserted
 from api.monitoring import periods, schemas
 from api.monitoring.indicators import (
     INDICATORS,
@@ -415,13 +415,7 @@ def _open_signal(
         explanation_en=en,
         visit_id=measure.visit_id,
     )
-    savepoint = session.begin_nested()
-    try:
-        session.add(signal)
-        session.flush()
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
+    if not inserted(session, signal):
         return None
     return signal
 
@@ -558,13 +552,7 @@ def _propose(session: Session, *, signal: Signal, facility: Facility) -> GradePr
         reason_zh=signal.explanation_zh,
         reason_en=signal.explanation_en,
     )
-    savepoint = session.begin_nested()
-    try:
-        session.add(proposal)
-        session.flush()
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
+    if not inserted(session, proposal):
         return None
     return proposal
 

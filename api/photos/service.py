@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -27,6 +26,7 @@ from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
 from api.kit.faults import crash_point
+from api.kit.races import inserted
 from api.photos import inspection, watermark
 from api.photos.exceptions import (
     ChecksumMismatch,
@@ -176,14 +176,8 @@ def accept_file(
         device_taken_at=claim.device_taken_at,
         state=PhotoState.received,
     )
-    savepoint = session.begin_nested()
-    try:
-        session.add(photo)
-        session.flush()
-        savepoint.commit()
-    except IntegrityError:
+    if not inserted(session, photo):
         # The same photo arrived through another request a moment ago.
-        savepoint.rollback()
         winner = existing_photo(session, photo_id=claim.photo_id, sha256=actual)
         assert winner is not None
         return winner

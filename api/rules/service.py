@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
+from api.kit.races import inserted
 from api.rules.engine import Finding
 from api.rules.models import Discrepancy
 from api.visits.models import Visit
@@ -41,13 +41,7 @@ def keep(
         explanation_en=finding.explanation_en[:500],
         related_visit_id=finding.related_visit_id,
     )
-    savepoint = session.begin_nested()
-    try:
-        session.add(row)
-        session.flush()
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
+    if not inserted(session, row):
         return None
     return row
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col, select
 
@@ -26,6 +25,7 @@ from api.checklists.schemas import PHOTO_TYPES, Definition, Item, ItemType
 from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
+from api.kit.races import inserted
 from api.photos.models import Photo
 from api.rules.schemas import DiscrepancyPublic
 from api.sync import schemas
@@ -288,14 +288,8 @@ def submit(
         conflict_reasons=reasons,
         visit_status_after=visit.status.value,
     )
-    savepoint = session.begin_nested()
-    try:
-        session.add(submission)
-        session.flush()
-        savepoint.commit()
-    except IntegrityError:
+    if not inserted(session, submission):
         # An identical request (another process, a retry) stored it first: answer with that one.
-        savepoint.rollback()
         winner = session.get(Submission, submission_id, populate_existing=True)
         assert winner is not None
         return _same_or_conflict(winner, visit_id, digest), False

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -21,6 +20,7 @@ from api.errors import AppError, Forbidden, InvalidTransition, NotFound
 from api.integrations import accounts
 from api.kit.clock import today_in
 from api.kit.pagination import date_key, paginate, uuid_key
+from api.kit.races import inserted
 from api.portfolio.models import Borrower, Facility
 from api.rules.models import Discrepancy
 from api.tasks import schemas
@@ -93,14 +93,8 @@ def open_or_add(session: Session, *, settings: Settings, finding: Discrepancy, v
             opened_by_visit_id=visit.id,
             last_seen_visit_id=visit.id,
         )
-        savepoint = session.begin_nested()
-        try:
-            session.add(task)
-            session.flush()
-            savepoint.commit()
-        except IntegrityError:
+        if not inserted(session, task):
             # Another request opened it a moment ago: add to that one.
-            savepoint.rollback()
             existing = session.scalar(select(FollowUpTask).where(FollowUpTask.open_key == key))
             assert existing is not None
             return _add_occurrence(session, settings=settings, task=existing, finding=finding, visit=visit)

@@ -2,6 +2,7 @@
 // findings; approve, or return with a comment and the items the manager must change marked.
 import { json, objectUrl } from "../core/api.js";
 import { busyButton, field, h, picture, svg } from "../core/dom.js";
+import { contactLine } from "./borrower.js";
 import { placeMap } from "./map.js";
 import { expand } from "../rules/repeats.js";
 import { haversine, siteOf } from "../core/geo.js";
@@ -319,6 +320,7 @@ export async function renderReviewVisit(id, present) {
     }
   };
   const conflicts = [...new Set(record.submissions.flatMap((s) => s.conflict_reasons))];
+  const contacts = await json(`/api/v1/contacts?visit_id=${id}`).catch(() => []);
   present(
     h(
       "section",
@@ -327,6 +329,16 @@ export async function renderReviewVisit(id, present) {
       h("div", { class: "muted", text: `${t(`status.${record.status}`)} · ${t("due")} ${date(record.due_on)}` }),
       conflicts.length ? h("p", { class: "error", text: `${t("conflict")}: ${conflicts.join(", ")}` }) : null,
       submission?.state === "incomplete" ? h("p", { class: "warn", text: t("incomplete") }) : null,
+      h(
+        "div",
+        { class: "row" },
+        h("a", { class: "button secondary", href: `#/borrower/${record.borrower.id}`, text: t("borrowerPage") }),
+        h("a", {
+          class: "button secondary",
+          href: `#/case-new?borrower=${record.borrower.id}&origin=visit:${record.id}`,
+          text: t("case.openFrom"),
+        }),
+      ),
     ),
     h(
       "div",
@@ -370,6 +382,14 @@ export async function renderReviewVisit(id, present) {
       h("h2", { text: t("findings") }),
       record.discrepancies.length ? findings : h("p", { text: t("noFindings") }),
     ),
+    contacts.length
+      ? h(
+          "section",
+          { class: "card" },
+          h("h2", { text: t("contacts") }),
+          h("ul", { class: "plain-list" }, contacts.map(contactLine)),
+        )
+      : null,
     h(
       "section",
       { class: "card" },
