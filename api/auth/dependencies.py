@@ -99,6 +99,7 @@ PhotosReader = Annotated[User, Depends(reader(Scope.photos_read))]
 TasksReader = Annotated[User, Depends(reader(Scope.tasks_read))]
 PortfolioReader = Annotated[User, Depends(reader(Scope.portfolio_read))]
 ExportsReader = Annotated[User, Depends(reader(Scope.exports_read))]
+CasesReader = Annotated[User, Depends(reader(Scope.cases_read))]
 
 
 def require_roles(*roles: Role) -> Callable[[User], User]:

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from api.auth.dependencies import CurrentUser, SettingsDep
+from api.auth.dependencies import CasesReader, CurrentUser, SettingsDep
 from api.cases import documents, schemas, service
 from api.cases.models import CaseAttachment, CaseKind, CaseState, Department
 from api.db import CommitFirstRoute, SessionDep
@@ -37,7 +37,7 @@ class ClientGone(AppError):
     "/cases", response_model=list[schemas.CasePublic], summary="Cases (案件): referrals and escalations"
 )
 def list_cases(
-    user: CurrentUser,
+    user: CasesReader,
     session: SessionDep,
     settings: SettingsDep,
     state: Annotated[list[CaseState] | None, Query()] = None,
@@ -49,7 +49,7 @@ def list_cases(
 ) -> list[schemas.CasePublic]:
     """By due date. Managers see their borrowers' cases; reviewers their branch's; risk officers the branch's
     cases routed to risk; compliance officers those routed to legal and compliance. A draft is its owner's
-    alone."""
+    alone. A system reads them with the scope cases:read (its branches; never a draft)."""
     where = service.CaseFilter(
         state=state, kind=kind, routed_to=routed_to, borrower_id=borrower_id, mine=mine, open=open
     )
@@ -80,7 +80,7 @@ def put_case(
 
 @router.get("/cases/{case_id}", response_model=schemas.CaseDetail, summary="A case with its timeline")
 def get_case(
-    case_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    case_id: uuid.UUID, user: CasesReader, session: SessionDep, settings: SettingsDep
 ) -> schemas.CaseDetail:
     case = service.get_case_for(session, user=user, case_id=case_id)
     return service.detail(session, case, user=user, today=today_in(settings.timezone))
@@ -212,7 +212,7 @@ def _attachment_answer(attachment: CaseAttachment, status: int) -> JSONResponse:
 def get_attachment(
     case_id: uuid.UUID,
     attachment_id: uuid.UUID,
-    user: CurrentUser,
+    user: CasesReader,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Response:

@@ -40,6 +40,7 @@ from api.cases.models import (
 from api.config import Settings
 from api.db import utcnow
 from api.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
+from api.integrations import accounts
 from api.kit.races import RaceLost, inserted
 from api.monitoring.models import BorrowerFigures, Signal
 from api.photos import inspection
@@ -91,6 +92,14 @@ def scope_cases(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.compliance_officer:
         routed = col(Case.routed_to).in_((Department.legal, Department.compliance))
         return query.where(not_draft, branch, routed | (col(Case.owner_id) == user.id))
+    if user.role == Role.service:  # a system granted cases:read: its branches, never a draft
+        branches = accounts.branch_scope(user)
+        submitted = col(Case.state) != CaseState.draft
+        return (
+            query.where(submitted)
+            if branches is None
+            else query.where(submitted, col(Case.branch_id).in_(branches))
+        )
     raise Forbidden("Cases are for the bank's staff.", detail_zh="案件仅供本行员工查看。")
 
 
@@ -455,7 +464,8 @@ def _names(session: Session, ids: set[uuid.UUID] | set[uuid.UUID | None]) -> dic
     return dict(session.execute(select(User.id, User.display_name).where(col(User.id).in_(wanted))).all())
 
 
-def public(session: Session, case: Case, *, user: User, today: dt.date) -> schemas.CasePublic:
+def public(session: Session, case: Case, *, user: User | None, today: dt.date) -> schemas.CasePublic:
+    """The case as shown; `can` is the user's (empty for an event sent to other systems)."""
     names = _names(session, {case.owner_id, case.reviewer_id, case.decided_by_id})
     borrower = session.get(Borrower, case.borrower_id)
     facility = session.get(Facility, case.facility_id) if case.facility_id else None
@@ -467,7 +477,7 @@ def public(session: Session, case: Case, *, user: User, today: dt.date) -> schem
             "reviewer_name": names.get(case.reviewer_id, "") if case.reviewer_id else "",
             "decided_by_name": names.get(case.decided_by_id, "") if case.decided_by_id else "",
             "overdue": case.state not in CLOSED_CASE_STATES and case.due_on < today,
-            "can": allowed_actions(case, user),
+            "can": allowed_actions(case, user) if user is not None and user.role != Role.service else [],
         },
     )
 

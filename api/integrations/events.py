@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, SessionTransaction
 
+from api.cases.models import Case, CaseState
 from api.db import utcnow
 from api.integrations.models import EventType, WebhookEvent
+from api.monitoring.models import Signal
 from api.photos.models import Photo, PhotoState
 from api.rules.models import Discrepancy
 from api.tasks.models import FollowUpTask, TaskState
@@ -35,6 +37,11 @@ VISIT_STATUS_EVENTS = {
     VisitStatus.cancelled: EventType.visit_cancelled,
 }
 TASK_STATE_EVENTS = {TaskState.resolved: EventType.task_resolved, TaskState.waived: EventType.task_waived}
+CASE_STATE_EVENTS = {
+    CaseState.submitted: EventType.case_submitted,
+    CaseState.approved: EventType.case_approved,
+    CaseState.rejected: EventType.case_rejected,
+}
 # Columns whose change is worth a task.updated (not the bookkeeping ones).
 TASK_FIELDS = ("state", "assignee_id", "due_on", "severity", "occurrences", "last_seen_visit_id")
 
@@ -64,6 +71,11 @@ def events_of(obj: Any, *, created: bool) -> list[EventType]:
     if isinstance(obj, Photo):
         done = obj.state == PhotoState.processed and (created or _changed(obj, "state"))
         return [EventType.photo_processed] if done else []
+    if isinstance(obj, Signal):
+        return [EventType.signal_opened] if created else []
+    if isinstance(obj, Case):
+        made = CASE_STATE_EVENTS.get(obj.state)
+        return [made] if made is not None and not created and _changed(obj, "state") else []
     return []
 
 
@@ -107,6 +119,8 @@ def still_holds(kind: EventType, obj: Any) -> bool:
         return TASK_STATE_EVENTS.get(obj.state) == kind
     if isinstance(obj, Photo):
         return obj.state == PhotoState.processed
+    if isinstance(obj, Case):
+        return CASE_STATE_EVENTS.get(obj.state) == kind
     return True
 
 
@@ -120,7 +134,9 @@ def _forget_events(session: Session, transaction: SessionTransaction) -> None:
 
 def render(session: Session, kind: EventType, obj: Any) -> WebhookEvent:
     """The event row: the resource as the API shows it, a link to it, and what bounds who receives it."""
+    from api.cases import service as case_service
     from api.kit.clock import today_in
+    from api.monitoring import service as monitoring_service
     from api.photos import service as photo_service
     from api.portfolio.models import Borrower
     from api.rules.schemas import DiscrepancyPublic
@@ -144,6 +160,12 @@ def render(session: Session, kind: EventType, obj: Any) -> WebhookEvent:
     elif isinstance(obj, FollowUpTask):
         data = task_service.public(session, obj, today).model_dump(mode="json")
         link, visit_id = f"/api/v1/tasks/{obj.id}", obj.last_seen_visit_id
+    elif isinstance(obj, Signal):
+        data = monitoring_service.signal_public(session, obj).model_dump(mode="json")
+        link, visit_id = f"/api/v1/signals/{obj.id}", obj.visit_id
+    elif isinstance(obj, Case):
+        data = case_service.public(session, obj, user=None, today=today).model_dump(mode="json")
+        link, visit_id = f"/api/v1/cases/{obj.id}", None
     else:
         data = photo_service.public(obj).model_dump(mode="json")
         link, visit_id = f"/api/v1/photos/{obj.id}", obj.visit_id

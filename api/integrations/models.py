@@ -22,6 +22,7 @@ class Scope(enum.StrEnum):
     tasks_read = "tasks:read"
     portfolio_read = "portfolio:read"
     exports_read = "exports:read"
+    cases_read = "cases:read"
     webhooks_manage = "webhooks:manage"
 
 
@@ -75,6 +76,10 @@ class EventType(enum.StrEnum):
     task_resolved = "task.resolved"
     task_waived = "task.waived"
     photo_processed = "photo.processed"
+    signal_opened = "signal.opened"
+    case_submitted = "case.submitted"
+    case_approved = "case.approved"
+    case_rejected = "case.rejected"
 
 
 class WebhookSubscription(SQLModel, table=True):

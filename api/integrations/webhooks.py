@@ -64,6 +64,8 @@ SCOPE_OF_EVENT = {
     "discrepancy": Scope.visits_read,
     "task": Scope.tasks_read,
     "photo": Scope.photos_read,
+    "signal": Scope.portfolio_read,
+    "case": Scope.cases_read,
 }
 
 

@@ -168,7 +168,9 @@ def _signal_filter(
     summary="Early-warning signals (风险预警信号), open first and most severe first",
 )
 def signals(
-    user: CurrentUser, session: SessionDep, where: Annotated[schemas.SignalFilter, Depends(_signal_filter)]
+    user: PortfolioReader,
+    session: SessionDep,
+    where: Annotated[schemas.SignalFilter, Depends(_signal_filter)],
 ) -> list[schemas.SignalPublic]:
     return [service.signal_public(session, s) for s in service.list_signals(session, user=user, where=where)]
 
@@ -176,7 +178,7 @@ def signals(
 @router.get(
     "/signals/{signal_id}", response_model=schemas.SignalPublic, summary="One signal with its evidence"
 )
-def signal(signal_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> schemas.SignalPublic:
+def signal(signal_id: uuid.UUID, user: PortfolioReader, session: SessionDep) -> schemas.SignalPublic:
     found: Signal | None = session.scalar(
         service.scope_signals(select(Signal), user).where(col(Signal.id) == signal_id)
     )

@@ -24,6 +24,7 @@ from api.checklists.schemas import Severity
 from api.config import Settings
 from api.db import new_id, utcnow
 from api.errors import Conflict, Forbidden, NotFound
+from api.integrations import accounts
 from api.kit.clock import today_in
 from api.kit.races import inserted
 from api.monitoring import periods, schemas
@@ -593,6 +594,9 @@ def evaluate_import(
 def scope_signals(query: Select[Any], user: User) -> Select[Any]:
     if user.role == Role.admin:
         return query
+    if user.role == Role.service:  # a system granted portfolio:read: its branches
+        branches = accounts.branch_scope(user)
+        return query if branches is None else query.where(col(Signal.branch_id).in_(branches))
     if user.role in BRANCH_READERS:
         return query.where(col(Signal.branch_id) == user.branch_id)
     if user.role == Role.manager:

@@ -17,6 +17,7 @@ from api.audit.models import AuditEvent
 from api.auth.models import Role, User
 from api.cases.models import Case, CaseAttachment
 from api.config import Settings
+from api.integrations.models import WebhookEvent
 from api.monitoring.models import BorrowerFigures
 from api.visits.models import Visit, VisitOrigin, VisitStatus
 from tests.cases import documents
@@ -101,6 +102,12 @@ def test_from_figures_to_an_approved_restructuring(client: TestClient, session: 
     tasks = client.get("/api/v1/tasks", headers=manager).json()["items"]
     assert {t["rule_key"] for t in tasks} >= {"revenue_drop", "leverage"}
     [adhoc_id] = {s["visit_id"] for s in signals}
+    # Each new signal is an event for the systems that subscribe (signal.opened, portfolio:read).
+    session.rollback()
+    opened = session.scalars(
+        select(WebhookEvent.entity_id).where(WebhookEvent.event_type == "signal.opened")
+    ).all()
+    assert {str(i) for i in opened} == {s["id"] for s in signals}
     session.rollback()
     adhoc = session.get_one(Visit, uuid.UUID(adhoc_id))
     assert adhoc.origin == VisitOrigin.signal and adhoc.manager_id == bank.one.manager.id
@@ -385,3 +392,43 @@ def _zip() -> bytes:
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("payload.txt", "hidden")
     return out.getvalue()
+
+
+def test_other_systems_read_cases_and_hear_of_their_decisions(client: TestClient, session: Session) -> None:
+    """With cases:read a system of the bank (the credit system) reads its branches' cases — never a draft — and
+    a decision is a webhook event (case.submitted, case.approved), written in the decision's transaction."""
+    from api.integrations.models import Scope
+    from tests.factories import make_service_account, service_login
+
+    bank = make_bank(session)
+    risk, _, _ = _officers(session, bank)
+    _system, key = make_service_account(
+        session, admin=bank.one.admin, branches=[bank.one.branch], scopes=[Scope.cases_read]
+    )
+    manager = login(client, bank.one.manager)
+    draft_id = _open(client, manager, _restructuring(bank)).json()["id"]
+    case_id = _open(client, manager, _restructuring(bank, title="二号")).json()["id"]
+    _act(client, manager, case_id, "submit")
+    reviewer = login(client, bank.one.reviewer)
+    _act(client, reviewer, case_id, "take")
+    _act(client, reviewer, case_id, "recommend", recommendation="reject", note="还款来源不足")
+    assert _act(client, login(client, risk), case_id, "reject", note="不同意重组").status_code == 200
+    headers = service_login(client, key)
+    seen = client.get("/api/v1/cases", headers=headers)
+    assert seen.status_code == 200 and [c["id"] for c in seen.json()] == [case_id]
+    assert seen.json()[0]["can"] == []
+    assert client.get(f"/api/v1/cases/{draft_id}", headers=headers).status_code == 404
+    assert (
+        client.post(f"/api/v1/cases/{case_id}/comments", json={"body": "x"}, headers=headers).status_code
+        == 403
+    )
+    session.rollback()
+    events = session.scalars(
+        select(WebhookEvent.event_type)
+        .where(WebhookEvent.entity_id == uuid.UUID(case_id))
+        .order_by(WebhookEvent.created_at)
+    ).all()
+    assert events == ["case.submitted", "case.rejected"]
+    # Without the scope, nothing.
+    _, other = make_service_account(session, admin=bank.one.admin, branches=None, scopes=[Scope.visits_read])
+    assert client.get("/api/v1/cases", headers=service_login(client, other)).status_code == 403
