@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.auth.models import Role
 from tests.factories import Bank, login, make_bank, make_project, make_service_account, service_login
+from tests.photos.images import jpeg, sha256
 from tests.sync.helpers import capture_photos, put_photo, submission_body
 
 
@@ -64,7 +65,38 @@ def _ids_of_branch_one(session: Session, bank: Bank, client: TestClient) -> dict
     )
     signal_id = client.get("/api/v1/signals", headers=admin).json()[0]["id"]
     proposal_id = client.get("/api/v1/grade-proposals", headers=admin).json()[0]["id"]
+    # A submitted case with an attachment, and a contact with a commitment.
+    case_id, attachment_id, contact_id = (str(uuid.uuid4()) for _ in range(3))
+    case = {
+        "kind": "escalation",
+        "routed_to": "risk",
+        "borrower_id": str(bank.one.borrower.id),
+        "title": "上报",
+        "reason": "押品缺失",
+    }
+    assert client.put(f"/api/v1/cases/{case_id}", json=case, headers=manager).status_code == 201
+    document = jpeg(64, 48)
+    attached = client.put(
+        f"/api/v1/cases/{case_id}/attachments/{attachment_id}",
+        params={"filename": "现场.jpg", "sha256": sha256(document)},
+        content=document,
+        headers={**manager, "Content-Type": "image/jpeg"},
+    )
+    assert attached.status_code == 201, attached.text
+    client.post(f"/api/v1/cases/{case_id}/actions", json={"action": "submit"}, headers=manager)
+    contact = {
+        "borrower_id": str(bank.one.borrower.id),
+        "occurred_at": "2026-11-29T10:00:00+08:00",
+        "channel": "call",
+        "people": [{"name": "周建国"}],
+        "summary": "承诺月底前补缴利息",
+        "commitments": [{"text": "补缴利息", "due_on": "2026-12-31"}],
+    }
+    assert client.put(f"/api/v1/contacts/{contact_id}", json=contact, headers=manager).status_code == 201
     return {
+        "case_id": case_id,
+        "attachment_id": attachment_id,
+        "contact_id": contact_id,
         "signal_id": signal_id,
         "proposal_id": proposal_id,
         "project_id": str(project.id),
