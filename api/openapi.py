@@ -62,6 +62,9 @@ RAW_BODIES: dict[tuple[str, str], list[str]] = {
         "image/jpeg", "image/png", "image/webp", "image/heic", "image/heif",
     ],
     ("/api/v1/uploads/{upload_id}", "patch"): ["application/offset+octet-stream"],
+    ("/api/v1/cases/{case_id}/attachments/{attachment_id}", "put"): [
+        "application/pdf", "image/jpeg", "image/png", "image/webp", "image/heic", "image/heif",
+    ],
 }  # fmt: skip
 
 

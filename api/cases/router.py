@@ -64,7 +64,10 @@ def list_cases(
     "/cases/{case_id}",
     response_model=schemas.CaseDetail,
     summary="Open a case as a draft, or change the draft",
-    responses={200: {"description": "The draft was changed (or sent again as it was)."}, 201: {}},
+    responses={
+        200: {"description": "The draft was changed (or sent again as it was).", "model": schemas.CaseDetail}
+    },
+    status_code=201,
 )
 def put_case(
     case_id: uuid.UUID, body: schemas.CaseDraft, user: CurrentUser, session: SessionDep, settings: SettingsDep
@@ -121,13 +124,8 @@ def comment(
     response_model=schemas.CaseAttachmentPublic,
     status_code=201,
     summary="Attach a supporting document (PDF or image)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                media: {"schema": {"type": "string", "format": "binary"}} for media in documents.MEDIA_TYPES
-            },
-        }
+    responses={
+        200: {"description": "Sent again: the attachment kept.", "model": schemas.CaseAttachmentPublic}
     },
 )
 async def put_attachment(

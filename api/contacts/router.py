@@ -19,7 +19,9 @@ router = APIRouter(prefix="/api/v1", tags=["contacts"], route_class=CommitFirstR
     response_model=schemas.ContactPublic,
     status_code=201,
     summary="Record a meeting, call or message with the borrower's people",
-    responses={200: {"description": "Already recorded with this content (a retry)."}},
+    responses={
+        200: {"description": "Already recorded with this content (a retry).", "model": schemas.ContactPublic}
+    },
 )
 def put_contact(
     contact_id: uuid.UUID, body: schemas.ContactIn, user: CurrentUser, session: SessionDep
