@@ -49,6 +49,11 @@ class TaskFigures(BaseModel):
     past_due: int = Field(description="Open tasks past their own due date.")
 
 
+class CaseFigures(BaseModel):
+    open: int = Field(description="Cases submitted or under review (the branch's; drafts are their owners').")
+    overdue: int = Field(description="Of those, past their due date.")
+
+
 class IndicatorRow(BaseModel):
     indicator: str
     name_zh: str
@@ -88,6 +93,7 @@ class Links(BaseModel):
     visits_done: str
     tasks_open: str
     signals_open: str
+    cases_open: str = "/api/v1/cases?open=true"
 
     @classmethod
     def of(cls, user: User, where: DashboardFilter, today: dt.date, start: dt.date, end: dt.date) -> Links:
@@ -118,6 +124,7 @@ class Dashboard(BaseModel):
     today: dt.date
     visits: VisitFigures
     tasks: TaskFigures
+    cases: CaseFigures
     signals: list[IndicatorRow]
     findings_trend: list[FindingsMonth]
     repeated_findings: list[RepeatedRow]

@@ -132,12 +132,31 @@ def dashboard(
         today=today,
         visits=visits,
         tasks=_tasks(session, user, where, today),
+        cases=_cases(session, user, where, today),
         signals=_signals(session, user, where),
         findings_trend=_trend(session, in_view, today),
         repeated_findings=_repeated(session, in_view),
         sites=_sites(session, user, where, today) if where.sites else [],
         links=links,
     )
+
+
+def _cases(
+    session: Session, user: User, where: schemas.DashboardFilter, today: dt.date
+) -> schemas.CaseFigures:
+    """Cases waiting for a decision, as the user may see them, in the branch in view."""
+    from api.cases.models import Case, CaseState
+    from api.cases.service import scope_cases
+
+    waiting = (CaseState.submitted, CaseState.under_review)
+    query = scope_cases(select(Case), user).where(col(Case.state).in_(waiting))
+    branch = _branch(user, where)
+    if branch is not None:
+        query = query.where(col(Case.branch_id) == branch)
+    cases = query.subquery()
+    counted = select(func.count(), func.count().filter(cases.c.due_on < today)).select_from(cases)
+    total, overdue = session.execute(counted).one()
+    return schemas.CaseFigures(open=int(total), overdue=int(overdue))
 
 
 def _tasks(

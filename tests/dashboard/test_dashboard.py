@@ -4,9 +4,11 @@ filtered by manager and risk grade, scoped to the reviewer's branch; the links c
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -116,3 +118,28 @@ def test_dates_are_dates(client: TestClient, session: Session) -> None:
         headers=headers,
     )
     assert answer.status_code == 422
+
+
+def test_cases_waiting_for_a_decision(client: TestClient, session: Session) -> None:
+    """Submitted and under-review cases of the branch, and those past their due date; never a draft, never
+    another branch's; the figure opens the cases list."""
+
+    bank = make_bank(session)
+    manager = login(client, bank.one.manager)
+    body = {"kind": "escalation", "routed_to": "risk", "borrower_id": str(bank.one.borrower.id),
+            "title": "上报", "reason": "押品缺失"}  # fmt: skip
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    for case_id in ids:
+        assert client.put(f"/api/v1/cases/{case_id}", json=body, headers=manager).status_code == 201
+    for case_id in ids[:2]:  # the third stays a draft
+        client.post(f"/api/v1/cases/{case_id}/actions", json={"action": "submit"}, headers=manager)
+    reviewer = login(client, bank.one.reviewer)
+    assert _board(client, reviewer)["cases"] == {"open": 2, "overdue": 0}
+    assert _board(client, login(client, bank.two.reviewer))["cases"] == {"open": 0, "overdue": 0}
+    later = dt.datetime.combine(bank_today() + dt.timedelta(days=6), dt.time(4), dt.UTC)  # past the 5 days
+    with time_machine.travel(later, tick=False):
+        board = _board(client, login(client, bank.one.reviewer))
+    assert (
+        board["cases"] == {"open": 2, "overdue": 2}
+        and board["links"]["cases_open"] == "/api/v1/cases?open=true"
+    )

@@ -159,6 +159,7 @@ export async function renderDashboard(present) {
       figure(t("openTasks"), openTasks, "#/tasks", tasks.open_by_severity.critical ? "bad" : ""),
       figure(t("tasksPastDue"), tasks.past_due, "#/tasks", tasks.past_due ? "bad" : ""),
       figure(t("openSignals"), openSignals, screenOf(links.signals_open), openSignals ? "warn" : ""),
+      figure(t("casesWaiting"), board.cases.open, "#/cases?open=true", board.cases.overdue ? "bad" : ""),
     ),
     h(
       "div",
