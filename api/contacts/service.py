@@ -8,6 +8,7 @@ place, so a retried upload never opens a second one."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -21,6 +22,7 @@ from api.auth.models import Role, User
 from api.checklists.schemas import Severity
 from api.contacts import schemas
 from api.contacts.models import Contact
+from api.db import utcnow
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from api.kit.races import RaceLost, inserted
 from api.portfolio import service as portfolio_service
@@ -74,6 +76,12 @@ def record(
         raise Forbidden("Contacts are recorded by the bank's staff.", detail_zh="沟通记录由本行员工填写。")
     body_sha = digest(body)
     existing = session.get(Contact, contact_id)
+    if existing is None and body.occurred_at > utcnow() + dt.timedelta(days=1):
+        # A phone whose clock is days ahead: the record would sort before everything real.
+        raise Unprocessable(
+            "The contact is dated in the future: check the phone's date.",
+            detail_zh="沟通时间晚于当前时间：请检查手机日期。",
+        )
     if existing is not None:
         return _same(existing, body_sha), False
     borrower = portfolio_service.visible_borrower(session, user=user, borrower_id=body.borrower_id)

@@ -105,6 +105,10 @@ def test_contacts_are_checked_and_scoped(client: TestClient, session: Session) -
         _contact(bank, summary="  "),
         _contact(bank, occurred_at="1999-12-31T10:00:00+08:00"),
         _contact(bank, occurred_at=1700000000),
+        _contact(
+            bank,
+            occurred_at=f"{_date(bank_today().toordinal() + 3)}T10:00:00+08:00",
+        ),
         _contact(bank, commitments=[{"text": "还款", "due_on": "2020-01-01"}]),
         _contact(bank, visit_id=str(bank.two.visit.id)),
     ]
