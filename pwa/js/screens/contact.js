@@ -23,6 +23,7 @@ export function contactProblems(body) {
   const problems = [];
   if (!body.people.length) problems.push(t("contact.needPerson"));
   if (!body.summary.trim()) problems.push(t("contact.needSummary"));
+  if (new Date(body.occurred_at).getTime() > Date.now() + 86400000) problems.push(t("contact.future"));
   const day = body.occurred_at.slice(0, 10);
   const dayBefore = new Date(new Date(`${day}T00:00:00Z`).getTime() - 86400000).toISOString().slice(0, 10);
   for (const c of body.commitments) {
