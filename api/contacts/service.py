@@ -143,6 +143,7 @@ def _task(
     body: schemas.ContactIn,
 ) -> FollowUpTask:
     who = body.people[0]
+    # The day as the recorder's clock said it (the time was sent with its offset), not UTC's.
     named = f"{who.name}（{who.title}）" if who.title else who.name
     named_en = f"{who.name} ({who.title})" if who.title else who.name
     task = FollowUpTask(
@@ -155,10 +156,8 @@ def _task(
         item_key=str(n),
         severity=Severity.minor,
         state=TaskState.open,
-        title_zh=f"借款人承诺：{commitment.text}（{named}，{contact.occurred_at:%Y-%m-%d}）"[:500],
-        title_en=f"Borrower's commitment: {commitment.text} ({named_en}, {contact.occurred_at:%Y-%m-%d})"[
-            :500
-        ],
+        title_zh=f"借款人承诺：{commitment.text}（{named}，{body.occurred_at:%Y-%m-%d}）"[:500],
+        title_en=f"Borrower's commitment: {commitment.text} ({named_en}, {body.occurred_at:%Y-%m-%d})"[:500],
         due_on=commitment.due_on,
         assignee_id=facility.manager_id,
         opened_by_visit_id=contact.visit_id,

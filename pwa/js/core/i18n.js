@@ -321,7 +321,7 @@ const zh = {
   borrowerPage: "借款企业全貌",
   casesWaiting: "待决案件",
   contacts: "沟通记录",
-  comments: "意见",
+  comments: "讨论",
   caseKind: { extension: "展期", restructuring: "重组", escalation: "上报" },
   caseState: {
     draft: "草稿",
