@@ -81,14 +81,18 @@ def test_commitments_become_tasks_once(client: TestClient, session: Session) -> 
 def test_a_call_from_the_office_opens_tasks_without_a_visit(client: TestClient, session: Session) -> None:
     bank = make_bank(session)
     reviewer = login(client, bank.one.reviewer)
+    early = f"{bank_today().isoformat()}T07:00:00+08:00"  # the day before in UTC
     made = client.put(
-        f"/api/v1/contacts/{uuid.uuid4()}", json=_contact(bank, channel="call"), headers=reviewer
+        f"/api/v1/contacts/{uuid.uuid4()}",
+        json=_contact(bank, channel="call", occurred_at=early),
+        headers=reviewer,
     )
     assert made.status_code == 201, made.text
     task_id = made.json()["commitments"][0]["task_id"]
     task = client.get(f"/api/v1/tasks/{task_id}", headers=reviewer).json()
     assert task["opened_by_visit_id"] is None and task["last_seen_visit_id"] is None
     assert task["assignee_id"] == str(bank.one.manager.id)  # the facility's manager follows it up
+    assert f"，{bank_today().isoformat()}）" in task["title_zh"]  # the day as the phone said it
     # The manager's board and the reviewer's both list it; the exports of visits are not upset by it.
     assert task_id in {
         t["id"] for t in client.get("/api/v1/tasks", headers=login(client, bank.one.manager)).json()["items"]
