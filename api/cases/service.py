@@ -304,6 +304,14 @@ def allowed_actions(case: Case, user: User) -> list[str]:
 
 
 def act(session: Session, *, user: User, case: Case, data: schemas.CaseAction) -> Case:
+    # The row locked and read afresh: two officers deciding at once are served one after the other, and the
+    # second is judged on the first one's outcome (409), not on what both read before.
+    session.scalar(
+        select(Case)
+        .where(col(Case.id) == case.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     action = data.action
     if action not in allowed_actions(case, user):
         raise _why_not(case, user, action)

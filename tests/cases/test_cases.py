@@ -432,3 +432,59 @@ def test_other_systems_read_cases_and_hear_of_their_decisions(client: TestClient
     # Without the scope, nothing.
     _, other = make_service_account(session, admin=bank.one.admin, branches=None, scopes=[Scope.visits_read])
     assert client.get("/api/v1/cases", headers=service_login(client, other)).status_code == 403
+
+
+def test_two_officers_deciding_at_once_are_served_in_turn(
+    app: Any, client: TestClient, session: Session, db_kind: str
+) -> None:
+    """The first decision holds the case's row; the second waits for it and is judged on its outcome (409),
+    instead of overwriting it with a decision taken on what both had read."""
+    import threading
+
+    from api.cases import service as case_service
+    from api.cases.schemas import CaseAction
+    from api.errors import InvalidTransition
+
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has one writer at a time: two decisions cannot interleave there")
+    bank = make_bank(session)
+    risk, risk2, _ = _officers(session, bank)
+    manager = login(client, bank.one.manager)
+    case_id = _open(client, manager, _restructuring(bank)).json()["id"]
+    _act(client, manager, case_id, "submit")
+    reviewer = login(client, bank.one.reviewer)
+    _act(client, reviewer, case_id, "take")
+    _act(client, reviewer, case_id, "recommend", recommendation="approve", note="可行")
+    first: Session = app.state.sessionmaker()
+    second: Session = app.state.sessionmaker()
+    outcome: list[object] = []
+    try:
+        case_first = first.get_one(Case, uuid.UUID(case_id))
+        case_service.act(
+            first, user=first.get_one(User, risk.id), case=case_first, data=CaseAction(action="approve")
+        )
+        case_second = second.get_one(Case, uuid.UUID(case_id))  # read before the first commits: under review
+        officer = second.get_one(User, risk2.id)
+
+        def decide() -> None:
+            try:
+                case_service.act(
+                    second, user=officer, case=case_second, data=CaseAction(action="reject", note="否")
+                )
+                outcome.append("decided")
+            except InvalidTransition as exc:
+                outcome.append(exc)
+
+        waiting = threading.Thread(target=decide)
+        waiting.start()
+        waiting.join(timeout=1)
+        assert waiting.is_alive()  # held by the first decision's lock
+        first.commit()
+        waiting.join(timeout=10)
+        assert len(outcome) == 1 and isinstance(outcome[0], InvalidTransition)
+    finally:
+        second.rollback()
+        first.close()
+        second.close()
+    session.rollback()
+    assert session.get_one(Case, uuid.UUID(case_id)).state == "approved"
