@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, func
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlmodel import col, select
 
 from api.auth.models import BRANCH_READERS, Role, User
@@ -259,68 +259,161 @@ def _latest_per_period(rows: Iterable[Any], names: tuple[str, ...]) -> dict[str,
 
 
 def load_facts(session: Session, *, borrower: Borrower, today: dt.date) -> Facts:
-    facts = Facts(borrower.id, borrower.name)
-    facts.figures = _latest_per_period(figures_history(session, borrower_id=borrower.id), FIGURES)
+    return load_facts_many(session, borrowers=[borrower], today=today)[borrower.id]
+
+
+# How many borrowers' facts are read at once by the daily evaluation: bounded so that the lists of ids in the
+# queries stay well under SQLite's limit on bound parameters whatever the borrowers hold.
+FACTS_BATCH = 200
+
+
+def load_facts_many(session: Session, *, borrowers: list[Borrower], today: dt.date) -> dict[uuid.UUID, Facts]:
+    """The facts of many borrowers in a fixed number of queries (nine), whatever their number and what they
+    hold: the daily evaluation of a whole bank reads them a batch at a time, not a few queries per facility,
+    collateral, project and subject. Each borrower's facts are exactly what reading it alone gives."""
+    facts = {b.id: Facts(b.id, b.name) for b in borrowers}
+    for borrower_id, rows in _grouped(
+        session.scalars(
+            select(BorrowerFigures)
+            .where(col(BorrowerFigures.borrower_id).in_(facts))
+            .order_by(col(BorrowerFigures.period_end).desc(), col(BorrowerFigures.created_at).desc())
+        ),
+        "borrower_id",
+    ).items():
+        facts[borrower_id].figures = _latest_per_period(rows, FIGURES)
     facilities = list(
         session.scalars(
-            select(Facility).where(Facility.borrower_id == borrower.id).order_by(col(Facility.reference))
+            select(Facility).where(col(Facility.borrower_id).in_(facts)).order_by(col(Facility.reference))
         )
     )
+    facility_ids = [f.id for f in facilities]
+    latest = {
+        row.facility_id: row
+        for row in _first_per(
+            session,
+            RepaymentStatus,
+            RepaymentStatus.facility_id,
+            facility_ids,
+            (col(RepaymentStatus.as_of).desc(), col(RepaymentStatus.created_at).desc()),
+            where=(),
+        )
+    }
+    collateral = _grouped(
+        session.scalars(
+            select(Collateral)
+            .where(col(Collateral.facility_id).in_(facility_ids))
+            .order_by(col(Collateral.id))
+        ),
+        "facility_id",
+    )
+    projects = _grouped(
+        session.scalars(
+            select(Project).where(col(Project.facility_id).in_(facility_ids)).order_by(col(Project.id))
+        ),
+        "facility_id",
+    )
+    project_figures = _grouped(
+        session.scalars(
+            select(ProjectFigures)
+            .where(col(ProjectFigures.project_id).in_([p.id for ps in projects.values() for p in ps]))
+            .order_by(col(ProjectFigures.period_end).desc(), col(ProjectFigures.created_at).desc())
+        ),
+        "project_id",
+    )
     for facility in facilities:
-        latest = next(iter(repayment_history(session, facility_id=facility.id)), None)
-        collateral = list(session.scalars(select(Collateral).where(Collateral.facility_id == facility.id)))
-        facts.facilities.append(
+        owner = facts[facility.borrower_id]
+        repayment = latest.get(facility.id)
+        items = collateral.get(facility.id, [])
+        owner.facilities.append(
             FacilityFacts(
                 facility.id,
                 facility.reference,
                 facility.amount,
-                days_past_due=latest.days_past_due if latest else None,
-                as_of=latest.as_of if latest else None,
-                outstanding=latest.outstanding if latest else None,
-                collateral_value=sum((c.declared_value for c in collateral), decimal.Decimal(0)),
-                collateral_count=len(collateral),
+                days_past_due=repayment.days_past_due if repayment else None,
+                as_of=repayment.as_of if repayment else None,
+                outstanding=repayment.outstanding if repayment else None,
+                collateral_value=sum((c.declared_value for c in items), decimal.Decimal(0)),
+                collateral_count=len(items),
             )
         )
-        for item in collateral:
-            facts.subjects.append(SubjectVisits("collateral", item.id, facility.id, item.description))
-        for project in session.scalars(select(Project).where(Project.facility_id == facility.id)):
-            figures = _latest_per_period(project_history(session, project_id=project.id), PROJECT_FIGURES)
-            facts.projects.append(ProjectFacts(project.id, facility.id, project.name, figures))
-            facts.subjects.append(SubjectVisits("project", project.id, facility.id, project.name))
-    for subject in facts.subjects:
-        _subject_visits(session, subject, today)
+        for item in items:
+            owner.subjects.append(SubjectVisits("collateral", item.id, facility.id, item.description))
+        for project in projects.get(facility.id, []):
+            figures = _latest_per_period(project_figures.get(project.id, []), PROJECT_FIGURES)
+            owner.projects.append(ProjectFacts(project.id, facility.id, project.name, figures))
+            owner.subjects.append(SubjectVisits("project", project.id, facility.id, project.name))
+    _subjects_visits(session, [s for f in facts.values() for s in f.subjects], today)
     return facts
 
 
-def _subject_visits(session: Session, subject: SubjectVisits, today: dt.date) -> None:
-    late = session.execute(
-        select(col(Visit.id), col(Visit.due_on))
-        .where(
-            Visit.subject_id == subject.subject_id,
+def _grouped(rows: Iterable[Any], key: str) -> dict[uuid.UUID, list[Any]]:
+    """Rows by an owner's id, each owner's in the order the query gave them."""
+    found: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        found.setdefault(getattr(row, key), []).append(row)
+    return found
+
+
+def _first_per(
+    session: Session,
+    model: Any,
+    owner: Any,
+    owner_ids: list[uuid.UUID],
+    order: tuple[Any, ...],
+    *,
+    where: tuple[Any, ...],
+    keep: int = 1,
+) -> list[Any]:
+    """The first `keep` rows of each owner in `order`, in one query (a window over the owners' rows)."""
+    if not owner_ids:
+        return []
+    rank = func.row_number().over(partition_by=col(owner), order_by=order).label("rank")
+    ranked = select(model, rank).where(col(owner).in_(owner_ids), *where).subquery()
+    return list(
+        session.scalars(select(aliased(model, ranked)).where(ranked.c.rank <= keep).order_by(ranked.c.rank))
+    )
+
+
+def _subjects_visits(session: Session, subjects: list[SubjectVisits], today: dt.date) -> None:
+    """Each subject's most overdue open visit and its three newest approved visits with their critical
+    findings: three queries for every subject at once."""
+    by_id = {s.subject_id: s for s in subjects}
+    ids = list(by_id)
+    late = _first_per(
+        session,
+        Visit,
+        Visit.subject_id,
+        ids,
+        (col(Visit.due_on),),
+        where=(
             col(Visit.status).in_([VisitStatus.scheduled, VisitStatus.in_progress]),
             col(Visit.due_on) < today,
-        )
-        .order_by(col(Visit.due_on))
-        .limit(1)
-    ).first()
-    if late is not None:
-        subject.overdue_visit_id, subject.overdue_days = late[0], (today - late[1]).days
-    approved = session.execute(
-        select(Visit.id, Visit.decided_at)
-        .where(Visit.subject_id == subject.subject_id, Visit.status == VisitStatus.approved)
-        .order_by(col(Visit.decided_at).desc())
-        .limit(3)
-    ).all()
-    for visit_id, decided_at in approved:
-        critical = {
-            f"{rule}:{item}"
-            for rule, item in session.execute(
-                select(Discrepancy.rule_key, Discrepancy.item_key).where(
-                    Discrepancy.visit_id == visit_id, Discrepancy.severity == Severity.critical
-                )
+        ),
+    )
+    for visit in late:
+        subject = by_id[visit.subject_id]
+        subject.overdue_visit_id, subject.overdue_days = visit.id, (today - visit.due_on).days
+    approved = _first_per(
+        session,
+        Visit,
+        Visit.subject_id,
+        ids,
+        (col(Visit.decided_at).desc(),),
+        where=(col(Visit.status) == VisitStatus.approved,),
+        keep=3,
+    )
+    critical: dict[uuid.UUID, set[str]] = {}
+    if approved:
+        for visit_id, rule, item in session.execute(
+            select(col(Discrepancy.visit_id), col(Discrepancy.rule_key), col(Discrepancy.item_key)).where(
+                col(Discrepancy.visit_id).in_([v.id for v in approved]),
+                Discrepancy.severity == Severity.critical,
             )
-        }
-        subject.approved.append((visit_id, decided_at.date() if decided_at else today, critical))
+        ):
+            critical.setdefault(visit_id, set()).add(f"{rule}:{item}")
+    for visit in approved:  # by rank: each subject's newest first
+        decided = visit.decided_at.date() if visit.decided_at else today
+        by_id[visit.subject_id].approved.append((visit.id, decided, critical.get(visit.id, set())))
 
 
 # ---- signals ----
@@ -337,12 +430,14 @@ def evaluate_borrower(
     borrower: Borrower,
     settings_of: dict[str, tuple[bool, dict[str, Any]]],
     report: schemas.EvaluationReport,
+    facts: Facts | None = None,
 ) -> None:
     """Every indicator on one borrower: new firings open signals (and their actions), firings already open are
     brought up to date (a worse severity acts again), open signals that no longer fire are cleared.
     `settings_of` is `thresholds(session)`, read once for a whole evaluation."""
     today = today_in(settings.timezone)
-    facts = load_facts(session, borrower=borrower, today=today)
+    if facts is None:
+        facts = load_facts(session, borrower=borrower, today=today)
     firing: dict[str, tuple[str, Severity, Measure]] = {}
     for key, indicator in INDICATORS.items():
         enabled, levels = settings_of[key]
@@ -572,10 +667,20 @@ def evaluate(
             return report
         query = query.where(col(Borrower.id).in_(ids))
     settings_of = thresholds(session)
-    for borrower in session.scalars(query).all():
-        evaluate_borrower(
-            session, settings=settings, borrower=borrower, settings_of=settings_of, report=report
-        )
+    borrowers = list(session.scalars(query).all())
+    today = today_in(settings.timezone)
+    for start in range(0, len(borrowers), FACTS_BATCH):
+        batch = borrowers[start : start + FACTS_BATCH]
+        facts = load_facts_many(session, borrowers=batch, today=today)
+        for borrower in batch:
+            evaluate_borrower(
+                session,
+                settings=settings,
+                borrower=borrower,
+                settings_of=settings_of,
+                report=report,
+                facts=facts[borrower.id],
+            )
     return report
 
 
