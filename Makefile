@@ -53,6 +53,7 @@ run: install assets
 	@echo "Demo logins (password: $${FIELDVISIT_DEMO_PASSWORD:-fieldvisit-demo}):"
 	@echo "  admin, reviewer1, manager1   — 上海分行 (SH01)"
 	@echo "  reviewer2, manager2          — 苏州分行 (SZ01)"
+	@echo "  risk2 (风险管理部), compliance2 (法律合规部) — 苏州分行 (SZ01)"
 	@echo ""
 	$(BIN)/fieldvisit serve --host 127.0.0.1 --port 8000
 
