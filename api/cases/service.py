@@ -156,12 +156,13 @@ def _check_links(session: Session, *, user: User, data: schemas.CaseDraft, borro
         visit = session.scalar(
             visit_service.scope_visits(select(Visit), user).where(col(Visit.id) == data.origin_id)
         )
-        origin_ok = visit is not None and _borrower_of_facility(session, visit.facility_id) == borrower.id
+        origin_ok = visit is not None and visit.borrower_id == borrower.id
     elif data.origin_type == OriginType.task:
         task = session.scalar(
             task_service.scope_tasks(select(FollowUpTask), user).where(col(FollowUpTask.id) == data.origin_id)
         )
-        origin_ok = task is not None and _borrower_of_facility(session, task.facility_id) == borrower.id
+        facility = session.get(Facility, task.facility_id) if task is not None else None
+        origin_ok = facility is not None and facility.borrower_id == borrower.id
     elif data.origin_type == OriginType.signal:
         signal = session.get(Signal, data.origin_id)
         origin_ok = signal is not None and signal.borrower_id == borrower.id
@@ -172,10 +173,10 @@ def _check_links(session: Session, *, user: User, data: schemas.CaseDraft, borro
         )
     if data.supporting_visit_ids:
         ids = set(data.supporting_visit_ids)
-        found = session.scalars(
-            visit_service.scope_visits(select(Visit.facility_id), user).where(col(Visit.id).in_(ids))
+        owners = session.scalars(
+            visit_service.scope_visits(select(Visit.borrower_id), user).where(col(Visit.id).in_(ids))
         ).all()
-        if len(found) != len(ids) or any(_borrower_of_facility(session, f) != borrower.id for f in found):
+        if len(owners) != len(ids) or any(owner != borrower.id for owner in owners):
             raise Unprocessable(
                 "A supporting visit is not the borrower's, or not in view.",
                 detail_zh="所附检查记录不属于此借款企业，或无权查看。",
@@ -189,11 +190,6 @@ def _check_links(session: Session, *, user: User, data: schemas.CaseDraft, borro
             raise Unprocessable(
                 "Supporting figures are not the borrower's.", detail_zh="所附财务数据不属于此借款企业。"
             )
-
-
-def _borrower_of_facility(session: Session, facility_id: uuid.UUID) -> uuid.UUID | None:
-    facility = session.get(Facility, facility_id)
-    return facility.borrower_id if facility else None
 
 
 def put_draft(

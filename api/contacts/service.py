@@ -90,8 +90,7 @@ def record(
         visit = session.scalar(
             visit_service.scope_visits(select(Visit), user).where(col(Visit.id) == body.visit_id)
         )
-        facility = session.get(Facility, visit.facility_id) if visit else None
-        if visit is None or facility is None or facility.borrower_id != borrower.id:
+        if visit is None or visit.borrower_id != borrower.id:
             raise Unprocessable(
                 "The visit is not the borrower's, or not in view.",
                 detail_zh="该检查不属于此借款企业，或无权查看。",
