@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, func
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from api.auth.models import BRANCH_READERS, Role, User
@@ -27,6 +27,7 @@ from api.errors import Conflict, Forbidden, NotFound
 from api.integrations import accounts
 from api.kit.clock import today_in
 from api.kit.races import inserted
+from api.kit.ranked import first_per
 from api.monitoring import periods, schemas
 from api.monitoring.indicators import (
     INDICATORS,
@@ -289,13 +290,12 @@ def load_facts_many(session: Session, *, borrowers: list[Borrower], today: dt.da
     facility_ids = [f.id for f in facilities]
     latest = {
         row.facility_id: row
-        for row in _first_per(
+        for row in first_per(
             session,
             RepaymentStatus,
             RepaymentStatus.facility_id,
             facility_ids,
             (col(RepaymentStatus.as_of).desc(), col(RepaymentStatus.created_at).desc()),
-            where=(),
         )
     }
     collateral = _grouped(
@@ -354,32 +354,12 @@ def _grouped(rows: Iterable[Any], key: str) -> dict[uuid.UUID, list[Any]]:
     return found
 
 
-def _first_per(
-    session: Session,
-    model: Any,
-    owner: Any,
-    owner_ids: list[uuid.UUID],
-    order: tuple[Any, ...],
-    *,
-    where: tuple[Any, ...],
-    keep: int = 1,
-) -> list[Any]:
-    """The first `keep` rows of each owner in `order`, in one query (a window over the owners' rows)."""
-    if not owner_ids:
-        return []
-    rank = func.row_number().over(partition_by=col(owner), order_by=order).label("rank")
-    ranked = select(model, rank).where(col(owner).in_(owner_ids), *where).subquery()
-    return list(
-        session.scalars(select(aliased(model, ranked)).where(ranked.c.rank <= keep).order_by(ranked.c.rank))
-    )
-
-
 def _subjects_visits(session: Session, subjects: list[SubjectVisits], today: dt.date) -> None:
     """Each subject's most overdue open visit and its three newest approved visits with their critical
     findings: three queries for every subject at once."""
     by_id = {s.subject_id: s for s in subjects}
     ids = list(by_id)
-    late = _first_per(
+    late = first_per(
         session,
         Visit,
         Visit.subject_id,
@@ -393,7 +373,7 @@ def _subjects_visits(session: Session, subjects: list[SubjectVisits], today: dt.
     for visit in late:
         subject = by_id[visit.subject_id]
         subject.overdue_visit_id, subject.overdue_days = visit.id, (today - visit.due_on).days
-    approved = _first_per(
+    approved = first_per(
         session,
         Visit,
         Visit.subject_id,

@@ -12,8 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from api.auth.models import User
@@ -26,6 +25,7 @@ from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
 from api.kit.races import inserted
+from api.kit.ranked import first_per
 from api.photos.models import Photo
 from api.rules.schemas import DiscrepancyPublic
 from api.sync import schemas
@@ -462,22 +462,13 @@ def recent_contacts(session: Session, *, borrower_ids: set[uuid.UUID]) -> dict[u
     from api.contacts import service as contact_service
     from api.contacts.models import Contact
 
-    if not borrower_ids:
-        return {}
-    ranked = (
-        select(
-            Contact,
-            func.row_number()
-            .over(partition_by=col(Contact.borrower_id), order_by=col(Contact.occurred_at).desc())
-            .label("n"),
-        )
-        .where(col(Contact.borrower_id).in_(borrower_ids))
-        .subquery()
-    )
-    rows = session.scalars(
-        select(aliased(Contact, ranked))
-        .where(ranked.c.n <= RECENT_CONTACTS)
-        .order_by(ranked.c.borrower_id, ranked.c.occurred_at.desc())
+    rows = first_per(
+        session,
+        Contact,
+        Contact.borrower_id,
+        borrower_ids,
+        (col(Contact.occurred_at).desc(),),
+        keep=RECENT_CONTACTS,
     )
     found: dict[uuid.UUID, list[Any]] = {}
     for contact in rows:
