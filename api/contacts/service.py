@@ -9,8 +9,6 @@ place, so a retried upload never opens a second one."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
 from typing import Any
 
@@ -24,6 +22,7 @@ from api.contacts import schemas
 from api.contacts.models import Contact
 from api.db import utcnow
 from api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from api.kit.digests import json_sha256
 from api.kit.races import RaceLost, inserted
 from api.portfolio import service as portfolio_service
 from api.portfolio.models import Borrower, Facility, SubjectType
@@ -44,10 +43,7 @@ def scope_contacts(query: Select[Any], user: User) -> Select[Any]:
 
 
 def digest(body: schemas.ContactIn) -> str:
-    canonical = json.dumps(
-        body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return json_sha256(body.model_dump(mode="json"))
 
 
 def _facility(session: Session, *, user: User, borrower: Borrower, visit: Visit | None) -> Facility:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from api.checklists.schemas import PHOTO_TYPES, Definition, Item, ItemType
 from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
+from api.kit.digests import json_sha256
 from api.kit.races import inserted
 from api.kit.ranked import first_per
 from api.photos.models import Photo
@@ -208,8 +208,7 @@ def body_json(body: schemas.SubmissionIn) -> dict[str, Any]:
 
 
 def body_digest(body: schemas.SubmissionIn) -> str:
-    canonical = json.dumps(body_json(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return json_sha256(body_json(body))
 
 
 def _conflicts(
