@@ -42,6 +42,12 @@ class AttachmentTooLarge(AppError):
     title_en = "Attachment larger than the limit"
 
 
+def too_large(max_bytes: int) -> AppError:
+    return AttachmentTooLarge(
+        f"The file is over the limit of {max_bytes:,} bytes.", detail_zh=f"文件超过 {max_bytes:,} 字节上限。"
+    )
+
+
 @dataclass(frozen=True)
 class DocumentFacts:
     pages: int | None = None

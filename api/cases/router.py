@@ -18,7 +18,6 @@ from api.errors import AppError, Unprocessable
 from api.kit.clock import today_in
 from api.photos import service as photo_service
 from api.photos import transfer
-from api.photos.exceptions import PhotoTooLarge
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=CommitFirstRoute)
 
@@ -163,15 +162,10 @@ async def put_attachment(
     temp = photo_service.photo_store(settings).temp_path()
     try:
         size, digest = await transfer.receive_whole(
-            temp, request.stream(), max_bytes=settings.max_attachment_bytes
+            temp, request.stream(), max_bytes=settings.max_attachment_bytes, too_large=documents.too_large
         )
     except ClientDisconnect as exc:
         raise ClientGone() from exc
-    except PhotoTooLarge as exc:
-        raise documents.AttachmentTooLarge(
-            f"The file is over the limit of {settings.max_attachment_bytes:,} bytes.",
-            detail_zh=f"文件超过 {settings.max_attachment_bytes:,} 字节上限。",
-        ) from exc
     if digest != sha256:
         temp.unlink(missing_ok=True)
         raise Unprocessable(

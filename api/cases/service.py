@@ -43,7 +43,7 @@ from api.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unproce
 from api.integrations import accounts
 from api.kit.races import RaceLost, inserted
 from api.monitoring.models import BorrowerFigures, Signal
-from api.photos import inspection
+from api.photos import service as photo_service
 from api.portfolio import service as portfolio_service
 from api.portfolio.models import Borrower, Facility
 from api.tasks import service as task_service
@@ -419,7 +419,7 @@ def accept_attachment(
         facts = documents.check(
             path,
             media_type=media_type,
-            limits=inspection.Limits(settings.max_jpeg_pixels, settings.max_other_pixels),
+            limits=photo_service.photo_limits(settings),
         )
         documents.keep(path, case_files(settings), sha256)
     finally:

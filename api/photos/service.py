@@ -53,6 +53,11 @@ def photo_store(settings: Settings) -> PhotoStore:
     return PhotoStore(settings.photo_dir)
 
 
+def photo_limits(settings: Settings) -> inspection.Limits:
+    """The pixel limits an image is held to, a photo or a case's attachment alike."""
+    return inspection.Limits(settings.max_jpeg_pixels, settings.max_other_pixels)
+
+
 @dataclass(frozen=True)
 class PhotoClaim:
     """What the device says about a photo before its bytes are checked."""
@@ -145,7 +150,7 @@ def accept_file(
         facts = inspection.inspect(
             path,
             declared_type=claim.declared_type,
-            limits=inspection.Limits(settings.max_jpeg_pixels, settings.max_other_pixels),
+            limits=photo_limits(settings),
         )
     except PhotoRejected:
         path.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from starlette.requests import ClientDisconnect
 
+from api.errors import AppError
 from api.photos.exceptions import ChunkChecksumMismatch, PhotoTooLarge, UploadBusy
 
 # While a long PATCH streams in, the offset reached is made durable and recorded this often, so that a
@@ -80,8 +81,21 @@ async def append(
     return Appended(start + written, disconnected)
 
 
-async def receive_whole(path: Path, chunks: AsyncIterator[bytes], *, max_bytes: int) -> tuple[int, str]:
-    """Stream a whole body to `path` with its SHA-256; over `max_bytes` the file is removed (413)."""
+def photo_too_large(max_bytes: int) -> AppError:
+    return PhotoTooLarge(
+        f"The photo is over the limit of {max_bytes:,} bytes.", detail_zh=f"照片超过 {max_bytes:,} 字节上限。"
+    )
+
+
+async def receive_whole(
+    path: Path,
+    chunks: AsyncIterator[bytes],
+    *,
+    max_bytes: int,
+    too_large: Callable[[int], AppError] = photo_too_large,
+) -> tuple[int, str]:
+    """Stream a whole body to `path` with its SHA-256; over `max_bytes` the file is removed and `too_large`
+    says so (413: a photo, unless the caller receives something else)."""
     digest = hashlib.sha256()
     size = 0
     try:
@@ -89,10 +103,7 @@ async def receive_whole(path: Path, chunks: AsyncIterator[bytes], *, max_bytes: 
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise PhotoTooLarge(
-                        f"The photo is over the limit of {max_bytes:,} bytes.",
-                        detail_zh=f"照片超过 {max_bytes:,} 字节上限。",
-                    )
+                    raise too_large(max_bytes)
                 out.write(chunk)
                 digest.update(chunk)
     except BaseException:
