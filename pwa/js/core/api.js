@@ -147,3 +147,15 @@ export async function objectUrl(path) {
     return "";
   }
 }
+
+// A file the API serves behind the token, saved under its name (an export, a report, a case's attachment).
+export async function download(path, name) {
+  const answer = await request(path);
+  if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await answer.blob());
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+}

@@ -2,23 +2,13 @@
 // status and any proposed grade (a reviewer decides it here), collateral and projects as declared, the figures
 // with their trend, early-warning signals, visits with their inspection reports, open tasks, and the visits as an
 // Excel export. Managers see their own borrowers, reviewers their branch's.
-import { json, request } from "../core/api.js";
+import { download, json } from "../core/api.js";
 import { busyButton, h, svg } from "../core/dom.js";
 import { date, lang, t } from "../core/i18n.js";
 import { state } from "../core/state.js";
 
 const money = (value) => (value === null || value === undefined ? "—" : Number(value).toLocaleString("zh-CN"));
 const tenThousand = (value) => (value === null || value === undefined ? "—" : `${(Number(value) / 10000).toFixed(0)}`);
-
-// A file behind the token, saved under its name.
-async function download(path, name) {
-  const answer = await request(path);
-  if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
-  const link = h("a", { href: URL.createObjectURL(await answer.blob()), download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-}
 
 function trend(values, label) {
   const points = values.map(Number).filter((v) => Number.isFinite(v));

@@ -2,7 +2,8 @@
 // comments, attachments and the moves the caller may make now (the server's `can`), and the form that opens
 // one from a borrower, a visit, a task or a signal. Cases are worked online: they are decisions taken in the
 // office, not captures in the field.
-import { HttpError, json, request } from "../core/api.js";
+import { HttpError, download, json, request } from "../core/api.js";
+import { sha256Hex } from "../core/geo.js";
 import { busyButton, namedField as field, h } from "../core/dom.js";
 import { date, lang, t } from "../core/i18n.js";
 import { state } from "../core/state.js";
@@ -61,21 +62,6 @@ export async function renderCases(present) {
   );
 }
 
-// The file's SHA-256, so that the server can tell a damaged upload from the file the user chose.
-async function sha256(file) {
-  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function download(url, name) {
-  const answer = await request(url);
-  if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
-  const link = h("a", { href: URL.createObjectURL(await answer.blob()), download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-}
-
 function terms(c) {
   const rows = [
     ["new_maturity_on", (v) => date(v)],
@@ -126,7 +112,10 @@ export async function renderCase(id, present) {
     status.textContent = "";
     const chosen = file.files?.[0];
     if (!chosen) return;
-    const query = new URLSearchParams({ filename: chosen.name.slice(0, 200), sha256: await sha256(chosen) });
+    const query = new URLSearchParams({
+      filename: chosen.name.slice(0, 200),
+      sha256: await sha256Hex(await chosen.arrayBuffer()),
+    });
     const answer = await request(`/api/v1/cases/${id}/attachments/${crypto.randomUUID()}?${query}`, {
       method: "PUT",
       headers: { "Content-Type": chosen.type || "application/octet-stream" },
