@@ -119,24 +119,16 @@ async function uploadPhoto(item) {
   });
 }
 
-async function sendSubmission(item) {
-  const answer = await request(`/api/v1/visits/${item.visitId}/submissions/${item.id}`, {
+// A part sent as JSON under its own id (a submission, a contact): the server keeps it once however often it
+// is sent. Resolves with the server's answer.
+async function putPart(path, body) {
+  const answer = await request(path, {
     method: "PUT",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(item.body),
+    body: JSON.stringify(body),
   });
   if (!answer.ok) throw new HttpError(answer.status, await answer.json().catch(() => ({})));
-  item.result = await answer.json();
-}
-
-async function sendContact(item) {
-  const answer = await request(`/api/v1/contacts/${item.id}`, {
-    method: "PUT",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(item.body),
-  });
-  if (!answer.ok) throw new HttpError(answer.status, await answer.json().catch(() => ({})));
-  item.result = null;
+  return answer.json();
 }
 
 // A contact recorded on the phone: a part of its own in the outbox (edited again while it waits or after a
@@ -162,8 +154,8 @@ async function sendOne(item) {
   await save(item);
   try {
     if (item.kind === "photo") await uploadPhoto(item);
-    else if (item.kind === "contact") await sendContact(item);
-    else await sendSubmission(item);
+    else if (item.kind === "contact") await putPart(`/api/v1/contacts/${item.id}`, item.body);
+    else item.result = await putPart(`/api/v1/visits/${item.visitId}/submissions/${item.id}`, item.body);
     item.state = "done";
     item.progress = 1;
     item.doneAt = new Date().toISOString();
