@@ -477,9 +477,9 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     _shot(page, "manager-outbox-server-error")
 
     # The server is back: the upload resumes from the server's offset, not from zero.
-    page.unroute("**/api/v1/uploads/**")
     resumed: list[str] = []
-    # The other photos went on past the failing one (a 5xx is about that part only); follow the big one.
+    # The other photos went on past the failing one (a 5xx is about that part only); follow the big one —
+    # listening before the route is lifted: a retry of the app's own may resume it before "Sync now" is tapped.
     page.on(
         "request",
         lambda r: (
@@ -488,6 +488,7 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
             else None
         ),
     )
+    page.unroute("**/api/v1/uploads/**")
     page.get_by_role("button", name="Sync now").click()
     _wait_all_done(page, 4)
     assert resumed and resumed[0] != "0"
