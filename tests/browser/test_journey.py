@@ -472,8 +472,13 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     # Kept waiting, not refused: the repaint that shows the state may follow the error's by a moment (CI).
     page.locator("[data-outbox=photo] [data-state=waiting]").first.wait_for(timeout=10000)
     assert page.locator("[data-outbox=photo] [data-state=failed]").count() == 0
-    parts = page.locator("[data-outbox=photo]").all_inner_texts()
-    assert any("Server error: it will retry by itself" in text for text in parts), parts
+    # Going online ran a round of its own beside the tapped one: the second may be retrying the photo (503
+    # again) as we look, so wait for the part to say it again rather than read it at one instant.
+    _poll(
+        page,
+        "() => [...document.querySelectorAll('[data-outbox=photo]')]"
+        ".some((p) => p.innerText.includes('Server error: it will retry by itself'))",
+    )
     _shot(page, "manager-outbox-server-error")
 
     # The server is back: the upload resumes from the server's offset, not from zero.
