@@ -70,10 +70,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tick = functools.partial(ticks.tick, app.state.sessionmaker, settings)
         loops.append(asyncio.create_task(_every(settings.background_tick_seconds, tick, "background tick")))
     if settings.job_poll_seconds > 0:
-        # Webhook events sent, and export files made, within seconds (FIELDVISIT_JOB_POLL_SECONDS).
+        # Webhook events sent, export files made and photos left without derivatives (a process died while
+        # making them) taken up, within seconds (FIELDVISIT_JOB_POLL_SECONDS).
         quick = functools.partial(ticks.quick_round, app.state.sessionmaker, settings)
         loops.append(
-            asyncio.create_task(_every(settings.job_poll_seconds, quick, "webhooks and export jobs"))
+            asyncio.create_task(_every(settings.job_poll_seconds, quick, "photos, webhooks and export jobs"))
         )
     if settings.audit_seal_seconds > 0:
         # Audit events sealed within seconds of their commit and the head checkpointed, so that removing

@@ -45,7 +45,6 @@ class TickReport:
 def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
     from api import flows
 
-    processed = photo_jobs.process_pending(make_session, settings, limit=500)
     with make_session() as session:
         overdue = flows.tick_overdue(session, settings=settings)
         session.commit()
@@ -55,7 +54,7 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
         changes.prune(engine, keep=dt.timedelta(days=settings.change_retention_days))
     sealed = audit.seal(engine, settings=settings)
     swept = sweep_photo_store(make_session, settings)
-    sent, exported = quick_round(make_session, settings)
+    processed, sent, exported = quick_round(make_session, settings, photos=500)
     export_jobs.expire(make_session, settings)
     opened = evaluate_daily(make_session, settings)
     return TickReport(
@@ -89,11 +88,16 @@ def evaluate_daily(make_session: sessionmaker[Session], settings: Settings) -> i
     return report.opened
 
 
-def quick_round(make_session: sessionmaker[Session], settings: Settings) -> tuple[int, int]:
-    """What must not wait for the next tick: webhook deliveries and export jobs; also run every few seconds
-    inside `serve` (FIELDVISIT_JOB_POLL_SECONDS). Returns (delivery attempts, export files made)."""
+def quick_round(
+    make_session: sessionmaker[Session], settings: Settings, *, photos: int = 100
+) -> tuple[int, int, int]:
+    """What must not wait for the next tick: photos still without derivatives (one whose process died while
+    making them is taken up here, within seconds on PostgreSQL: see photos/jobs.py), webhook deliveries and
+    export jobs; run every few seconds inside `serve` (FIELDVISIT_JOB_POLL_SECONDS). Returns (photos
+    processed, delivery attempts, export files made)."""
     _made, sent = webhooks.run(make_session, settings)
-    return sent, export_jobs.run_pending(make_session, settings)
+    exported = export_jobs.run_pending(make_session, settings)
+    return photo_jobs.process_pending(make_session, settings, limit=photos), sent, exported
 
 
 def sweep_photo_store(make_session: sessionmaker[Session], settings: Settings) -> int:

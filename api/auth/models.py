@@ -79,7 +79,7 @@ class RefreshToken(SQLModel, table=True):
 
 class RevokedSession(SQLModel, table=True):
     """A signed-out sign-in (a refresh-token family): its access tokens stop working at once, not when
-    they expire. Looked up by primary key on every authenticated request."""
+    they expire. Joined by primary key to the user on every authenticated request."""
 
     __tablename__ = "revoked_session"
 

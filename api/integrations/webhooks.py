@@ -210,16 +210,23 @@ def fan_out(session: Session, *, batch: int = 500) -> int:
         user.id: user
         for user in session.scalars(select(User).where(col(User.id).in_({s.owner_id for s in subscriptions})))
     }
-    made = 0
     now = utcnow()
-    for webhook_event in events:
-        claimed = session.execute(
+    # One statement claims the whole batch; an event another process claimed first is skipped.
+    claimed = set(
+        session.scalars(
             update(WebhookEvent)
-            .where(col(WebhookEvent.id) == webhook_event.id, col(WebhookEvent.fanned_out_at).is_(None))
+            .where(
+                col(WebhookEvent.id).in_([e.id for e in events]), col(WebhookEvent.fanned_out_at).is_(None)
+            )
             .values(fanned_out_at=now)
+            .returning(col(WebhookEvent.id)),
+            execution_options={"synchronize_session": False},
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            continue  # another process took it
+    )
+    made = 0
+    for webhook_event in events:
+        if webhook_event.id not in claimed:
+            continue
         for subscription in subscriptions:
             if webhook_event.event_type not in subscription.event_types:
                 continue

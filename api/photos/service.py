@@ -349,7 +349,14 @@ def finish_upload(session: Session, *, settings: Settings, user: User, upload: U
     if already is None:
         try:
             photo = accept_file(
-                session, settings=settings, user=user, visit=visit, claim=claim, path=path, private_file=False
+                session,
+                settings=settings,
+                user=user,
+                visit=visit,
+                claim=claim,
+                path=path,
+                known_new=True,  # looked for just above
+                private_file=False,
             )
         except PhotoRejected:
             session.delete(upload)

@@ -1,0 +1,94 @@
+"""Derivatives made once whoever asks: a photo another process is working on is left to it, and one whose
+process died is taken up again by the next poll — within seconds on PostgreSQL (the dead process's row
+lock went with its connection), after the stale-claim time on SQLite (a committed claim)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import time_machine
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+
+from api.config import Settings
+from api.db import utcnow
+from api.photos import jobs
+from api.photos.models import Photo, PhotoState
+from api.ticks import quick_round
+from tests.factories import login, make_bank
+from tests.photos.images import jpeg
+from tests.sync.helpers import CapturedPhoto, put_photo
+
+
+def _unprocessed_photo(app: FastAPI, client: TestClient, session: Session) -> uuid.UUID:
+    """A kept photo put back as it is between its acknowledgement and its derivatives."""
+    bank = make_bank(session)
+    photo = CapturedPhoto(str(uuid.uuid4()), "photo_overview", jpeg(seed=31))
+    assert put_photo(client, login(client, bank.one.manager), bank.one.visit.id, photo).status_code == 201
+    photo_id = uuid.UUID(photo.id)
+    with app.state.engine.begin() as conn:
+        conn.execute(
+            update(Photo)
+            .where(col(Photo.id) == photo_id)
+            .values(state=PhotoState.received, thumbnail_sha256=None, processed_at=None)
+        )
+    return photo_id
+
+
+def _state(session: Session, photo_id: uuid.UUID) -> PhotoState:
+    session.rollback()
+    photo = session.get(Photo, photo_id, populate_existing=True)
+    assert photo is not None
+    return photo.state
+
+
+def test_a_photo_another_process_holds_is_left_to_it_and_taken_up_when_that_process_dies(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings, db_kind: str
+) -> None:
+    photo_id = _unprocessed_photo(app, client, session)
+    make_session = app.state.sessionmaker
+    if db_kind == "postgresql":
+        # Another process in the middle of making the derivatives: it holds the row, uncommitted.
+        holder = app.state.engine.connect()
+        holder.begin()
+        held = holder.execute(
+            select(Photo.id).where(col(Photo.id) == photo_id).with_for_update(key_share=True)
+        ).scalar_one()
+        assert held == photo_id
+        try:
+            assert jobs.process_one(make_session, settings, photo_id) is False
+            assert quick_round(make_session, settings)[0] == 0
+            assert _state(session, photo_id) == PhotoState.received
+        finally:
+            holder.close()  # the process dies: PostgreSQL ends its transaction with its connection
+        assert quick_round(make_session, settings)[0] == 1
+    else:
+        with app.state.engine.begin() as conn:  # a claim committed a minute ago by a process since gone
+            conn.execute(
+                update(Photo)
+                .where(col(Photo.id) == photo_id)
+                .values(state=PhotoState.processing, claimed_at=utcnow() - dt.timedelta(minutes=1))
+            )
+        assert jobs.process_one(make_session, settings, photo_id) is False
+        assert quick_round(make_session, settings)[0] == 0
+        with time_machine.travel(utcnow() + jobs.STALE_CLAIM, tick=True):
+            assert quick_round(make_session, settings)[0] == 1
+    assert _state(session, photo_id) == PhotoState.processed
+    # Done once: asking again does nothing.
+    assert jobs.process_one(make_session, settings, photo_id) is False
+
+
+def test_a_photo_left_without_derivatives_is_made_by_the_poll_not_the_next_tick(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings
+) -> None:
+    photo_id = _unprocessed_photo(app, client, session)
+    processed, _sent, _exported = quick_round(app.state.sessionmaker, settings)
+    assert processed == 1
+    assert _state(session, photo_id) == PhotoState.processed
+    session.rollback()
+    photo = session.get(Photo, photo_id)
+    assert photo is not None and photo.thumbnail_sha256 is not None and photo.phash is not None
