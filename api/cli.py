@@ -170,6 +170,23 @@ def tick() -> None:
 
 
 @main.command(
+    help="Run the background work in the foreground until SIGTERM: photos left without derivatives, webhook "
+    "deliveries and export files every FIELDVISIT_JOB_POLL_SECONDS, the tick every "
+    "FIELDVISIT_BACKGROUND_TICK_SECONDS, audit sealing every FIELDVISIT_AUDIT_SEAL_SECONDS. Any number of "
+    "workers beside any number of `serve` nodes (FIELDVISIT_BACKGROUND_IN_SERVE=false) on one database."
+)
+def worker() -> None:
+    import logging.config
+
+    from api import workers
+    from api.logs import log_config
+
+    settings = _settings()
+    logging.config.dictConfig(log_config(settings.log_format))
+    workers.run_worker(settings)
+
+
+@main.command(
     help="Back up the database, then the photos, into DESTINATION (a new or empty folder). Safe while the "
     "service runs: SQLite's online backup (WAL included) or pg_dump's snapshot, then every photo it names."
 )

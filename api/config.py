@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     demo_password: str = "fieldvisit-demo"
     background_tick_seconds: int = Field(300, ge=0)
+    # The background work (tick, job poll, audit sealing, a new photo's derivatives) runs inside `serve`; false
+    # when `fieldvisit worker` processes do it instead (API nodes then only ingest and answer).
+    background_in_serve: bool = True
     # One JSON object per line (for a log pipeline), or plain text lines for a terminal.
     log_format: Literal["json", "text"] = "json"
     # Bearer token Prometheus sends to /metrics; empty: /metrics is off.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api import metrics, openapi
+from api import metrics, openapi, workers
 from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
 from api.cases.router import router as cases_router
@@ -60,27 +59,15 @@ Fieldvisit is a post-loan field inspection service (贷后现场检查).
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from api import ticks
-    from api.audit import service as audit
-
     settings: Settings = app.state.settings
-    loops = []
-    if settings.background_tick_seconds > 0:
-        # Periodic work inside `serve` (switch off with FIELDVISIT_BACKGROUND_TICK_SECONDS=0).
-        tick = functools.partial(ticks.tick, app.state.sessionmaker, settings)
-        loops.append(asyncio.create_task(_every(settings.background_tick_seconds, tick, "background tick")))
-    if settings.job_poll_seconds > 0:
-        # Webhook events sent, export files made and photos left without derivatives (a process died while
-        # making them) taken up, within seconds (FIELDVISIT_JOB_POLL_SECONDS).
-        quick = functools.partial(ticks.quick_round, app.state.sessionmaker, settings)
-        loops.append(
-            asyncio.create_task(_every(settings.job_poll_seconds, quick, "photos, webhooks and export jobs"))
-        )
-    if settings.audit_seal_seconds > 0:
-        # Audit events sealed within seconds of their commit and the head checkpointed, so that removing
-        # the newest events is noticed (FIELDVISIT_AUDIT_SEAL_SECONDS).
-        seal = functools.partial(audit.seal, app.state.engine, settings=settings)
-        loops.append(asyncio.create_task(_every(settings.audit_seal_seconds, seal, "audit sealing")))
+    # The background rounds run here unless `fieldvisit worker` processes do them
+    # (FIELDVISIT_BACKGROUND_IN_SERVE=false); each one is safe in any number of processes (workers.py).
+    chosen = (
+        workers.loops(app.state.engine, app.state.sessionmaker, settings)
+        if settings.background_in_serve
+        else []
+    )
+    loops = [asyncio.create_task(workers.run_every(loop)) for loop in chosen]
     # The fork server for CPU-heavy jobs (kit/offload.py) starts in the background, not on the first import.
     warming = asyncio.create_task(run_in_threadpool(offload.warm_up))
     try:
@@ -94,17 +81,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             loop_task.cancel()
             with suppress(asyncio.CancelledError):
                 await loop_task
-
-
-async def _every(seconds: float, work: Callable[[], object], what: str) -> None:
-    """Run `work` in the threadpool now and then every `seconds`; one failed round (an outage) is logged
-    and the loop goes on."""
-    while True:
-        try:
-            await run_in_threadpool(work)
-        except Exception:
-            logger.exception("%s failed", what)
-        await asyncio.sleep(seconds)
 
 
 def _build_routes_now(app: FastAPI) -> None:

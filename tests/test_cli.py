@@ -20,7 +20,7 @@ from api.visits.models import Visit
 
 pytestmark = pytest.mark.calendar
 
-COMMANDS = ["serve", "migrate", "demo", "create-user", "import", "schedule", "tick"]
+COMMANDS = ["serve", "worker", "migrate", "demo", "create-user", "import", "schedule", "tick"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

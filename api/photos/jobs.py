@@ -22,6 +22,7 @@ from sqlmodel import col, select
 
 from api.config import Settings
 from api.db import utcnow
+from api.kit.faults import crash_point
 from api.photos import inspection
 from api.photos.models import Photo, PhotoState
 from api.photos.storage import PhotoStore
@@ -99,6 +100,7 @@ def process_one(make_session: sessionmaker[Session], settings: Settings, photo_i
         photo.processed_at = utcnow()
         session.flush()
         after_processing(session, settings=settings, photo=photo)
+        crash_point("photo_derivatives_before_commit")
         session.commit()
         return True
 

@@ -182,7 +182,9 @@ def _photo_answer(photo: Photo, status: int) -> JSONResponse:
 
 
 def _process_later(background: BackgroundTasks, request: Request, settings: Any, photo: Photo) -> None:
-    if photo.state == PhotoState.received:
+    # Right after the answer, in this process; where `fieldvisit worker`s do the background work, they take
+    # the photo up at their next poll instead, so that API nodes only ingest.
+    if photo.state == PhotoState.received and settings.background_in_serve:
         background.add_task(jobs.process_one, request.app.state.sessionmaker, settings, photo.id)
 
 

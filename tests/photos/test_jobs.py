@@ -5,8 +5,14 @@ lock went with its connection), after the stale-claim time on SQLite (a committe
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
+import pytest
 import time_machine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -20,6 +26,7 @@ from api.photos import jobs
 from api.photos.models import Photo, PhotoState
 from api.ticks import quick_round
 from tests.factories import login, make_bank
+from tests.live import server_env
 from tests.photos.images import jpeg
 from tests.sync.helpers import CapturedPhoto, put_photo
 
@@ -92,3 +99,38 @@ def test_a_photo_left_without_derivatives_is_made_by_the_poll_not_the_next_tick(
     session.rollback()
     photo = session.get(Photo, photo_id)
     assert photo is not None and photo.thumbnail_sha256 is not None and photo.phash is not None
+
+
+@pytest.mark.real_clock
+def test_a_worker_process_makes_what_is_waiting_and_stops_cleanly_on_sigterm(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    photo_id = _unprocessed_photo(app, client, session)
+    env = server_env(settings, FIELDVISIT_JOB_POLL_SECONDS="0.3", FIELDVISIT_LOG_FORMAT="text")
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while _state(session, photo_id) != PhotoState.processed:
+                assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+                time.sleep(0.1)
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=30) == 0
+        finally:
+            worker.kill()
+            worker.wait()
+    assert (
+        "worker started: photos, webhooks and export jobs every 0.3 s"
+        in (tmp_path / "worker.log").read_text()
+    )
+
+
+def test_a_worker_with_nothing_to_do_says_so(settings: Settings) -> None:
+    env = server_env(settings)  # every background period 0
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "nothing to do" in done.stderr
