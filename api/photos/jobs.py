@@ -117,10 +117,7 @@ def process_pending(make_session: sessionmaker[Session], settings: Settings, *, 
     with make_session() as session:
         waiting = list(
             session.scalars(
-                select(col(Photo.id))
-                .where(_claimable(session))
-                .order_by(col(Photo.received_at))
-                .limit(limit)
+                select(col(Photo.id)).where(_claimable(session)).order_by(col(Photo.received_at)).limit(limit)
             )
         )
     return sum(process_one(make_session, settings, photo_id) for photo_id in waiting)
