@@ -2,7 +2,9 @@
 received, and — read from the database at each scrape — the background work waiting (photos without
 derivatives, change-feed rows not numbered yet, audit events not sealed yet, webhook events not fanned out
 and deliveries not delivered, export jobs not done), the oldest unprocessed photo, the oldest webhook delivery
-still pending, and the connection pool in use.
+still pending, how long the work done in the last minutes took by kind (job latency), how long finished visits
+took to reach the server whole (sync lag), and the connection pool in use. Read from the database, these
+include what `fieldvisit worker` processes did, which have no HTTP port of their own.
 
 Each `fieldvisit serve` process has its own counters (a registry per app, so tests can build many apps);
 with `--workers N` scrape each node, or put the processes behind one address and read the database-backed
@@ -13,7 +15,9 @@ not "the loopback is trusted", since behind a reverse proxy on the same host eve
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
+import statistics
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -35,8 +39,11 @@ from api.exports.models import ExportJob, ExportState
 from api.integrations.models import DeliveryState, WebhookDelivery, WebhookEvent
 from api.kit.dates import assume_utc
 from api.photos.models import Photo, PhotoState
-from api.sync.models import ChangeLog
+from api.sync.models import ChangeLog, Submission
 
+# The window of the job latency and sync lag figures, and at most how many finished rows of each kind they read.
+RECENT_WINDOW = dt.timedelta(minutes=5)
+RECENT_ROWS = 2000
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -108,6 +115,70 @@ class BacklogCollector(Collector):
         yield oldest
         yield lag
         yield pool
+        try:
+            yield from self._recent_latencies()
+        except Exception:
+            return
+
+    def _recent_latencies(self) -> Iterator[GaugeMetricFamily]:
+        """How long work took from being asked for to being done, over what finished in the last
+        RECENT_WINDOW (at most RECENT_ROWS of it, newest first: an index on each finishing time keeps the read
+        short however large the tables grow)."""
+        since = utcnow() - RECENT_WINDOW
+        jobs = GaugeMetricFamily(
+            "fieldvisit_job_latency_seconds",
+            f"From asked for to done, over the work done in the last {RECENT_WINDOW.seconds // 60} minutes: "
+            "median and longest, by kind (photo derivatives from the photo's arrival, webhook deliveries "
+            "from the change, export files from the request).",
+            labels=["kind", "stat"],
+        )
+        sync = GaugeMetricFamily(
+            "fieldvisit_sync_lag_seconds",
+            f"From the manager finishing a visit on the phone to the server holding it with every photo, over "
+            f"the submissions completed in the last {RECENT_WINDOW.seconds // 60} minutes: median and longest.",
+            labels=["stat"],
+        )
+        finished_on_phone = col(Submission.body)["device_finished_at"].as_string()
+        spans: list[tuple[str, Any, Any]] = [
+            ("photo_derivatives", col(Photo.received_at), col(Photo.processed_at)),
+            ("webhook_deliveries", col(WebhookDelivery.created_at), col(WebhookDelivery.delivered_at)),
+            ("export_jobs", col(ExportJob.created_at), col(ExportJob.finished_at)),
+        ]
+        with self.engine.connect() as conn:
+            for kind, asked, done in spans:
+                rows = conn.execute(
+                    select(asked, done).where(done >= since).order_by(done.desc()).limit(RECENT_ROWS)
+                ).all()
+                _add_spread(jobs, [kind], [_seconds(a, d) for a, d in rows])
+            rows = conn.execute(
+                select(finished_on_phone, col(Submission.completed_at))
+                .where(col(Submission.completed_at) >= since)
+                .order_by(col(Submission.completed_at).desc())
+                .limit(RECENT_ROWS)
+            ).all()
+        lags = []
+        for on_phone, completed in rows:
+            try:
+                finished = dt.datetime.fromisoformat(on_phone) if on_phone else None
+            except ValueError:
+                finished = None
+            if finished is not None and finished.tzinfo is not None:
+                # A phone whose clock runs ahead would give a negative lag: none is shown as none.
+                lags.append(max(0.0, _seconds(finished, completed)))
+        _add_spread(sync, [], lags)
+        yield jobs
+        yield sync
+
+
+def _seconds(start: Any, end: Any) -> float:
+    return float((assume_utc(end) - assume_utc(start)).total_seconds())
+
+
+def _add_spread(family: GaugeMetricFamily, labels: list[str], values: list[float]) -> None:
+    """The median and the longest of `values` (both 0 when nothing finished in the window)."""
+    ordered = sorted(values)
+    family.add_metric([*labels, "median"], statistics.median(ordered) if ordered else 0.0)
+    family.add_metric([*labels, "max"], ordered[-1] if ordered else 0.0)
 
 
 def _age(moment: Any) -> float:

@@ -15,8 +15,9 @@ from api.config import Settings
 from api.db import utcnow
 from api.main import create_app
 from api.photos.models import Photo, PhotoState
+from api.sync.models import Submission
 from tests.factories import login, make_bank
-from tests.sync.helpers import capture_photos, put_photo
+from tests.sync.helpers import capture_photos, put_photo, submission_body
 
 TOKEN = "metrics-" + "x" * 32
 
@@ -71,3 +72,56 @@ def test_metrics_count_requests_bytes_and_waiting_work(settings: Settings, sessi
     numbering = next(line for line in text.splitlines() if 'kind="change_feed_numbering"' in line)
     assert float(numbering.split()[-1]) > 0  # no tick ran: the uploads' changes wait for their numbers
     assert "fieldvisit_db_connections_in_use" in text
+
+
+def test_metrics_give_the_job_latency_and_the_sync_lag_of_the_last_minutes(
+    settings: Settings, session: Session
+) -> None:
+    app = create_app(settings.model_copy(update={"metrics_token": TOKEN}))
+    now = utcnow()
+    try:
+        with TestClient(app) as client:
+            bank = make_bank(session)
+            headers = login(client, bank.one.manager)
+            photos = capture_photos(seed=82)
+            for photo in photos:
+                assert put_photo(client, headers, bank.one.visit.id, photo).status_code == 201
+            finished_on_phone = now - dt.timedelta(seconds=90)
+            body = submission_body(photos, device_finished_at=finished_on_phone.isoformat())
+            answer = client.put(
+                f"/api/v1/visits/{bank.one.visit.id}/submissions/{uuid.uuid4()}", json=body, headers=headers
+            )
+            assert answer.status_code == 201 and answer.json()["state"] == "complete"
+            submission_id = uuid.UUID(answer.json()["id"])
+            # The first three made 2, 4 and 30 s after their arrival; the last one ten minutes ago (outside
+            # the window), in 999 s.
+            extra = capture_photos(seed=83)[0]
+            assert put_photo(client, headers, bank.one.visit.id, extra).status_code == 201
+            ago = now - dt.timedelta(minutes=10)
+            with app.state.sessionmaker() as db, db.begin():
+                for photo, took in zip(photos, (2, 4, 30), strict=True):
+                    db.execute(
+                        update(Photo)
+                        .where(col(Photo.id) == uuid.UUID(photo.id))
+                        .values(received_at=now - dt.timedelta(seconds=took), processed_at=now)
+                    )
+                db.execute(
+                    update(Photo)
+                    .where(col(Photo.id) == uuid.UUID(extra.id))
+                    .values(received_at=ago - dt.timedelta(seconds=999), processed_at=ago)
+                )
+                db.execute(
+                    update(Submission)
+                    .where(col(Submission.id) == submission_id)
+                    .values(completed_at=now - dt.timedelta(seconds=30))
+                )
+            text = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    finally:
+        app.state.engine.dispose()
+    assert 'fieldvisit_job_latency_seconds{kind="photo_derivatives",stat="median"} 4.0' in text
+    assert 'fieldvisit_job_latency_seconds{kind="photo_derivatives",stat="max"} 30.0' in text
+    assert 'fieldvisit_job_latency_seconds{kind="export_jobs",stat="max"} 0.0' in text
+    assert 'fieldvisit_job_latency_seconds{kind="webhook_deliveries",stat="median"} 0.0' in text
+    # Finished on the phone 90 s ago, whole on the server 30 s ago.
+    assert 'fieldvisit_sync_lag_seconds{stat="median"} 60.0' in text
+    assert 'fieldvisit_sync_lag_seconds{stat="max"} 60.0' in text

@@ -35,7 +35,7 @@ class ExportJob(SQLModel, table=True):
     )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     claimed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
-    finished_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     size: int | None = Field(default=None, sa_type=BigInteger)
     sha256: str | None = Field(default=None, max_length=64)

@@ -145,7 +145,7 @@ class WebhookDelivery(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    delivered_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     last_attempt_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_status: int | None = Field(default=None)
     last_latency_ms: int | None = Field(default=None)
