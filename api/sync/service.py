@@ -274,27 +274,11 @@ def submit(
     definition = checklist_service.pinned_definition(session, version_id=version.id)
     photo_items = validate(definition, body, settings)
     reasons = _conflicts(session, visit, version, user, body.replaces)
-    submission = Submission(
-        id=submission_id,
-        visit_id=visit.id,
-        branch_id=visit.branch_id,
-        submitted_by_id=user.id,
-        template_version_id=version.id,
-        body_sha256=digest,
-        body=body_json(body),
-        state=SubmissionState.incomplete,
-        conflict=bool(reasons),
-        conflict_reasons=reasons,
-        visit_status_after=visit.status.value,
-    )
-    if not inserted(session, submission):
-        # An identical request (another process, a retry) stored it first: answer with that one.
-        winner = session.get(Submission, submission_id, populate_existing=True)
-        assert winner is not None
-        return _same_or_conflict(winner, visit_id, digest), False
+    # The photos already here are looked up first, so that the submission and its manifest are written once,
+    # in their final state (written incomplete and then completed, each write had its audit and feed rows).
     manifest = [
         ManifestPhoto(
-            submission_id=submission.id,
+            submission_id=submission_id,
             photo_id=entry.id,
             sha256=entry.sha256,
             size=entry.size,
@@ -303,22 +287,41 @@ def submit(
         )
         for entry in body.photos
     ]
+    _match_arrived_photos(session, visit_id=visit.id, rows=manifest)
+    complete = all(row.arrived for row in manifest)
+    submission = Submission(
+        id=submission_id,
+        visit_id=visit.id,
+        branch_id=visit.branch_id,
+        submitted_by_id=user.id,
+        template_version_id=version.id,
+        body_sha256=digest,
+        body=body_json(body),
+        state=SubmissionState.complete if complete else SubmissionState.incomplete,
+        completed_at=utcnow() if complete else None,
+        conflict=bool(reasons),
+        conflict_reasons=reasons,
+        visit_status_after=(
+            VisitStatus.submitted if visit.status in AWAITING_MANAGER else visit.status
+        ).value,
+    )
+    if not inserted(session, submission):
+        # An identical request (another process, a retry) stored it first: answer with that one.
+        winner = session.get(Submission, submission_id, populate_existing=True)
+        assert winner is not None
+        return _same_or_conflict(winner, visit_id, digest), False
     session.add_all(manifest)
-    _match_arrived_photos(session, submission=submission, rows=manifest)
     if visit.status in AWAITING_MANAGER:
         visit_service.transition(visit, VisitStatus.submitted)
         visit.submitted_at = utcnow()
-    submission.visit_status_after = visit.status.value
-    # One flush for the manifest's verdict, the submission's state and the visit's transition: each
-    # flush writes its own change-log and audit rows.
+    # One flush for the manifest and the visit's transition.
     session.flush()
     return submission, True
 
 
-def _match_arrived_photos(session: Session, *, submission: Submission, rows: list[ManifestPhoto]) -> None:
-    """Tick off the photos already here; the caller flushes."""
+def _match_arrived_photos(session: Session, *, visit_id: uuid.UUID, rows: list[ManifestPhoto]) -> None:
+    """Tick off the photos already here (the rows are not in the session yet)."""
     if not rows:
-        _recompute_state(session, submission=submission, rows=rows, flush=False)
         return
     photos = {
         photo.id: photo
@@ -327,8 +330,7 @@ def _match_arrived_photos(session: Session, *, submission: Submission, rows: lis
     for row in rows:
         photo = photos.get(row.photo_id)
         if photo is not None:
-            _mark(row, photo, submission.visit_id)
-    _recompute_state(session, submission=submission, rows=rows, flush=False)
+            _mark(row, photo, visit_id)
 
 
 def _mark(row: ManifestPhoto, photo: Photo, visit_id: uuid.UUID) -> None:
