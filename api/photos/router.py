@@ -25,6 +25,7 @@ from api.photos import inspection, jobs, service, transfer
 from api.photos.exceptions import BadUploadRequest, PhotoNotReady, UploadOffsetMismatch
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoPublic
+from api.visits.models import Visit
 
 router = APIRouter(prefix="/api/v1", tags=["photos"], route_class=CommitFirstRoute)
 
@@ -231,7 +232,7 @@ async def tus_create(
     _require_tus(tus_resumable)
     with_data = content_type == "application/offset+octet-stream"
     chunk_digest = _parse_checksum(upload_checksum) if with_data else None
-    upload = await run_in_threadpool(
+    upload, visit = await run_in_threadpool(
         _create_upload, session, settings, user, upload_length=upload_length, upload_metadata=upload_metadata
     )
     # The upload exists before a byte is read: committed now, it survives a cut in the middle of the body.
@@ -240,13 +241,15 @@ async def tus_create(
     # The body holds the photo's first bytes: kept only by an upload that has none yet (a phone asking again
     # after a lost answer is handed the upload it has, whose offset then says where to go on from).
     if with_data and upload.finished_photo_id is None and upload.offset == 0:
-        headers.update(await _receive(request, background, session, settings, user, upload, chunk_digest))
+        headers.update(
+            await _receive(request, background, session, settings, user, upload, chunk_digest, visit=visit)
+        )
     return Response(status_code=201, headers=headers, background=background)
 
 
 def _create_upload(
     session: Session, settings: Settings, user: User, *, upload_length: int, upload_metadata: str
-) -> Upload:
+) -> tuple[Upload, Visit]:
     meta = _parse_metadata(upload_metadata)
     claim = _claim(
         photo_id=meta.get("photo_id"),
@@ -276,6 +279,8 @@ async def _receive(
     user: User,
     upload: Upload,
     chunk_digest: bytes | None,
+    *,
+    visit: Visit | None = None,
 ) -> dict[str, str]:
     """Append the request's body at the upload's offset; when the last byte is in, verify and keep the
     photo. Returns the tus headers of the answer."""
@@ -303,7 +308,7 @@ async def _receive(
     headers = {**TUS_HEADERS, "Upload-Offset": str(appended.offset)}
     if appended.offset == upload.length and not appended.disconnected:
         photo = await run_in_threadpool(
-            service.finish_upload, session, settings=settings, user=user, upload=upload
+            service.finish_upload, session, settings=settings, user=user, upload=upload, visit=visit
         )
         headers["Fieldvisit-Photo-Id"] = str(photo.id)
         _process_later(background, request, settings, photo)

@@ -276,9 +276,10 @@ def stamped_copy(
 
 def create_upload(
     session: Session, *, settings: Settings, user: User, claim: PhotoClaim, extra: dict[str, Any]
-) -> Upload:
+) -> tuple[Upload, Visit]:
     """Start a resumable upload. When these bytes are already kept, the answer is an upload that is
-    already complete, so that any tus client ends cleanly (it asks, hears every byte arrived, stops)."""
+    already complete, so that any tus client ends cleanly (it asks, hears every byte arrived, stops).
+    Returns the upload and its visit (checked for this user, handed on to finish it in the same request)."""
     visit = check_claim(session, settings=settings, user=user, claim=claim)
     already = existing_photo(session, photo_id=claim.photo_id, sha256=claim.sha256)
     # A phone that lost the creation answer asks again: hand back the upload it already has.
@@ -288,7 +289,7 @@ def create_upload(
         )
     )
     if upload is not None:
-        return upload
+        return upload, visit
     assert claim.size is not None
     upload = Upload(
         photo_id=claim.photo_id,
@@ -307,7 +308,7 @@ def create_upload(
     session.flush()
     if already is None:
         photo_store(settings).upload_path(upload.id).touch()
-    return upload
+    return upload, visit
 
 
 def get_upload_for(session: Session, *, user: User, upload_id: uuid.UUID) -> Upload:
@@ -333,38 +334,37 @@ def claim_of(upload: Upload) -> PhotoClaim:
     )
 
 
-def finish_upload(session: Session, *, settings: Settings, user: User, upload: Upload) -> Photo:
+def finish_upload(
+    session: Session, *, settings: Settings, user: User, upload: Upload, visit: Visit | None = None
+) -> Photo:
     """All bytes are in: verify and keep the photo. A refused photo ends the upload; an accepted one
     marks it finished. Safe to run again after a crash before the commit: the partial file is removed
-    only once the photo's row has committed."""
+    only once the photo's row has committed. `visit` is the upload's, when the caller has just checked it."""
     if upload.finished_photo_id is not None:
         photo = session.get(Photo, upload.finished_photo_id)
         assert photo is not None
         return photo
-    store = photo_store(settings)
-    path = store.upload_path(upload.id)
+    path = photo_store(settings).upload_path(upload.id)
     claim = claim_of(upload)
-    visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
-    already = existing_photo(session, photo_id=claim.photo_id, sha256=claim.sha256)
-    if already is None:
-        try:
-            photo = accept_file(
-                session,
-                settings=settings,
-                user=user,
-                visit=visit,
-                claim=claim,
-                path=path,
-                known_new=True,  # looked for just above
-                private_file=False,
-            )
-        except PhotoRejected:
-            session.delete(upload)
-            session.flush()
-            raise
-    else:
-        photo = already
-        unlink_after_commit(session, path)
+    if visit is None:
+        visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
+    try:
+        # Not looked for first: a photo kept under this UUID meanwhile (another upload, a PUT) is rare, and
+        # the primary key catches it — the one kept is then the answer, or 409 for other bytes.
+        photo = accept_file(
+            session,
+            settings=settings,
+            user=user,
+            visit=visit,
+            claim=claim,
+            path=path,
+            known_new=True,
+            private_file=False,
+        )
+    except PhotoRejected:
+        session.delete(upload)
+        session.flush()
+        raise
     upload.finished_photo_id = photo.id
     upload.finished_at = utcnow()
     session.flush()

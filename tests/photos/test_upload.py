@@ -211,6 +211,33 @@ def test_the_same_photo_twice_answers_with_the_first_and_other_bytes_conflict(
     assert _count(session, Photo) == 1
 
 
+def test_an_upload_whose_photo_arrived_meanwhile_by_another_way_ends_with_that_photo(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """Finishing an upload does not look for the photo first: the primary key catches one kept meanwhile
+    (here by a PUT), and the upload ends with it — or 409 when those were other bytes."""
+    bank = make_bank(session)
+    headers = login(client, bank.one.manager)
+    data, other = jpeg(seed=5), jpeg(seed=6)
+    for photo_id, sent_meanwhile, answer in (
+        ("7d0e7f9c-52f4-4c55-9a6e-1a9a4b1f0007", data, 204),
+        ("7d0e7f9c-52f4-4c55-9a6e-1a9a4b1f0008", other, 409),
+    ):
+        location = _create(client, headers, bank, data, photo_id).headers["Location"]
+        assert _patch(client, headers, location, 0, data[:1000]).status_code == 204
+        assert _put(client, headers, bank, sent_meanwhile, "image/jpeg", photo_id).status_code == 201
+        last = _patch(client, headers, location, 1000, data[1000:])
+        assert last.status_code == answer, last.text
+        if answer == 204:
+            assert last.headers["Fieldvisit-Photo-Id"] == photo_id
+        else:
+            assert last.json()["code"] == "photo_id_conflict"
+    session.rollback()
+    assert _count(session, Photo) == 2
+    kept = {photo.sha256 for photo in session.scalars(select(Photo))}
+    assert kept == {sha256(data), sha256(other)}
+
+
 def test_a_lost_creation_answer_gets_the_same_upload_back(client: TestClient, session: Session) -> None:
     bank = make_bank(session)
     headers = login(client, bank.one.manager)
