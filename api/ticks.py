@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
@@ -70,11 +71,14 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
 
 
 _evaluated_on: dict[str, dt.date] = {}
+# Held by the process evaluating the whole bank, so that several workers at the day's first tick do not all do it.
+DAILY_EVALUATION_LOCK_KEY = 0x46564556  # "FVEV"
 
 
 def evaluate_daily(make_session: sessionmaker[Session], settings: Settings) -> int:
     """Every borrower's early-warning indicators, once per bank day in this process (the loop in `serve` ticks
-    every few minutes; `fieldvisit tick` from cron runs it each time). Returns the signals opened."""
+    every few minutes; `fieldvisit tick` from cron runs it each time). Returns the signals opened. On
+    PostgreSQL, a process that finds another one evaluating leaves today's evaluation to it."""
     from api.kit.clock import today_in
     from api.monitoring import service as monitoring
 
@@ -82,6 +86,11 @@ def evaluate_daily(make_session: sessionmaker[Session], settings: Settings) -> i
     if _evaluated_on.get(settings.database_url) == today:
         return 0
     with make_session() as session:
+        if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": DAILY_EVALUATION_LOCK_KEY}
+        ):
+            _evaluated_on[settings.database_url] = today
+            return 0
         report = monitoring.evaluate(session, settings=settings)
         session.commit()
     _evaluated_on[settings.database_url] = today

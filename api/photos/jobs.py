@@ -1,6 +1,6 @@
 """Making derivatives after the photo was acknowledged: preview, thumbnail, perceptual hash.
 
-Any number of processes (API nodes, `fieldvisit process-photos`, the poll inside `serve`) work the same
+Any number of processes (API nodes, `fieldvisit worker`s, `fieldvisit tick`) work the same
 queue without processing a photo twice. On PostgreSQL a photo is held by a row lock for as long as its
 derivatives take, in the transaction that then stores them: the others skip it (`SKIP LOCKED`), and when the
 process holding it dies, its connection and the lock go with it, so the next poll anywhere takes the photo up
