@@ -8,9 +8,11 @@ refers to it. The photo goes as the field app sends it — tus, the creation car
 before (`tus-chunked`: POST, then 256 KB PATCHes) or in one `PUT` (`put`). The server runs as
 `fieldvisit serve --workers 2` on PostgreSQL; the load client (httpx) shares the 2 cores. CPU is utime+stime
 of the server's process tree and of every PostgreSQL process, read from /proc before and after each run
-(derivatives included: the run waits for the last one).
+(derivatives included: the run waits for the last one). With `--background workers` the server only ingests
+and `fieldvisit worker` processes make the derivatives; their CPU is counted with the server's.
 
     python bench/sync_ingest.py [--ways tus-app,tus-chunked] [--inspections 1000] [--concurrency 8]
+        [--background serve|workers] [--job-workers 1]
         [--database-url postgresql://postgres@127.0.0.1:5432/fieldvisit_ingest]
 """
 
@@ -230,13 +232,18 @@ async def load(
                 n = queue.get_nowait()
                 latencies.append(await inspect_once(client, headers, way, visits[n], photos[n]))
 
-        cpu = (server_cpu_seconds(SERVER_PID[0]), postgres_cpu_seconds())
+        cpu = (ours_cpu_seconds(), postgres_cpu_seconds())
         started = time.perf_counter()
         await asyncio.gather(*(phone() for _ in range(concurrency)))
         return time.perf_counter() - started, latencies, cpu
 
 
-SERVER_PID: list[int] = [0]
+# The server's supervisor and any `fieldvisit worker`s: their CPU (and their children's) is ours.
+OUR_PIDS: list[int] = []
+
+
+def ours_cpu_seconds() -> float:
+    return sum(server_cpu_seconds(pid) for pid in OUR_PIDS)
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -305,15 +312,17 @@ def run_way(args: argparse.Namespace, way: str) -> dict[str, float]:
         "FIELDVISIT_PHOTO_DIR": str(photo_dir),
         # The production defaults: the job poll (2 s) takes up photos, the tick runs every 5 minutes.
         "FIELDVISIT_LOG_FORMAT": "text",
+        # `workers`: the nodes only ingest and answer; `fieldvisit worker`s make the derivatives.
+        "FIELDVISIT_BACKGROUND_IN_SERVE": "true" if args.background == "serve" else "false",
     }
     fv = str(Path(sys.executable).parent / "fieldvisit")
-    server = subprocess.Popen(
-        [fv, "serve", "--port", str(port), "--workers", str(args.workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    SERVER_PID[0] = server.pid
+
+    def start(*command: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([fv, *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    server = start("serve", "--port", str(port), "--workers", str(args.workers))
+    helpers = [start("worker") for _ in range(args.job_workers if args.background == "workers" else 0)]
+    OUR_PIDS[:] = [server.pid, *(helper.pid for helper in helpers)]
     try:
         import httpx2 as httpx
 
@@ -341,11 +350,12 @@ def run_way(args: argparse.Namespace, way: str) -> dict[str, float]:
                 time.sleep(0.05)
         last_derivative = time.perf_counter() - load_ended
         engine.dispose()
-        server_cpu = server_cpu_seconds(server.pid) - server_before
+        server_cpu = ours_cpu_seconds() - server_before
         pg_cpu = postgres_cpu_seconds() - pg_before
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        for process in (server, *helpers):
+            process.terminate()
+            process.wait(timeout=20)
     n = args.inspections
     return {
         "rate": n / elapsed,
@@ -369,12 +379,23 @@ def main() -> None:
     parser.add_argument("--inspections", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument(
+        "--background",
+        choices=["serve", "workers"],
+        default="serve",
+        help="where the derivatives are made: in the server (the default) or in `fieldvisit worker`s",
+    )
+    parser.add_argument(
+        "--job-workers", type=int, default=1, help="`fieldvisit worker`s with --background workers"
+    )
     args = parser.parse_args()
     ways = args.ways.split(",")
     print(
         f"{args.inspections} inspections after {args.warmup} warm-up, one ~300 KB photo each, concurrency "
-        f"{args.concurrency}, {args.workers} server processes, PostgreSQL; load average {os.getloadavg()[0]:.2f}"
+        f"{args.concurrency}, {args.workers} server processes"
+        + (f" + {args.job_workers} job workers" if args.background == "workers" else "")
+        + f", PostgreSQL; load average {os.getloadavg()[0]:.2f}"
     )
     print(
         f"{'way':12s} {'insp/s':>7s} {'median':>8s} {'p95':>8s} {'server':>8s} {'postgres':>9s} {'total':>7s}  last derivative"
