@@ -88,9 +88,14 @@ class Phone:
             raise
 
     def run(self) -> None:
-        answer = self._send(
-            "POST", "/api/v1/auth/token", data={"username": self.username, "password": PASSWORD}
-        )
+        while True:
+            try:
+                answer = self._send(
+                    "POST", "/api/v1/auth/token", data={"username": self.username, "password": PASSWORD}
+                )
+                break
+            except httpx.TransportError:
+                continue
         self.auth = {"Authorization": f"Bearer {answer.json()['access_token']}"}
         for number, visit_id in enumerate(self.visits):
             taken = now_in_shanghai_exif()
