@@ -82,17 +82,19 @@ def accept_submission(
     return submission, new
 
 
-def photo_ready(session: Session, *, settings: Settings, photo: Photo) -> None:
-    """A photo's derivatives exist (or failed): judge it in every submission that lists it."""
-    submission_ids = session.scalars(
-        select(ManifestPhoto.submission_id).where(ManifestPhoto.photo_id == photo.id)
-    )
-    for submission_id in list(submission_ids):
+def photos_ready(session: Session, *, settings: Settings, photos: list[Photo]) -> None:
+    """Photos' derivatives exist (or failed): judge each in every submission that lists it."""
+    listed = session.execute(
+        select(ManifestPhoto.submission_id, ManifestPhoto.photo_id)
+        .where(col(ManifestPhoto.photo_id).in_([photo.id for photo in photos]))
+        .order_by(col(ManifestPhoto.submission_id), col(ManifestPhoto.photo_id))
+    ).all()
+    for submission_id, photo_id in listed:
         submission = session.get(Submission, submission_id)
         visit = session.get(Visit, submission.visit_id) if submission else None
         if submission is not None and visit is not None:
             evaluate_submission(
-                session, settings=settings, visit=visit, submission=submission, only_photo=photo.id
+                session, settings=settings, visit=visit, submission=submission, only_photo=photo_id
             )
 
 

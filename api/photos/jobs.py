@@ -15,6 +15,7 @@ import hashlib
 import logging
 import uuid
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -45,79 +46,110 @@ def _claimable(session: Session) -> ColumnElement[bool]:
     )
 
 
-def _hold(session: Session, photo_id: uuid.UUID) -> Photo | None:
-    """The photo, held for this process until the session commits; None when another process has it or it
-    is done."""
+DATABASE_GONE = (sa_exc.OperationalError, sa_exc.InterfaceError)
+# Photos whose derivatives one transaction makes: one lock, one write per table and one commit for them all.
+BATCH = 16
+
+
+def _hold(session: Session, photo_ids: list[uuid.UUID]) -> list[Photo]:
+    """Those of the photos nobody else has, held for this process until the session commits."""
     if _locks_rows(session):
-        # FOR NO KEY UPDATE: a submission naming the photo meanwhile (a foreign key's KEY SHARE) is not held up.
-        return session.scalars(
-            select(Photo)
-            .where(col(Photo.id) == photo_id, _claimable(session))
-            .with_for_update(skip_locked=True, key_share=True)
-        ).one_or_none()
-    # The claimed row comes back whole, so finishing it needs no second read.
-    photo = session.scalars(
-        update(Photo)
-        .where(col(Photo.id) == photo_id, _claimable(session))
-        .values(state=PhotoState.processing, claimed_at=utcnow())
-        .returning(Photo),
-        execution_options={"populate_existing": True},
-    ).one_or_none()
+        # FOR NO KEY UPDATE: a submission naming a photo meanwhile (a foreign key's KEY SHARE) is not held up.
+        return list(
+            session.scalars(
+                select(Photo)
+                .where(col(Photo.id).in_(photo_ids), _claimable(session))
+                .order_by(col(Photo.received_at))
+                .with_for_update(skip_locked=True, key_share=True)
+            )
+        )
+    # The claimed rows come back whole, so finishing them needs no second read.
+    photos = list(
+        session.scalars(
+            update(Photo)
+            .where(col(Photo.id).in_(photo_ids), _claimable(session))
+            .values(state=PhotoState.processing, claimed_at=utcnow())
+            .returning(Photo),
+            execution_options={"populate_existing": True},
+        )
+    )
     session.commit()
-    return photo
+    return photos
 
 
 def process_one(make_session: sessionmaker[Session], settings: Settings, photo_id: uuid.UUID) -> bool:
     """Process one photo if nobody else has it. True when this call made its derivatives."""
+    return process_batch(make_session, settings, [photo_id]) == 1
+
+
+def process_batch(make_session: sessionmaker[Session], settings: Settings, photo_ids: list[uuid.UUID]) -> int:
+    """Make the derivatives of those of these photos that nobody else has, in one transaction; then their
+    rules run again. Returns how many were made (a photo that fails is marked failed, kept as evidence)."""
     store = PhotoStore(settings.photo_dir)
     with make_session() as session:
-        photo = _hold(session, photo_id)
-        if photo is None:
-            return False
-        claimed = photo.sha256
-        try:
-            derived = inspection.derive(store.original_path(claimed))
-            thumbnail_sha = hashlib.sha256(derived.thumbnail).hexdigest()
-            store.write_derived(claimed, "thumbnail", derived.thumbnail)
-            preview_sha = claimed  # the original serves as its own preview
-            if derived.preview is not None:
-                preview_sha = hashlib.sha256(derived.preview).hexdigest()
-                store.write_derived(claimed, "preview", derived.preview)
-        except Exception as exc:  # a photo that passed validation but fails here is kept as evidence
-            logger.exception("processing photo %s failed", photo_id)
-            photo.state = PhotoState.failed
-            photo.processing_error = str(exc)[:500]
-            session.flush()
-            after_processing(session, settings=settings, photo=photo)
-            session.commit()
-            return False
-        photo.phash = derived.phash
-        photo.phash_variants = derived.phash_variants
-        photo.phash_b0, photo.phash_b1, photo.phash_b2, photo.phash_b3 = inspection.phash_bands(derived.phash)
-        photo.thumbnail_sha256 = thumbnail_sha
-        photo.preview_sha256 = preview_sha
-        photo.state = PhotoState.processed
-        photo.processed_at = utcnow()
+        photos = _hold(session, photo_ids)
+        if not photos:
+            return 0
+        made = sum(_derive(store, photo) for photo in photos)
         session.flush()
-        after_processing(session, settings=settings, photo=photo)
+        from api import flows  # flows chain several domains; imported late to keep this module light
+
+        flows.photos_ready(session, settings=settings, photos=photos)
         crash_point("photo_derivatives_before_commit")
         session.commit()
-        return True
+        return made
 
 
-def after_processing(session: Session, *, settings: Settings, photo: Photo) -> None:
-    """The photo rules (location, time, reuse) run again for every submission that lists this photo."""
-    from api import flows  # flows chain several domains; imported late to keep this module light
-
-    flows.photo_ready(session, settings=settings, photo=photo)
+def _derive(store: PhotoStore, photo: Photo) -> bool:
+    """Write the photo's derivatives and note them on its row; False (and the row marked failed) when they
+    cannot be made."""
+    try:
+        derived = inspection.derive(store.original_path(photo.sha256))
+        thumbnail_sha = hashlib.sha256(derived.thumbnail).hexdigest()
+        store.write_derived(photo.sha256, "thumbnail", derived.thumbnail)
+        preview_sha = photo.sha256  # the original serves as its own preview
+        if derived.preview is not None:
+            preview_sha = hashlib.sha256(derived.preview).hexdigest()
+            store.write_derived(photo.sha256, "preview", derived.preview)
+    except Exception as exc:  # a photo that passed validation but fails here is kept as evidence
+        logger.exception("processing photo %s failed", photo.id)
+        photo.state = PhotoState.failed
+        photo.processing_error = str(exc)[:500]
+        return False
+    photo.phash = derived.phash
+    photo.phash_variants = derived.phash_variants
+    photo.phash_b0, photo.phash_b1, photo.phash_b2, photo.phash_b3 = inspection.phash_bands(derived.phash)
+    photo.thumbnail_sha256 = thumbnail_sha
+    photo.preview_sha256 = preview_sha
+    photo.state = PhotoState.processed
+    photo.processed_at = utcnow()
+    return True
 
 
 def process_pending(make_session: sessionmaker[Session], settings: Settings, *, limit: int = 100) -> int:
-    """Work through photos waiting for derivatives: those whose process died before or while making them."""
+    """Work through photos waiting for derivatives — those left to the workers, or whose process died before
+    or while making them — a batch at a time."""
     with make_session() as session:
         waiting = list(
             session.scalars(
                 select(col(Photo.id)).where(_claimable(session)).order_by(col(Photo.received_at)).limit(limit)
             )
         )
-    return sum(process_one(make_session, settings, photo_id) for photo_id in waiting)
+    made = 0
+    for start in range(0, len(waiting), BATCH):
+        batch = waiting[start : start + BATCH]
+        try:
+            made += process_batch(make_session, settings, batch)
+        except DATABASE_GONE:
+            raise  # an outage ends the round (logged once by the caller); the next round tries again
+        except Exception:
+            # One photo whose rules cannot be run (a bug, data the rules trip on) must not hold its batch back.
+            logger.exception("a batch of photos failed; taking them one at a time")
+            for photo_id in batch:
+                try:
+                    made += process_batch(make_session, settings, [photo_id])
+                except DATABASE_GONE:
+                    raise
+                except Exception:
+                    logger.exception("processing photo %s failed", photo_id)
+    return made

@@ -16,7 +16,7 @@ import pytest
 import time_machine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -31,19 +31,26 @@ from tests.photos.images import jpeg
 from tests.sync.helpers import CapturedPhoto, put_photo
 
 
-def _unprocessed_photo(app: FastAPI, client: TestClient, session: Session) -> uuid.UUID:
-    """A kept photo put back as it is between its acknowledgement and its derivatives."""
+def _unprocessed_photos(app: FastAPI, client: TestClient, session: Session, count: int) -> list[uuid.UUID]:
+    """Kept photos put back as they are between their acknowledgement and their derivatives."""
     bank = make_bank(session)
-    photo = CapturedPhoto(str(uuid.uuid4()), "photo_overview", jpeg(seed=31))
-    assert put_photo(client, login(client, bank.one.manager), bank.one.visit.id, photo).status_code == 201
-    photo_id = uuid.UUID(photo.id)
+    manager = login(client, bank.one.manager)
+    ids = []
+    for n in range(count):
+        photo = CapturedPhoto(str(uuid.uuid4()), "photo_overview", jpeg(seed=31 + n))
+        assert put_photo(client, manager, bank.one.visit.id, photo).status_code == 201
+        ids.append(uuid.UUID(photo.id))
     with app.state.engine.begin() as conn:
         conn.execute(
             update(Photo)
-            .where(col(Photo.id) == photo_id)
+            .where(col(Photo.id).in_(ids))
             .values(state=PhotoState.received, thumbnail_sha256=None, processed_at=None)
         )
-    return photo_id
+    return ids
+
+
+def _unprocessed_photo(app: FastAPI, client: TestClient, session: Session) -> uuid.UUID:
+    return _unprocessed_photos(app, client, session, 1)[0]
 
 
 def _state(session: Session, photo_id: uuid.UUID) -> PhotoState:
@@ -134,3 +141,29 @@ def test_a_worker_with_nothing_to_do_says_so(settings: Settings) -> None:
     )
     assert done.returncode != 0
     assert "nothing to do" in done.stderr
+
+
+def test_photos_are_made_a_batch_at_a_time_and_one_that_fails_does_not_hold_back_the_others(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings
+) -> None:
+    ids = _unprocessed_photos(app, client, session, 6)
+    session.rollback()
+    broken = session.get_one(Photo, ids[2])
+    # Its original lost from the disk: the photo is kept as evidence, marked failed, with the reason.
+    (settings.photo_dir / "originals" / broken.sha256[:2] / broken.sha256).unlink()
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(app.state.engine, "before_cursor_execute", count)
+    try:
+        assert jobs.process_pending(app.state.sessionmaker, settings) == 5
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", count)
+    states = {photo_id: _state(session, photo_id) for photo_id in ids}
+    assert states.pop(ids[2]) == PhotoState.failed
+    assert set(states.values()) == {PhotoState.processed}
+    assert "No such file" in (session.get_one(Photo, ids[2]).processing_error or "")
+    # One batch: each table written once for the six (a photo at a time took about forty statements).
+    assert len(statements) <= 12, statements
