@@ -253,7 +253,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _database_unavailable(exc: BaseException) -> bool:
+def database_unavailable(exc: BaseException) -> bool:
     """The database is down, unreachable or (SQLite) busy past its wait: not a bug, so 503, not 500."""
     from sqlalchemy import exc as sa_exc
 
@@ -273,7 +273,7 @@ def _database_unavailable(exc: BaseException) -> bool:
 
 async def _database_or_storage_error(request: Request, exc: Exception) -> JSONResponse:
     """An outage is an answer (503, 507) with Retry-After, wherever in a request it surfaced."""
-    if _database_unavailable(exc):
+    if database_unavailable(exc):
         logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return await _app_error(request, DatabaseUnavailable())
     if isinstance(exc, OSError) and full_disk(exc):

@@ -191,7 +191,7 @@ def test_a_writer_waits_for_sqlite_s_lock_and_past_the_wait_it_is_a_503(
     from sqlalchemy import exc as sa_exc
 
     from api import db
-    from api.errors import _database_unavailable
+    from api.errors import database_unavailable
 
     if not settings.database_url.startswith("sqlite"):
         pytest.skip("SQLite's single write lock")
@@ -213,7 +213,7 @@ def test_a_writer_waits_for_sqlite_s_lock_and_past_the_wait_it_is_a_503(
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(sa_exc.OperationalError) as refused, engine.begin():
             pass
-        assert _database_unavailable(refused.value)
+        assert database_unavailable(refused.value)
         other.execute("ROLLBACK")
     finally:
         other.close()

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import uuid
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -23,6 +22,7 @@ from sqlmodel import col, select
 
 from api.config import Settings
 from api.db import utcnow
+from api.errors import database_unavailable
 from api.kit.faults import crash_point
 from api.photos import inspection
 from api.photos.models import Photo, PhotoState
@@ -46,7 +46,6 @@ def _claimable(session: Session) -> ColumnElement[bool]:
     )
 
 
-DATABASE_GONE = (sa_exc.OperationalError, sa_exc.InterfaceError)
 # Photos whose derivatives one transaction makes: one lock, one write per table and one commit for them all.
 BATCH = 16
 
@@ -140,16 +139,16 @@ def process_pending(make_session: sessionmaker[Session], settings: Settings, *, 
         batch = waiting[start : start + BATCH]
         try:
             made += process_batch(make_session, settings, batch)
-        except DATABASE_GONE:
-            raise  # an outage ends the round (logged once by the caller); the next round tries again
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise  # an outage ends the round (logged once by the caller); the next round tries again
             # One photo whose rules cannot be run (a bug, data the rules trip on) must not hold its batch back.
             logger.exception("a batch of photos failed; taking them one at a time")
             for photo_id in batch:
                 try:
                     made += process_batch(make_session, settings, [photo_id])
-                except DATABASE_GONE:
-                    raise
-                except Exception:
+                except Exception as single:
+                    if database_unavailable(single):
+                        raise
                     logger.exception("processing photo %s failed", photo_id)
     return made
