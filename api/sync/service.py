@@ -344,14 +344,11 @@ def _mark(row: ManifestPhoto, photo: Photo, visit_id: uuid.UUID) -> None:
         row.arrived, row.mismatch = True, None
 
 
-def _recompute_state(
-    session: Session, *, submission: Submission, rows: list[ManifestPhoto], flush: bool = True
-) -> None:
+def _recompute_state(session: Session, *, submission: Submission, rows: list[ManifestPhoto]) -> None:
     if all(row.arrived for row in rows) and submission.state != SubmissionState.complete:
         submission.state = SubmissionState.complete
         submission.completed_at = utcnow()
-    if flush:
-        session.flush()
+    session.flush()
 
 
 def photo_arrived(session: Session, *, photo: Photo) -> list[Submission]:
