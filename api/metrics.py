@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -95,6 +95,10 @@ class BacklogCollector(Collector):
                         col(ExportJob.state).in_([ExportState.pending, ExportState.running])
                     )
                 ).scalar_one()
+                try:  # read last on the same connection: a failure here leaves the figures above standing
+                    recent = _recent_latencies(conn)
+                except Exception:
+                    recent = []
         except Exception:  # a scrape during an outage reports what it can; readiness says why
             return
         waiting.add_metric(["photo_derivatives"], photos)
@@ -115,62 +119,59 @@ class BacklogCollector(Collector):
         yield oldest
         yield lag
         yield pool
-        try:
-            yield from self._recent_latencies()
-        except Exception:
-            return
+        yield from recent
 
-    def _recent_latencies(self) -> Iterator[GaugeMetricFamily]:
-        """How long work took from being asked for to being done, over what finished in the last
-        RECENT_WINDOW (at most RECENT_ROWS of it, newest first: an index on each finishing time keeps the read
-        short however large the tables grow)."""
-        since = utcnow() - RECENT_WINDOW
-        jobs = GaugeMetricFamily(
-            "fieldvisit_job_latency_seconds",
-            f"From asked for to done, over the work done in the last {RECENT_WINDOW.seconds // 60} minutes: "
-            "median and longest, by kind (photo derivatives from the photo's arrival, webhook deliveries "
-            "from the change, export files from the request).",
-            labels=["kind", "stat"],
-        )
-        sync = GaugeMetricFamily(
-            "fieldvisit_sync_lag_seconds",
-            f"From the manager finishing a visit on the phone to the server holding it with every photo, over "
-            f"the submissions completed in the last {RECENT_WINDOW.seconds // 60} minutes: median and longest.",
-            labels=["stat"],
-        )
-        finished_on_phone = col(Submission.body)["device_finished_at"].as_string()
-        spans: list[tuple[str, Any, Any]] = [
-            ("photo_derivatives", col(Photo.received_at), col(Photo.processed_at)),
-            ("webhook_deliveries", col(WebhookDelivery.created_at), col(WebhookDelivery.delivered_at)),
-            ("export_jobs", col(ExportJob.created_at), col(ExportJob.finished_at)),
-        ]
-        with self.engine.connect() as conn:
-            for kind, asked, done in spans:
-                rows = conn.execute(
-                    select(asked, done).where(done >= since).order_by(done.desc()).limit(RECENT_ROWS)
-                ).all()
-                _add_spread(jobs, [kind], [_seconds(a, d) for a, d in rows])
-            rows = conn.execute(
-                select(finished_on_phone, col(Submission.completed_at))
-                .where(col(Submission.completed_at) >= since)
-                .order_by(col(Submission.completed_at).desc())
-                .limit(RECENT_ROWS)
-            ).all()
-        lags = []
-        for on_phone, completed in rows:
-            try:
-                finished = dt.datetime.fromisoformat(on_phone) if on_phone else None
-            except ValueError:
-                finished = None
-            if finished is not None and finished.tzinfo is not None:
-                # A phone whose clock runs ahead would give a negative lag: none is shown as none.
-                lags.append(max(0.0, _seconds(finished, completed)))
-        _add_spread(sync, [], lags)
-        yield jobs
-        yield sync
+
+def _recent_latencies(conn: Connection) -> list[GaugeMetricFamily]:
+    """How long work took from being asked for to being done, over what finished in the last
+    RECENT_WINDOW (at most RECENT_ROWS of it, newest first: an index on each finishing time keeps the read
+    short however large the tables grow)."""
+    since = utcnow() - RECENT_WINDOW
+    jobs = GaugeMetricFamily(
+        "fieldvisit_job_latency_seconds",
+        f"From asked for to done, over the work done in the last {RECENT_WINDOW.seconds // 60} minutes: "
+        "median and longest, by kind (photo derivatives from the photo's arrival, webhook deliveries "
+        "from the change, export files from the request).",
+        labels=["kind", "stat"],
+    )
+    sync = GaugeMetricFamily(
+        "fieldvisit_sync_lag_seconds",
+        f"From the manager finishing a visit on the phone to the server holding it with every photo, over "
+        f"the submissions completed in the last {RECENT_WINDOW.seconds // 60} minutes: median and longest.",
+        labels=["stat"],
+    )
+    finished_on_phone = col(Submission.body)["device_finished_at"].as_string()
+    spans: list[tuple[str, Any, Any]] = [
+        ("photo_derivatives", col(Photo.received_at), col(Photo.processed_at)),
+        ("webhook_deliveries", col(WebhookDelivery.created_at), col(WebhookDelivery.delivered_at)),
+        ("export_jobs", col(ExportJob.created_at), col(ExportJob.finished_at)),
+    ]
+    for kind, asked, done in spans:
+        rows = conn.execute(
+            select(asked, done).where(done >= since).order_by(done.desc()).limit(RECENT_ROWS)
+        ).all()
+        _add_spread(jobs, [kind], [_seconds(a, d) for a, d in rows])
+    rows = conn.execute(
+        select(finished_on_phone, col(Submission.completed_at))
+        .where(col(Submission.completed_at) >= since)
+        .order_by(col(Submission.completed_at).desc())
+        .limit(RECENT_ROWS)
+    ).all()
+    lags = []
+    for on_phone, completed in rows:
+        try:
+            finished = dt.datetime.fromisoformat(on_phone) if on_phone else None
+        except ValueError:
+            finished = None
+        if finished is not None and finished.tzinfo is not None:
+            # A phone whose clock runs ahead would give a negative lag: none is shown as none.
+            lags.append(max(0.0, _seconds(finished, completed)))
+    _add_spread(sync, [], lags)
+    return [jobs, sync]
 
 
 def _seconds(start: Any, end: Any) -> float:
+    """Seconds from `start` to `end` (SQLite gives times back without a zone: they are UTC)."""
     return float((assume_utc(end) - assume_utc(start)).total_seconds())
 
 
@@ -182,10 +183,8 @@ def _add_spread(family: GaugeMetricFamily, labels: list[str], values: list[float
 
 
 def _age(moment: Any) -> float:
-    """Seconds since `moment` (SQLite gives times back without a zone: they are UTC); 0 for none."""
-    if moment is None:
-        return 0.0
-    return float((utcnow() - assume_utc(moment)).total_seconds())
+    """Seconds since `moment`; 0 for none."""
+    return 0.0 if moment is None else _seconds(moment, utcnow())
 
 
 class RequestMetrics:
