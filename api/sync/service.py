@@ -289,6 +289,7 @@ def submit(
     ]
     _match_arrived_photos(session, visit_id=visit.id, rows=manifest)
     complete = all(row.arrived for row in manifest)
+    status_after = VisitStatus.submitted if visit.status in AWAITING_MANAGER else visit.status
     submission = Submission(
         id=submission_id,
         visit_id=visit.id,
@@ -301,9 +302,7 @@ def submit(
         completed_at=utcnow() if complete else None,
         conflict=bool(reasons),
         conflict_reasons=reasons,
-        visit_status_after=(
-            VisitStatus.submitted if visit.status in AWAITING_MANAGER else visit.status
-        ).value,
+        visit_status_after=status_after.value,
     )
     if not inserted(session, submission):
         # An identical request (another process, a retry) stored it first: answer with that one.
@@ -311,8 +310,8 @@ def submit(
         assert winner is not None
         return _same_or_conflict(winner, visit_id, digest), False
     session.add_all(manifest)
-    if visit.status in AWAITING_MANAGER:
-        visit_service.transition(visit, VisitStatus.submitted)
+    if status_after != visit.status:
+        visit_service.transition(visit, status_after)
         visit.submitted_at = utcnow()
     # One flush for the manifest and the visit's transition.
     session.flush()
