@@ -103,8 +103,8 @@ class Settings(BaseSettings):
     # The change feed keeps changes this many days (0 = for ever); `tick` forgets older ones, and a consumer
     # behind that answers 410 and reads afresh.
     change_retention_days: int = Field(0, ge=0)
-    # Inside `serve`, events are sent, export files made and photos left without derivatives taken up this often
-    # (0 = only by `fieldvisit tick`).
+    # Inside `serve` (or a `fieldvisit worker`), events are sent, export files made and photos left without
+    # derivatives taken up this often (0 = only by `fieldvisit tick`).
     job_poll_seconds: float = Field(2.0, ge=0)
     # Map tiles, fetched by the server from the bank's tile provider and passed on (so the phone and the
     # browser only ever talk to us, and the provider's key stays on the server). Empty: maps show the
