@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from api.config import Settings
 from api.errors import AppError
 from api.migrate import upgrade
+from api.object_store import ObjectStore, object_store
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -72,20 +73,31 @@ def _schema_revision(url: str) -> str | None:
         engine.dispose()
 
 
-def _copy_tree(source: Path, target: Path) -> tuple[int, int]:
-    """Copy every file under `source` not yet in `target`; returns (files, bytes) copied or present."""
+def _store_keys(objects: ObjectStore) -> list[str]:
+    """Every kept photo file's key; a `.link` or `.tmp` name is a local write still under way."""
+    return sorted(
+        listed.key
+        for folder in PHOTO_FOLDERS
+        for listed in objects.listing(folder + "/")
+        if not listed.key.endswith((".link", ".tmp"))
+    )
+
+
+def _copy_out(objects: ObjectStore, target: Path) -> tuple[int, int]:
+    """Copy every photo file of the store (a folder or a bucket) under `target`; returns (files, bytes)."""
     files = size = 0
-    for path in sorted(source.rglob("*")):
-        if not path.is_file():
+    for key in _store_keys(objects):
+        try:
+            data = objects.read_bytes(key)
+        except FileNotFoundError:  # swept meanwhile: no row the copied database holds names it
             continue
-        destination = target / path.relative_to(source)
+        destination = target / key
         destination.parent.mkdir(parents=True, exist_ok=True)
-        if not destination.exists():
-            partial = destination.with_name(destination.name + ".part")
-            shutil.copyfile(path, partial)
-            os.replace(partial, destination)
+        partial = destination.with_name(destination.name + ".part")
+        partial.write_bytes(data)
+        os.replace(partial, destination)
         files += 1
-        size += destination.stat().st_size
+        size += len(data)
     return files, size
 
 
@@ -120,10 +132,7 @@ def backup(settings: Settings, destination: Path, *, now: dt.datetime) -> Manife
         )
     else:
         raise BackupRefused(f"No backup for {kind} databases.")
-    files = size = 0
-    for folder in PHOTO_FOLDERS:
-        copied = _copy_tree(settings.photo_dir / folder, destination / "photos" / folder)
-        files, size = files + copied[0], size + copied[1]
+    files, size = _copy_out(object_store(settings), destination / "photos")
     manifest = Manifest(
         format=FORMAT,
         created_at=now.isoformat(),
@@ -157,7 +166,7 @@ def _empty_target(settings: Settings) -> None:
         tables = sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
-    photos = [p for folder in PHOTO_FOLDERS for p in (settings.photo_dir / folder).rglob("*") if p.is_file()]
+    photos = _store_keys(object_store(settings))
     if tables or photos:
         raise BackupRefused(
             "The target already holds data; restore into an empty database and photo folder.",
@@ -187,7 +196,10 @@ def restore(settings: Settings, source: Path) -> Manifest:
             check=True,
             capture_output=True,
         )  # fmt: skip
+    objects = object_store(settings)
     for folder in PHOTO_FOLDERS:
-        _copy_tree(source / "photos" / folder, settings.photo_dir / folder)
+        for path in sorted((source / "photos" / folder).rglob("*")):
+            if path.is_file():
+                objects.put_bytes(path.relative_to(source / "photos").as_posix(), path.read_bytes())
     upgrade(settings.database_url)
     return manifest

@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./var/fieldvisit.db"
     photo_dir: Path = Path("./var/photos")
+    # Photos (originals, derivatives, partial uploads) in an S3-compatible bucket instead of `photo_dir`, so
+    # that any number of nodes share them and keep nothing of their own (`photo_dir` then holds only each
+    # node's scratch files). Empty: the local folder. The bucket must exist.
+    s3_bucket: str = Field("", max_length=63)
+    # Empty: AWS itself; e.g. http://127.0.0.1:8333 for SeaweedFS or MinIO.
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    # Empty: boto3's own lookup (AWS_ACCESS_KEY_ID…, an instance role).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    # Path-style addresses (http://host/bucket/key), which most servers other than AWS want.
+    s3_path_style: bool = True
+    # Keys start with this (e.g. "fieldvisit/"), for a bucket shared with other data.
+    s3_prefix: str = ""
     # Empty: a random secret is made on first start and kept in the state folder (`secret-key`, mode
     # 0600), so a default install never signs with a value anyone else knows. Production must set one.
     secret_key: str = ""

@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from api.photos.service import photo_store
+
 router = APIRouter(prefix="/api", tags=["meta"])
 
 
@@ -37,8 +39,11 @@ def _check_database(request: Request) -> dict[str, Any]:
 
 
 def _check_storage(request: Request) -> str:
-    folder = request.app.state.settings.photo_dir / "tmp"
-    probe = folder / f"ready-{uuid.uuid4().hex}"
+    """The node's scratch folder takes a write, and so does the photo store (the same folder when local;
+    the bucket answers, when photos are on S3)."""
+    settings = request.app.state.settings
+    store = photo_store(settings)
+    probe = store.tmp / f"ready-{uuid.uuid4().hex}"
     try:
         with open(probe, "wb") as handle:
             handle.write(b"ok")
@@ -48,6 +53,12 @@ def _check_storage(request: Request) -> str:
     except OSError as exc:
         probe.unlink(missing_ok=True)
         return f"not writable: {exc.strerror}"
+    if store.objects.kind == "local":
+        return "ok"
+    try:
+        store.objects.check()
+    except Exception as exc:  # any failure means "not ready"; the reason is shown
+        return f"bucket unreachable: {type(exc).__name__}"
     return "ok"
 
 

@@ -24,6 +24,7 @@ from api.db import READ_ONLY_OPTION
 from api.main import create_app
 from api.migrate import upgrade
 from api.models import metadata
+from tests.s3 import BUCKET, seaweedfs
 
 POSTGRES_URL = os.environ.get("FIELDVISIT_TEST_POSTGRES_URL", "")
 # The gate (`make test`, CI) draws the same property-test examples every run, so a landing never hangs on a
@@ -124,6 +125,29 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         audit_seal_seconds=0,
         job_poll_seconds=0,
         webhook_allow_networks=["127.0.0.1/32"],  # the tests' receivers listen on loopback
+    )
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SeaweedFS S3 server for the whole run, started by the first test that asks for one."""
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_settings(settings: Settings, s3_endpoint: str, tmp_path: Path) -> Settings:
+    """The test's settings with the photos in the test bucket, under a key prefix of this test's own, and a
+    scratch folder of its own: a node that keeps nothing but scratch files."""
+    return settings.model_copy(
+        update={
+            "s3_bucket": BUCKET,
+            "s3_endpoint_url": s3_endpoint,
+            "s3_access_key_id": "test",
+            "s3_secret_access_key": "test",
+            "s3_prefix": f"t-{uuid.uuid4().hex[:12]}/",
+            "photo_dir": tmp_path / "node-scratch",
+        }
     )
 
 

@@ -15,14 +15,26 @@ import httpx2 as httpx
 from api.config import Settings
 
 
+def instance_env(settings: Settings) -> dict[str, str]:
+    """The variables that point a process at the settings' database, photos (folder or bucket) and state."""
+    return {
+        "FIELDVISIT_DATABASE_URL": settings.database_url,
+        "FIELDVISIT_PHOTO_DIR": str(settings.photo_dir),
+        "FIELDVISIT_STATE_DIR": str(settings.state_folder),
+        "FIELDVISIT_S3_BUCKET": settings.s3_bucket,
+        "FIELDVISIT_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "FIELDVISIT_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+        "FIELDVISIT_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key,
+        "FIELDVISIT_S3_PREFIX": settings.s3_prefix,
+    }
+
+
 def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     """This process's environment pointed at the test's database, photos and state, with the background loops
     off (each test drives what it needs), plus `extra`."""
     return {
         **os.environ,
-        "FIELDVISIT_DATABASE_URL": settings.database_url,
-        "FIELDVISIT_PHOTO_DIR": str(settings.photo_dir),
-        "FIELDVISIT_STATE_DIR": str(settings.state_folder),
+        **instance_env(settings),
         "FIELDVISIT_BACKGROUND_TICK_SECONDS": "0",
         "FIELDVISIT_AUDIT_SEAL_SECONDS": "0",
         "FIELDVISIT_JOB_POLL_SECONDS": "0",

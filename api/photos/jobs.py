@@ -24,6 +24,7 @@ from api.config import Settings
 from api.db import utcnow
 from api.errors import database_unavailable
 from api.kit.faults import crash_point
+from api.object_store import object_store
 from api.photos import inspection
 from api.photos.models import Photo, PhotoState
 from api.photos.storage import PhotoStore
@@ -84,7 +85,7 @@ def process_one(make_session: sessionmaker[Session], settings: Settings, photo_i
 def process_batch(make_session: sessionmaker[Session], settings: Settings, photo_ids: list[uuid.UUID]) -> int:
     """Make the derivatives of those of these photos that nobody else has, in one transaction; then their
     rules run again. Returns how many were made (a photo that fails is marked failed, kept as evidence)."""
-    store = PhotoStore(settings.photo_dir)
+    store = PhotoStore(object_store(settings), settings.photo_dir / "tmp")
     with make_session() as session:
         photos = _hold(session, photo_ids)
         if not photos:
@@ -103,7 +104,9 @@ def _derive(store: PhotoStore, photo: Photo) -> bool:
     """Write the photo's derivatives and note them on its row; False (and the row marked failed) when they
     cannot be made."""
     try:
-        derived = inspection.derive(store.original_path(photo.sha256))
+        # From a bucket, the original is fetched to this node's scratch folder for the decoder.
+        with store.objects.fetched(store.original_key(photo.sha256), store.tmp) as original:
+            derived = inspection.derive(original)
         thumbnail_sha = hashlib.sha256(derived.thumbnail).hexdigest()
         store.write_derived(photo.sha256, "thumbnail", derived.thumbnail)
         preview_sha = photo.sha256  # the original serves as its own preview

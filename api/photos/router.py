@@ -25,6 +25,7 @@ from api.photos import inspection, jobs, service, transfer
 from api.photos.exceptions import BadUploadRequest, PhotoNotReady, UploadOffsetMismatch
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoPublic
+from api.photos.storage import PhotoStore
 from api.visits.models import Visit
 
 router = APIRouter(prefix="/api/v1", tags=["photos"], route_class=CommitFirstRoute)
@@ -286,22 +287,24 @@ async def _receive(
     photo. Returns the tus headers of the answer."""
     appended = transfer.Appended(upload.offset, False)
     if upload.offset < upload.length:
-        path = service.photo_store(settings).upload_path(upload.id)
+        start = upload.offset
 
         async def progress(offset: int) -> None:
             await run_in_threadpool(
                 service.record_progress, request.app.state.sessionmaker, upload_id=upload.id, offset=offset
             )
 
-        appended = await transfer.append(
-            path,
+        appended = await service.photo_store(settings).append(
+            upload.id,
             request.stream(),
-            start=upload.offset,
+            start=start,
             length=upload.length,
             chunk_sha256=chunk_digest,
             progress=progress,
         )
-        await run_in_threadpool(service.record_offset, session, upload=upload, offset=appended.offset)
+        await run_in_threadpool(
+            service.record_offset, session, upload=upload, start=start, offset=appended.offset
+        )
         # The bytes are on disk: the offset is committed before the photo is finished, so that a crash
         # while finishing leaves an upload that the next request finishes (see _redo_finish).
         await run_in_threadpool(session.commit)
@@ -508,23 +511,26 @@ def get_photo_bytes(
     session: SessionDep,
     settings: SettingsDep,
     if_none_match: Annotated[str | None, Header()] = None,
+    range_: Annotated[str | None, Header(alias="Range", include_in_schema=False)] = None,
 ) -> Response:
     photo = service.get_photo_for(session, user=user, photo_id=photo_id)
     cache = IMMUTABLE
     if kind == "stamped":
-        path = service.stamped_copy(session, settings=settings, photo=photo)
+        key = service.stamped_copy(session, settings=settings, photo=photo)
         # Its text follows the names of today (a renamed borrower gives a new copy): revalidate each time.
-        etag, media, cache = f'"{path.name.split(".")[1]}"', "image/jpeg", "private, no-cache"
+        etag, media, cache = f'"{key.rsplit("/", 1)[1].split(".")[1]}"', "image/jpeg", "private, no-cache"
     elif kind == "original":
-        path = service.photo_store(settings).original_path(photo.sha256)
+        key = PhotoStore.original_key(photo.sha256)
         etag, media = f'"{photo.sha256}"', FORMAT_MEDIA_TYPES.get(photo.format, "application/octet-stream")
     else:
-        made = service.derivative(settings, photo, kind)
+        made = service.derivative(photo, kind)
         if made is None:
             raise PhotoNotReady(headers={"Retry-After": "5"})
-        digest, path = made
+        digest, key = made
         etag, media = f'"{digest}"', "image/jpeg"
     headers = {"ETag": etag, "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
     if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
-    return FileResponse(path, media_type=media, headers=headers)
+    return service.photo_store(settings).objects.response(
+        key, media_type=media, headers=headers, range_header=range_
+    )

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from api.auth.models import User
@@ -27,6 +28,7 @@ from api.db import utcnow
 from api.errors import NotFound
 from api.kit.faults import crash_point
 from api.kit.races import inserted
+from api.object_store import object_store
 from api.photos import inspection, watermark
 from api.photos.exceptions import (
     ChecksumMismatch,
@@ -35,11 +37,12 @@ from api.photos.exceptions import (
     PhotoIdConflict,
     PhotoNotReady,
     PhotoTooLarge,
+    UploadOffsetMismatch,
 )
 from api.photos.inspection import PhotoRejected
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoLinks, PhotoPublic, phash_hex
-from api.photos.storage import PhotoStore, sha256_of, unlink_after_commit
+from api.photos.storage import PhotoStore, after_commit, sha256_of, unlink_after_commit
 from api.portfolio.models import Borrower
 from api.visits import service as visit_service
 from api.visits.models import Visit
@@ -50,7 +53,8 @@ FINISHED_UPLOAD_KEPT = dt.timedelta(hours=24)
 
 
 def photo_store(settings: Settings) -> PhotoStore:
-    return PhotoStore(settings.photo_dir)
+    # Scratch files stay on the node, whatever holds the photos.
+    return PhotoStore(object_store(settings), settings.photo_dir / "tmp")
 
 
 def photo_limits(settings: Settings) -> inspection.Limits:
@@ -233,24 +237,23 @@ def public(photo: Photo) -> PhotoPublic:
     )
 
 
-def derivative(settings: Settings, photo: Photo, kind: str) -> tuple[str, Path] | None:
-    """A `preview` or `thumbnail`: its digest and its file, or None until it is made. An upright JPEG already
-    within a derivative's size is its own, and then the original's file serves."""
+def derivative(photo: Photo, kind: str) -> tuple[str, str] | None:
+    """A `preview` or `thumbnail`: its digest and its key in the store, or None until it is made. An upright
+    JPEG already within a derivative's size is its own, and then the original serves."""
     digest = photo.thumbnail_sha256 if kind == "thumbnail" else photo.preview_sha256
     if digest is None:
         return None
-    store = photo_store(settings)
     if digest == photo.sha256:
-        return digest, store.original_path(photo.sha256)
-    return digest, store.derived_path(photo.sha256, kind)
+        return digest, PhotoStore.original_key(photo.sha256)
+    return digest, PhotoStore.derived_key(photo.sha256, kind)
 
 
 def stamped_copy(
     session: Session, *, settings: Settings, photo: Photo, width: int = watermark.STAMPED_PX
-) -> Path:
-    """The photo with the watermark band (watermark.py), made from its preview on first request. Raises
-    PhotoNotReady while the preview is not made yet."""
-    preview = derivative(settings, photo, "preview")
+) -> str:
+    """The key of the photo with the watermark band (watermark.py), made from its preview on first request.
+    Raises PhotoNotReady while the preview is not made yet."""
+    preview = derivative(photo, "preview")
     if preview is None:
         raise PhotoNotReady(headers={"Retry-After": "5"})
     _digest, source = preview
@@ -265,10 +268,11 @@ def stamped_copy(
     )
     store = photo_store(settings)
     kind = f"stamped{width}-{watermark.key_of(lines)}"
-    path = store.derived_path(photo.sha256, kind)
-    if not path.exists():
-        store.write_derived(photo.sha256, kind, watermark.stamp(source, lines, width=width))
-    return path
+    key = store.derived_key(photo.sha256, kind)
+    if not store.objects.exists(key):
+        with store.objects.fetched(source, store.tmp) as path:
+            store.write_derived(photo.sha256, kind, watermark.stamp(path, lines, width=width))
+    return key
 
 
 # ---- tus uploads ----
@@ -307,7 +311,7 @@ def create_upload(
     session.add(upload)
     session.flush()
     if already is None:
-        photo_store(settings).upload_path(upload.id).touch()
+        photo_store(settings).start_upload(upload.id)
     return upload, visit
 
 
@@ -344,7 +348,10 @@ def finish_upload(
         photo = session.get(Photo, upload.finished_photo_id)
         assert photo is not None
         return photo
-    path = photo_store(settings).upload_path(upload.id)
+    store = photo_store(settings)
+    # A bucket's parts are copied into one scratch file (private: removed whatever happens; the parts stay
+    # until the photo commits, so a crash here is redone from them by the next request, on any node).
+    path, private = store.assembled(upload.id, upload.length)
     claim = claim_of(upload)
     if visit is None:
         visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
@@ -359,12 +366,15 @@ def finish_upload(
             claim=claim,
             path=path,
             known_new=True,
-            private_file=False,
+            private_file=private,
         )
     except PhotoRejected:
+        store.discard_upload(upload.id)
         session.delete(upload)
         session.flush()
         raise
+    if private:
+        after_commit(session, lambda: store.discard_upload(upload.id))
     upload.finished_photo_id = photo.id
     upload.finished_at = utcnow()
     session.flush()
@@ -383,7 +393,7 @@ def finished_uploads_expired(session: Session) -> int:
 
 
 def discard_upload(session: Session, *, settings: Settings, upload: Upload) -> None:
-    photo_store(settings).upload_path(upload.id).unlink(missing_ok=True)
+    photo_store(settings).discard_upload(upload.id)
     session.delete(upload)
     session.flush()
 
@@ -399,7 +409,19 @@ def record_progress(make_session: Any, *, upload_id: uuid.UUID, offset: int) -> 
         session.commit()
 
 
-def record_offset(session: Session, *, upload: Upload, offset: int) -> None:
-    upload.offset = offset
-    upload.updated_at = utcnow()
-    session.flush()
+def record_offset(session: Session, *, upload: Upload, start: int, offset: int) -> None:
+    """Move the upload on from `start` to `offset`. Conditional, for requests on two nodes at once (only a
+    bucket allows it; a local partial file is locked by one request): the first to commit moves it, and a
+    second that would move it back finds it moved and is answered 409, as tus says."""
+    moved = session.execute(
+        update(Upload)
+        .where(col(Upload.id) == upload.id, col(Upload.offset) >= start, col(Upload.offset) <= offset)
+        .values(offset=offset, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount == 0:  # type: ignore[attr-defined]
+        raise UploadOffsetMismatch(
+            "Another request moved this upload on meanwhile; ask with HEAD where it is.",
+            detail_zh="另一请求已推进此上传，请先用 HEAD 查询当前偏移量。",
+        )
+    set_committed_value(upload, "offset", offset)

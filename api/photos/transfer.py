@@ -81,6 +81,40 @@ async def append(
     return Appended(start + written, disconnected)
 
 
+async def receive_part(
+    path: Path,
+    chunks: AsyncIterator[bytes],
+    *,
+    start: int,
+    length: int,
+    chunk_sha256: bytes | None,
+) -> Appended:
+    """A request's body for bytes [start, …) of an upload, received whole to `path` (a new scratch file),
+    with `append`'s rules: nothing past Upload-Length, all or nothing with a chunk checksum, and what
+    arrived before a client vanished is kept. Then the caller keeps the file as one part."""
+    digest = hashlib.sha256() if chunk_sha256 is not None else None
+    written = 0
+    disconnected = False
+    with open(path, "wb") as out:
+        try:
+            async for chunk in chunks:
+                if start + written + len(chunk) > length:
+                    raise PhotoTooLarge(
+                        "The body runs past Upload-Length.", detail_zh="上传内容超过声明的 Upload-Length。"
+                    )
+                out.write(chunk)
+                written += len(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+        except ClientDisconnect:
+            disconnected = True
+    if digest is not None and (disconnected or digest.digest() != chunk_sha256):
+        if not disconnected:
+            raise ChunkChecksumMismatch()
+        written = 0
+    return Appended(start + written, disconnected)
+
+
 def photo_too_large(max_bytes: int) -> AppError:
     return PhotoTooLarge(
         f"The photo is over the limit of {max_bytes:,} bytes.", detail_zh=f"照片超过 {max_bytes:,} 字节上限。"

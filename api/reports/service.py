@@ -173,14 +173,15 @@ def _embedded(session: Session, settings: Settings, photo: Photo, kind: str) -> 
     if kind == "stamped":
         if photo.preview_sha256 is None:
             return None
-        path = photo_service.stamped_copy(session, settings=settings, photo=photo, width=REPORT_STAMPED_PX)
+        key = photo_service.stamped_copy(session, settings=settings, photo=photo, width=REPORT_STAMPED_PX)
     else:
-        made = photo_service.derivative(settings, photo, kind)
+        made = photo_service.derivative(photo, kind)
         if made is None:
             return None
-        _digest, path = made
+        _digest, key = made
     try:
-        return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+        data = photo_service.photo_store(settings).objects.read_bytes(key)
+        return "data:image/jpeg;base64," + base64.b64encode(data).decode()
     except FileNotFoundError:
         return None
 

@@ -157,11 +157,11 @@ def test_orphans_are_swept_and_owned_files_kept(session: Session, settings: Sett
     bank = make_bank(session)
     store = photo_service.photo_store(settings)
     store.prepare()
-    orphan = store.original_path("ab" + "0" * 62)
+    orphan = settings.photo_dir / store.original_key("ab" + "0" * 62)
     orphan.write_bytes(b"left by a crash")
-    part = store.uploads / "0123456789abcdef0123456789abcdef.part"
+    part = settings.photo_dir / "uploads" / "0123456789abcdef0123456789abcdef.part"
     part.write_bytes(b"half")
-    fresh = store.original_path("ab" + "1" * 62)
+    fresh = settings.photo_dir / store.original_key("ab" + "1" * 62)
     fresh.write_bytes(b"a request is still working on me")
     old = time.time() - 2 * 3600
     for path in (orphan, part):
