@@ -4,9 +4,13 @@ what makes the copy whole: a photo's file is written (and fsynced) before the ro
 files are named by their SHA-256 and never rewritten, so every photo the copied database knows is on disk by
 the time the folder is copied. The other order left rows whose original was missing.
 
-A backup is a folder: `database.sqlite3` or `database.pgdump`, `photos/originals/`, `photos/derived/`, and
-`manifest.json`, written last, so a folder without it is an interrupted backup. Partial tus uploads are not
-kept: a phone whose upload is not found starts it again, and its outbox still holds the bytes.
+The photos and case attachments are read from where they are kept, a local folder or an S3 bucket (then the
+order is `pg_dump`, then the bucket), and restored into the target's own.
+
+A backup is a folder: `database.sqlite3` or `database.pgdump`, `photos/originals/`, `photos/derived/`,
+`files/case-files/` (case attachments), and `manifest.json`, written last, so a folder without it is an
+interrupted backup. Partial tus uploads are not kept: a phone whose upload is not found starts it again, and
+its outbox still holds the bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sqlite3
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -30,7 +35,13 @@ from api.object_store import ObjectStore, object_store
 
 FORMAT = 1
 MANIFEST = "manifest.json"
-PHOTO_FOLDERS = ("originals", "derived")
+# What a backup holds besides the database: (the store's area, its folders, the backup's folder for them).
+# Partial uploads and export files are left out: a phone starts an unknown upload again, an export is made
+# again.
+KEPT: tuple[tuple[Literal["photos", "state"], tuple[str, ...], str], ...] = (
+    ("photos", ("originals", "derived"), "photos"),
+    ("state", ("case-files",), "files"),
+)
 
 
 class BackupRefused(AppError):
@@ -73,20 +84,21 @@ def _schema_revision(url: str) -> str | None:
         engine.dispose()
 
 
-def _store_keys(objects: ObjectStore) -> list[str]:
-    """Every kept photo file's key; a `.link` or `.tmp` name is a local write still under way."""
+def _store_keys(objects: ObjectStore, folders: tuple[str, ...]) -> list[str]:
+    """Every kept file's key; a `.link` or `.tmp` name is a local write still under way."""
     return sorted(
         listed.key
-        for folder in PHOTO_FOLDERS
+        for folder in folders
         for listed in objects.listing(folder + "/")
         if not listed.key.endswith((".link", ".tmp"))
     )
 
 
-def _copy_out(objects: ObjectStore, target: Path) -> tuple[int, int]:
-    """Copy every photo file of the store (a folder or a bucket) under `target`; returns (files, bytes)."""
+def _copy_out(objects: ObjectStore, folders: tuple[str, ...], target: Path) -> tuple[int, int]:
+    """Copy every file of the store's folders (in a local folder or a bucket) under `target`; returns (files,
+    bytes)."""
     files = size = 0
-    for key in _store_keys(objects):
+    for key in _store_keys(objects, folders):
         try:
             data = objects.read_bytes(key)
         except FileNotFoundError:  # swept meanwhile: no row the copied database holds names it
@@ -132,7 +144,10 @@ def backup(settings: Settings, destination: Path, *, now: dt.datetime) -> Manife
         )
     else:
         raise BackupRefused(f"No backup for {kind} databases.")
-    files, size = _copy_out(object_store(settings), destination / "photos")
+    files = size = 0
+    for area, folders, kept in KEPT:
+        copied = _copy_out(object_store(settings, area=area), folders, destination / kept)
+        files, size = files + copied[0], size + copied[1]
     manifest = Manifest(
         format=FORMAT,
         created_at=now.isoformat(),
@@ -166,7 +181,9 @@ def _empty_target(settings: Settings) -> None:
         tables = sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
-    photos = _store_keys(object_store(settings))
+    photos = [
+        key for area, folders, _ in KEPT for key in _store_keys(object_store(settings, area=area), folders)
+    ]
     if tables or photos:
         raise BackupRefused(
             "The target already holds data; restore into an empty database and photo folder.",
@@ -196,10 +213,11 @@ def restore(settings: Settings, source: Path) -> Manifest:
             check=True,
             capture_output=True,
         )  # fmt: skip
-    objects = object_store(settings)
-    for folder in PHOTO_FOLDERS:
-        for path in sorted((source / "photos" / folder).rglob("*")):
-            if path.is_file():
-                objects.put_bytes(path.relative_to(source / "photos").as_posix(), path.read_bytes())
+    for area, folders, kept in KEPT:
+        objects = object_store(settings, area=area)
+        for folder in folders:
+            for path in sorted((source / kept / folder).rglob("*")):
+                if path.is_file():
+                    objects.put_bytes(path.relative_to(source / kept).as_posix(), path.read_bytes())
     upgrade(settings.database_url)
     return manifest

@@ -13,14 +13,16 @@ decoded) stay on the node, in its own temporary folder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from starlette.responses import FileResponse, Response, StreamingResponse
 
@@ -93,7 +95,15 @@ class LocalObjects:
             os.fsync(handle.fileno())
         # A hard link, renamed into place: no copy, and no reader sees a half-made name.
         staged = final.with_name(f"{final.name}.{uuid.uuid4().hex}.link")
-        os.link(source, staged)
+        try:
+            os.link(source, staged)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # The scratch folder is on another file system (the state folder may be): copy instead.
+            shutil.copyfile(source, staged)
+            with open(staged, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(staged, final)
 
     def put_bytes(self, key: str, data: bytes) -> None:
@@ -307,9 +317,12 @@ def _s3_client(
     )
 
 
-def object_store(settings: Settings) -> ObjectStore:
+def object_store(settings: Settings, *, area: Literal["photos", "state"] = "photos") -> ObjectStore:
+    """The store for photos, or for the other files the service keeps (case attachments, export files).
+    Locally these live in the photo folder and the state folder; with a bucket, both are in it, under
+    their own keys (`originals/`, `derived/`, `uploads/`; `case-files/`, `exports/`)."""
     if not settings.s3_bucket:
-        return LocalObjects(settings.photo_dir)
+        return LocalObjects(settings.photo_dir if area == "photos" else settings.state_folder)
     client = _s3_client(
         settings.s3_endpoint_url,
         settings.s3_region,

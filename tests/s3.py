@@ -54,7 +54,7 @@ def seaweedfs(folder: Path) -> Iterator[str]:
             weed_binary(), "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={master}", f"-master.port.grpc={master_grpc}",
             f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=0",
-            "-master.volumeSizeLimitMB=256",
+            "-master.volumeSizeLimitMB=256", "-volume.preStopSeconds=0",
             f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
             "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         ],

@@ -223,16 +223,21 @@ class FeedReader(threading.Thread):
 
 @contextmanager
 def _processes(
-    settings: Settings, log_dir: Path
+    settings: Settings, log_dir: Path, *, own_folders: bool
 ) -> Iterator[tuple[list[subprocess.Popen[bytes]], list[str]]]:
     """Two API nodes with no background work of their own, then two workers doing it; their output in
-    `log_dir` for a failure's post-mortem."""
+    `log_dir` for a failure's post-mortem. With `own_folders` (photos in a bucket) each process has a scratch
+    folder of its own and shares nothing but the database and the bucket."""
     processes: list[subprocess.Popen[bytes]] = []
+
+    def own(name: str) -> dict[str, str]:
+        return {"FIELDVISIT_PHOTO_DIR": str(log_dir / name)} if own_folders else {}
+
     with ExitStack() as logs:
         try:
-            node_env = server_env(settings, FIELDVISIT_BACKGROUND_IN_SERVE="false")
             ports = [free_port(), free_port()]
             for port in ports:
+                node_env = server_env(settings, FIELDVISIT_BACKGROUND_IN_SERVE="false", **own(f"node-{port}"))
                 log = logs.enter_context(open(log_dir / f"node-{port}.log", "wb"))
                 processes.append(start_server(node_env, port, stderr=log))
             worker_env = server_env(
@@ -247,7 +252,7 @@ def _processes(
                 # The first worker dies holding the first photo it takes, its derivatives made, not committed.
                 crash = {"FIELDVISIT_CRASH_AT": "photo_derivatives_before_commit"} if n == 0 else {}
                 command = [sys.executable, "-m", "api.cli", "worker"]
-                env = {**worker_env, **crash}
+                env = {**worker_env, **crash, **own(f"worker-{n}")}
                 processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log))
             yield processes, [f"http://127.0.0.1:{port}" for port in ports]
         finally:
@@ -263,11 +268,21 @@ def _wait(predicate: Any, seconds: float, what: str) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("storage", ["shared folder", "s3"])
 def test_two_nodes_and_two_workers_lose_nothing_when_one_of_each_is_killed_mid_upload(
-    session: Session, settings: Settings, db_kind: str, tmp_path: Path
+    session: Session,
+    settings: Settings,
+    db_kind: str,
+    tmp_path: Path,
+    storage: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """Run with the photos in a folder all nodes share (a volume, NFS), and in a bucket, where the nodes share
+    nothing but the database and the bucket: a partial upload is resumed on the other node from its parts."""
     if db_kind != "postgresql":
         pytest.skip("several nodes share a PostgreSQL server (SQLite is one machine's file)")
+    if storage == "s3":
+        settings = request.getfixturevalue("s3_settings")
     branch = make_branch(session)
     reviewer = make_user(session, branch=branch, role=Role.reviewer)
     version = make_published_template(session)
@@ -281,7 +296,7 @@ def test_two_nodes_and_two_workers_lose_nothing_when_one_of_each_is_killed_mid_u
         ]
     session.commit()
 
-    with _processes(settings, tmp_path) as (processes, bases):
+    with _processes(settings, tmp_path, own_folders=storage == "s3") as (processes, bases):
         node_a, _node_b, worker_1, worker_2 = processes
         cluster = Cluster(bases)
         phones = [

@@ -152,18 +152,6 @@ def _active_in(obj: object, *, depth: int) -> str | None:
     return None
 
 
-def stored_path(folder: Path, sha256: str) -> Path:
-    return folder / sha256[:2] / sha256
-
-
-def keep(temp: Path, folder: Path, sha256: str) -> Path:
-    """Move a checked file into its place by content (identical bytes are kept once)."""
-    target = stored_path(folder, sha256)
-    if target.exists():
-        temp.unlink(missing_ok=True)
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, target)
-    return target
+def key_of(sha256: str) -> str:
+    """An attachment's key in the store, by content (identical bytes are kept once)."""
+    return f"case-files/{sha256[:2]}/{sha256}"

@@ -16,6 +16,7 @@ from api.cases.models import CaseAttachment, CaseKind, CaseState, Department
 from api.db import CommitFirstRoute, SessionDep
 from api.errors import AppError, Unprocessable
 from api.kit.clock import today_in
+from api.object_store import object_store
 from api.photos import service as photo_service
 from api.photos import transfer
 
@@ -210,12 +211,11 @@ def get_attachment(
 ) -> Response:
     case = service.get_case_for(session, user=user, case_id=case_id)
     attachment = service.attachment_for(session, case=case, attachment_id=attachment_id)
-    path = documents.stored_path(service.case_files(settings), attachment.sha256)
-    return FileResponse(
-        path,
+    return object_store(settings, area="state").response(
+        documents.key_of(attachment.sha256),
         media_type=attachment.media_type,
         filename=attachment.filename,
-        content_disposition_type="attachment",
+        range_header=None,
         headers={
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "sandbox",

@@ -43,6 +43,7 @@ from api.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unproce
 from api.integrations import accounts
 from api.kit.races import RaceLost, inserted
 from api.monitoring.models import BorrowerFigures, Signal
+from api.object_store import object_store
 from api.photos import service as photo_service
 from api.portfolio import service as portfolio_service
 from api.portfolio.models import Borrower, Facility
@@ -65,10 +66,6 @@ DECIDERS = {
     Department.compliance: (Role.compliance_officer,),
 }
 CREDIT_KINDS = (CaseKind.extension, CaseKind.restructuring)
-
-
-def case_files(settings: Settings) -> Path:
-    return settings.state_folder / "case-files"
 
 
 # ---- scope ----
@@ -421,7 +418,7 @@ def accept_attachment(
             media_type=media_type,
             limits=photo_service.photo_limits(settings),
         )
-        documents.keep(path, case_files(settings), sha256)
+        object_store(settings, area="state").put_file(documents.key_of(sha256.lower()), path)
     finally:
         path.unlink(missing_ok=True)
     attachment = CaseAttachment(

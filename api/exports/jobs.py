@@ -17,9 +17,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import os
 import uuid
-from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import or_, update
@@ -34,19 +32,15 @@ from api.errors import NotFound, Unauthorized
 from api.exports import formats
 from api.exports.models import ExportJob, ExportState
 from api.exports.schemas import VisitFilterIn
+from api.object_store import object_store
 
 logger = logging.getLogger("fieldvisit.exports")
 CLAIM_LAPSES = dt.timedelta(minutes=30)
 
 
-def folder(settings: Settings) -> Path:
-    path = settings.state_folder / "exports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def file_of(settings: Settings, job: ExportJob) -> Path:
-    return folder(settings) / f"{job.id}.{job.format}"
+def key_of(job: ExportJob) -> str:
+    """The job's file in the store (the state folder, or the bucket: any node serves what a worker made)."""
+    return f"exports/{job.id}.{job.format}"
 
 
 def create(session: Session, *, user: User, format: str, filters: dict[str, Any]) -> ExportJob:
@@ -84,7 +78,11 @@ def check_link(
     if utcnow().timestamp() >= expires:
         raise LinkExpired()
     job = session.get(ExportJob, job_id)
-    if job is None or job.state != ExportState.done or not file_of(settings, job).exists():
+    if (
+        job is None
+        or job.state != ExportState.done
+        or not object_store(settings, area="state").exists(key_of(job))
+    ):
         raise LinkExpired()
     return job
 
@@ -136,9 +134,11 @@ def _make(make_session: sessionmaker[Session], settings: Settings, job_id: uuid.
     read_only = make_sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), settings=settings)
     with make_session() as session:
         job = session.get_one(ExportJob, job_id)
-        target, format, filters = file_of(settings, job), job.format, job.filters
+        key, format, filters = key_of(job), job.format, job.filters
         user_id = job.requested_by_id
-    partial = target.with_suffix(f".{uuid.uuid4().hex}.part")
+    scratch = settings.photo_dir / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    partial = scratch / f"export-{uuid.uuid4().hex}.part"
     try:
         with read_only() as reader:
             user = reader.get_one(User, user_id)
@@ -159,11 +159,8 @@ def _make(make_session: sessionmaker[Session], settings: Settings, job_id: uuid.
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        os.replace(partial, target)
+        object_store(settings, area="state").put_file(key, partial)
     except Exception as exc:  # a failed job says why and never blocks the next
-        partial.unlink(missing_ok=True)
         logger.exception("export job %s failed", job_id)
         with make_session() as session:
             job = session.get_one(ExportJob, job_id)
@@ -171,6 +168,8 @@ def _make(make_session: sessionmaker[Session], settings: Settings, job_id: uuid.
             job.error = f"{type(exc).__name__}: {exc}"[:500]
             session.commit()
         return
+    finally:
+        partial.unlink(missing_ok=True)
     with make_session() as session:
         job = session.get_one(ExportJob, job_id)
         job.state, job.finished_at = ExportState.done, utcnow()
@@ -189,8 +188,8 @@ def expire(make_session: sessionmaker[Session], settings: Settings) -> int:
                 )
             )
         )
+        object_store(settings, area="state").delete([key_of(job) for job in jobs])
         for job in jobs:
-            file_of(settings, job).unlink(missing_ok=True)
             job.state = ExportState.expired
         session.commit()
     return len(jobs)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from api.auth.dependencies import ExportsReader, SettingsDep
@@ -17,6 +17,7 @@ from api.db import CommitFirstRoute, SessionDep, utcnow
 from api.exports import formats, jobs, schemas
 from api.exports.formats import XLSX
 from api.exports.models import ExportJob, ExportState
+from api.object_store import object_store
 from api.visits.dependencies import VisitFilterDep
 
 router = APIRouter(prefix="/api/v1", tags=["exports"], route_class=CommitFirstRoute)
@@ -140,12 +141,13 @@ def download_export(
     settings: SettingsDep,
     expires: Annotated[int, Query(ge=0, le=2**40)],
     signature: Annotated[str, Query(pattern="^[0-9a-f]{64}$")],
-) -> FileResponse:
+) -> Response:
     job = jobs.check_link(settings, session, job_id=job_id, expires=expires, signature=signature)
     stamp = (job.finished_at or utcnow()).strftime("%Y%m%d-%H%M%S")
-    return FileResponse(
-        jobs.file_of(settings, job),
+    return object_store(settings, area="state").response(
+        jobs.key_of(job),
         media_type=formats.MEDIA_TYPES[job.format],
         filename=f"fieldvisit-visits-{stamp}.{job.format}",
         headers={"Cache-Control": "private, no-store"},
+        range_header=None,
     )
