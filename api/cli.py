@@ -27,13 +27,20 @@ def main() -> None:
     pass
 
 
-@main.command(help="Upgrade the database schema to the newest revision (Alembic).")
+@main.command(
+    help="Upgrade the database schema to the newest revision (Alembic); create the photo bucket if "
+    "S3 storage is configured and the bucket is missing."
+)
 def migrate() -> None:
     from api.migrate import upgrade
+    from api.object_store import ensure_bucket
 
     settings = _settings()
     upgrade(settings.database_url)
     click.echo("database is at the newest schema revision")
+    if settings.s3_bucket:
+        made = ensure_bucket(settings)
+        click.echo(f"bucket {settings.s3_bucket} {'created' if made else 'is there'}")
 
 
 @main.command(help="Serve the API and the field app (uvicorn).")

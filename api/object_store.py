@@ -18,6 +18,7 @@ import functools
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -315,6 +316,31 @@ def _s3_client(
             max_pool_connections=32,
         ),
     )
+
+
+def ensure_bucket(settings: Settings) -> bool:
+    """Create the configured bucket when it is missing (True when it was made). A bank's own S3 may refuse;
+    then the bucket is made by whoever runs the S3 service, and this only confirms it is there."""
+    from botocore.exceptions import EndpointConnectionError
+
+    store = object_store(settings)
+    assert isinstance(store, S3Objects)
+    # The S3 service may be starting beside us (compose starts both at once): wait up to a minute for it.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            store.check()
+            return False
+        except store.client.exceptions.ClientError as exc:
+            if not store._missing(exc):
+                raise
+            break
+        except EndpointConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    store.client.create_bucket(Bucket=store.bucket)
+    return True
 
 
 def object_store(settings: Settings, *, area: Literal["photos", "state"] = "photos") -> ObjectStore:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -22,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from api import backup as backups
 from api.cases.documents import key_of as documents_key
-from api.config import Settings
+from api.cli import main
+from api.config import Settings, get_settings
 from api.db import make_sessionmaker
 from api.exports import jobs
 from api.main import create_app
@@ -33,6 +35,7 @@ from api.photos.storage import PhotoStore
 from api.ticks import sweep_photo_store
 from tests.cases import documents
 from tests.factories import Bank, login, make_bank
+from tests.live import instance_env
 from tests.photos.images import jpeg, sha256
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -277,3 +280,16 @@ def test_case_attachments_and_export_files_are_in_the_bucket_for_every_node(
     )
     backups.restore(restored, tmp_path / "backup")
     assert (tmp_path / "restored-state" / documents_key(sha256(report))).read_bytes() == report
+
+
+def test_migrate_makes_the_bucket_once(s3_settings: Settings) -> None:
+    bucket = f"fv-{uuid.uuid4().hex[:12]}"
+    env = {**instance_env(s3_settings), "FIELDVISIT_S3_BUCKET": bucket}
+    get_settings.cache_clear()  # the command reads the environment
+    try:
+        first = CliRunner().invoke(main, ["migrate"], env=env)
+        again = CliRunner().invoke(main, ["migrate"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert first.exit_code == 0 and f"bucket {bucket} created" in first.output, first.output
+    assert again.exit_code == 0 and f"bucket {bucket} is there" in again.output, again.output
