@@ -9,10 +9,12 @@ before (`tus-chunked`: POST, then 256 KB PATCHes) or in one `PUT` (`put`). The s
 `fieldvisit serve --workers 2` on PostgreSQL; the load client (httpx) shares the 2 cores. CPU is utime+stime
 of the server's process tree and of every PostgreSQL process, read from /proc before and after each run
 (derivatives included: the run waits for the last one). With `--background workers` the server only ingests
-and `fieldvisit worker` processes make the derivatives; their CPU is counted with the server's.
+and `fieldvisit worker` processes make the derivatives; their CPU is counted with the server's. With
+`--storage folder,s3` each way runs with the photos in a local folder and in an S3 bucket (SeaweedFS started
+on loopback, as the tests do; its CPU is counted as the storage's).
 
     python bench/sync_ingest.py [--ways tus-app,tus-chunked] [--inspections 1000] [--concurrency 8]
-        [--background serve|workers] [--job-workers 1]
+        [--background serve|workers] [--job-workers 1] [--storage folder|s3|folder,s3]
         [--database-url postgresql://postgres@127.0.0.1:5432/fieldvisit_ingest]
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
@@ -207,9 +210,9 @@ async def inspect_once(client: Any, headers: dict[str, str], way: str, visit_id:
 
 async def load(
     base: str, username: str, way: str, visits: list[str], photos: list[bytes], concurrency: int, warmup: int
-) -> tuple[float, list[float], tuple[float, float]]:
+) -> tuple[float, list[float], tuple[float, float, float]]:
     """Warm up, then send the rest with `concurrency` phones. Returns the elapsed seconds, the latencies, and
-    the CPU (server, PostgreSQL) read just after the warm-up."""
+    the CPU (server, PostgreSQL, S3 server) read just after the warm-up."""
     import httpx2 as httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -232,7 +235,7 @@ async def load(
                 n = queue.get_nowait()
                 latencies.append(await inspect_once(client, headers, way, visits[n], photos[n]))
 
-        cpu = (ours_cpu_seconds(), postgres_cpu_seconds())
+        cpu = (ours_cpu_seconds(), postgres_cpu_seconds(), storage_cpu_seconds())
         started = time.perf_counter()
         await asyncio.gather(*(phone() for _ in range(concurrency)))
         return time.perf_counter() - started, latencies, cpu
@@ -296,7 +299,24 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
-def run_way(args: argparse.Namespace, way: str) -> dict[str, float]:
+def storage_cpu_seconds() -> float:
+    """User + system CPU of the S3 server (SeaweedFS's one `weed` process), 0 without one."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() != "weed":
+                    continue
+            except OSError:
+                continue
+            fields = _stat(int(entry.name))
+            if fields:
+                total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def run_way(args: argparse.Namespace, way: str, endpoint: str | None = None) -> dict[str, float]:
     fresh_database(args.database_url)
     upgrade(args.database_url)
     total = args.inspections + args.warmup
@@ -315,6 +335,16 @@ def run_way(args: argparse.Namespace, way: str) -> dict[str, float]:
         # `workers`: the nodes only ingest and answer; `fieldvisit worker`s make the derivatives.
         "FIELDVISIT_BACKGROUND_IN_SERVE": "true" if args.background == "serve" else "false",
     }
+    if endpoint is not None:
+        from tests.s3 import BUCKET
+
+        env |= {
+            "FIELDVISIT_S3_BUCKET": BUCKET,
+            "FIELDVISIT_S3_ENDPOINT_URL": endpoint,
+            "FIELDVISIT_S3_ACCESS_KEY_ID": "test",
+            "FIELDVISIT_S3_SECRET_ACCESS_KEY": "test",
+            "FIELDVISIT_S3_PREFIX": f"bench-{uuid.uuid4().hex[:8]}/",
+        }
     fv = str(Path(sys.executable).parent / "fieldvisit")
 
     def start(*command: str) -> subprocess.Popen[bytes]:
@@ -333,7 +363,7 @@ def run_way(args: argparse.Namespace, way: str) -> dict[str, float]:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        elapsed, latencies, (server_before, pg_before) = asyncio.run(
+        elapsed, latencies, (server_before, pg_before, storage_before) = asyncio.run(
             load(base, username, way, visits, photos, args.concurrency, args.warmup)
         )
         load_ended = time.perf_counter()
@@ -352,6 +382,7 @@ def run_way(args: argparse.Namespace, way: str) -> dict[str, float]:
         engine.dispose()
         server_cpu = ours_cpu_seconds() - server_before
         pg_cpu = postgres_cpu_seconds() - pg_before
+        storage_cpu = storage_cpu_seconds() - storage_before
     finally:
         for process in (server, *helpers):
             process.terminate()
@@ -363,6 +394,7 @@ def run_way(args: argparse.Namespace, way: str) -> dict[str, float]:
         "p95": sorted(latencies)[int(len(latencies) * 0.95) - 1],
         "server_ms": server_cpu / n * 1000,
         "pg_ms": pg_cpu / n * 1000,
+        "storage_ms": storage_cpu / n * 1000,
         "last_derivative_s": last_derivative,
         "processed": done,
     }
@@ -389,8 +421,9 @@ def main() -> None:
     parser.add_argument(
         "--job-workers", type=int, default=1, help="`fieldvisit worker`s with --background workers"
     )
+    parser.add_argument("--storage", default="folder", help="folder, s3, or both: folder,s3")
     args = parser.parse_args()
-    ways = args.ways.split(",")
+    runs = [(way, storage) for storage in args.storage.split(",") for way in args.ways.split(",")]
     print(
         f"{args.inspections} inspections after {args.warmup} warm-up, one ~300 KB photo each, concurrency "
         f"{args.concurrency}, {args.workers} server processes"
@@ -398,20 +431,29 @@ def main() -> None:
         + f", PostgreSQL; load average {os.getloadavg()[0]:.2f}"
     )
     print(
-        f"{'way':12s} {'insp/s':>7s} {'median':>8s} {'p95':>8s} {'server':>8s} {'postgres':>9s} {'total':>7s}  last derivative"
+        f"{'way':19s} {'insp/s':>7s} {'median':>8s} {'p95':>8s} {'server':>8s} {'postgres':>9s} {'S3':>7s} "
+        f"{'total':>7s}  last derivative"
     )
     results = {}
-    for way in ways:
-        r = results[way] = run_way(args, way)
+    with contextlib.ExitStack() as stack:
+        endpoint = None
+        if any(storage == "s3" for _, storage in runs):
+            from tests.s3 import seaweedfs
+
+            endpoint = stack.enter_context(seaweedfs(Path(tempfile.mkdtemp(prefix="fieldvisit-bench-s3-"))))
+        for way, storage in runs:
+            name = f"{way} ({storage})"
+            r = results[name] = run_way(args, way, endpoint if storage == "s3" else None)
+            r["total_ms"] = r["server_ms"] + r["pg_ms"] + r["storage_ms"]
+            print(
+                f"{name:19s} {r['rate']:7.0f} {r['median']:6.1f}ms {r['p95']:6.1f}ms {r['server_ms']:6.1f}ms "
+                f"{r['pg_ms']:7.1f}ms {r['storage_ms']:5.1f}ms {r['total_ms']:5.1f}ms  "
+                f"{r['last_derivative_s']:.1f} s after the load ({r['processed']:.0f} processed)"
+            )
+    if len(results) == 2:
+        (first, a), (second, b) = results.items()
         print(
-            f"{way:12s} {r['rate']:7.0f} {r['median']:6.1f}ms {r['p95']:6.1f}ms {r['server_ms']:6.1f}ms "
-            f"{r['pg_ms']:7.1f}ms {r['server_ms'] + r['pg_ms']:5.1f}ms  {r['last_derivative_s']:.1f} s after the load "
-            f"({r['processed']:.0f} processed)"
-        )
-    if len(ways) == 2:
-        a, b = (results[w] for w in ways)
-        print(
-            f"{ways[1]} / {ways[0]}: CPU per inspection {(b['server_ms'] + b['pg_ms']) / (a['server_ms'] + a['pg_ms']):.2f}x, "
+            f"{second} / {first}: CPU per inspection {b['total_ms'] / a['total_ms']:.2f}x, "
             f"throughput {b['rate'] / a['rate']:.2f}x"
         )
 

@@ -117,6 +117,8 @@ def test_an_upload_begun_on_one_node_ends_on_the_other_and_both_serve_it(
         assert part.headers["content-range"] == f"bytes 100-199/{len(data)}"
         tail = node_b.get(f"{base}/original", headers={**auth_b, "Range": "bytes=-50"})
         assert tail.status_code == 206 and tail.content == data[-50:]
+        beyond = node_b.get(f"{base}/original", headers={**auth_b, "Range": f"bytes={len(data) + 10}-"})
+        assert beyond.status_code == 416
         stamped = node_b.get(f"{base}/stamped", headers=auth_b)
         assert stamped.status_code == 200 and stamped.content[:2] == b"\xff\xd8"
         assert _files(other.photo_dir) == [], "the stamped copy's scratch file was left behind"
