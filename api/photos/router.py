@@ -285,9 +285,9 @@ async def _receive(
 ) -> dict[str, str]:
     """Append the request's body at the upload's offset; when the last byte is in, verify and keep the
     photo. Returns the tus headers of the answer."""
-    appended = transfer.Appended(upload.offset, False)
-    if upload.offset < upload.length:
-        start = upload.offset
+    start = upload.offset
+    appended = transfer.Appended(start, False)
+    if start < upload.length:
 
         async def progress(offset: int) -> None:
             await run_in_threadpool(
@@ -302,16 +302,30 @@ async def _receive(
             chunk_sha256=chunk_digest,
             progress=progress,
         )
-        await run_in_threadpool(
-            service.record_offset, session, upload=upload, start=start, offset=appended.offset
-        )
-        # The bytes are on disk: the offset is committed before the photo is finished, so that a crash
-        # while finishing leaves an upload that the next request finishes (see _redo_finish).
-        await run_in_threadpool(session.commit)
+        try:
+            await run_in_threadpool(
+                service.record_offset, session, upload=upload, start=start, offset=appended.offset
+            )
+        except BaseException:
+            if appended.tail is not None:
+                appended.tail.unlink(missing_ok=True)
+            raise
+        if appended.tail is None:
+            # The bytes are kept: the offset is committed before the photo is finished, so that a crash
+            # while finishing leaves an upload that the next request finishes (see _redo_finish). Bytes in
+            # scratch (`tail`) are not kept: their offset commits with the photo, or not at all.
+            await run_in_threadpool(session.commit)
     headers = {**TUS_HEADERS, "Upload-Offset": str(appended.offset)}
     if appended.offset == upload.length and not appended.disconnected:
         photo = await run_in_threadpool(
-            service.finish_upload, session, settings=settings, user=user, upload=upload, visit=visit
+            service.finish_upload,
+            session,
+            settings=settings,
+            user=user,
+            upload=upload,
+            visit=visit,
+            tail=appended.tail,
+            tail_start=start,
         )
         headers["Fieldvisit-Photo-Id"] = str(photo.id)
         _process_later(background, request, settings, photo)

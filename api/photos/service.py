@@ -339,11 +339,19 @@ def claim_of(upload: Upload) -> PhotoClaim:
 
 
 def finish_upload(
-    session: Session, *, settings: Settings, user: User, upload: Upload, visit: Visit | None = None
+    session: Session,
+    *,
+    settings: Settings,
+    user: User,
+    upload: Upload,
+    visit: Visit | None = None,
+    tail: Path | None = None,
+    tail_start: int = 0,
 ) -> Photo:
     """All bytes are in: verify and keep the photo. A refused photo ends the upload; an accepted one
     marks it finished. Safe to run again after a crash before the commit: the partial file is removed
-    only once the photo's row has committed. `visit` is the upload's, when the caller has just checked it."""
+    only once the photo's row has committed. `visit` is the upload's, when the caller has just checked it;
+    `tail`, the last request's bytes from `tail_start` when it wrote no part (a bucket)."""
     if upload.finished_photo_id is not None:
         photo = session.get(Photo, upload.finished_photo_id)
         assert photo is not None
@@ -351,7 +359,7 @@ def finish_upload(
     store = photo_store(settings)
     # A bucket's parts are copied into one scratch file (private: removed whatever happens; the parts stay
     # until the photo commits, so a crash here is redone from them by the next request, on any node).
-    path, private = store.assembled(upload.id, upload.length)
+    path, private = store.assembled(upload.id, upload.length, tail=tail, tail_start=tail_start)
     claim = claim_of(upload)
     if visit is None:
         visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
@@ -369,11 +377,12 @@ def finish_upload(
             private_file=private,
         )
     except PhotoRejected:
-        store.discard_upload(upload.id)
+        if not (tail is not None and tail_start == 0):  # else no part was ever written
+            store.discard_upload(upload.id)
         session.delete(upload)
         session.flush()
         raise
-    if private:
+    if private and not (tail is not None and tail_start == 0):
         after_commit(session, lambda: store.discard_upload(upload.id))
     upload.finished_photo_id = photo.id
     upload.finished_at = utcnow()

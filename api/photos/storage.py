@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -154,7 +155,8 @@ class PhotoStore:
     ) -> transfer.Appended:
         """Add a request's body at `start`. In a local folder the partial file grows in place (and reports
         progress as it goes); in a bucket the body is received to scratch and kept as one part, so that the
-        next request may go to any node."""
+        next request may go to any node — unless it completes the upload: then no part is written, and the
+        scratch file is handed back (`Appended.tail`) for the photo to be made from at once."""
         path = self.objects.local_path(self.upload_key(upload_id))
         if path is not None:
             return await transfer.append(
@@ -165,35 +167,51 @@ class PhotoStore:
             appended = await transfer.receive_part(
                 temp, chunks, start=start, length=length, chunk_sha256=chunk_sha256
             )
+            if appended.offset == length and not appended.disconnected:
+                return transfer.Appended(appended.offset, False, tail=temp)
             if appended.offset > start:
                 await run_in_threadpool(
                     self.objects.put_file, self.part_key(upload_id, start, appended.offset), temp
                 )
-        finally:
+        except BaseException:
             temp.unlink(missing_ok=True)
+            raise
+        temp.unlink(missing_ok=True)
         return appended
 
-    def assembled(self, upload_id: uuid.UUID, length: int) -> tuple[Path, bool]:
+    def assembled(
+        self, upload_id: uuid.UUID, length: int, *, tail: Path | None = None, tail_start: int = 0
+    ) -> tuple[Path, bool]:
         """A local file holding every byte of a complete upload, and whether it is a private copy (to be
-        removed whatever happens) rather than the partial upload itself (kept until its photo commits)."""
+        removed whatever happens) rather than the partial upload itself (kept until its photo commits).
+        `tail` holds bytes [tail_start, length) when the request that brought them wrote no part."""
         path = self.objects.local_path(self.upload_key(upload_id))
         if path is not None:
             return path, False
+        if tail is not None and tail_start == 0:
+            return tail, True  # the whole photo came in one request: nothing to join
         parts: dict[int, list[int]] = {}
         for listed in self.objects.listing(f"uploads/{upload_id.hex}/"):
             begins, _, ends = listed.key.rsplit("/", 1)[1].partition("-")
             parts.setdefault(int(begins), []).append(int(ends))
-        chain = _chain(parts, length)
+        covered = length if tail is None else tail_start
+        chain = _chain(parts, covered)
         if chain is None:
-            raise FileNotFoundError(f"upload {upload_id}: its parts do not cover {length} bytes")
+            raise FileNotFoundError(f"upload {upload_id}: its parts do not cover {covered} bytes")
         temp = self.temp_path()
         try:
             with open(temp, "wb") as out:
                 for first, last in chain:
                     out.write(self.objects.read_bytes(self.part_key(upload_id, first, last)))
+                if tail is not None:
+                    with open(tail, "rb") as rest:
+                        shutil.copyfileobj(rest, out, CHUNK)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+        finally:
+            if tail is not None:
+                tail.unlink(missing_ok=True)
         return temp, True
 
     def discard_upload(self, upload_id: uuid.UUID) -> None:

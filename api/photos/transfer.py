@@ -23,6 +23,9 @@ PROGRESS_EVERY = 4 * 1024 * 1024
 class Appended:
     offset: int
     disconnected: bool
+    # In a bucket, the request that brings the last byte keeps its bytes in this scratch file (not a part):
+    # they go straight into the photo, and the offset is committed with it.
+    tail: Path | None = None
 
 
 async def append(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 import time_machine
 from click.testing import CliRunner
@@ -34,8 +35,8 @@ from api.photos.models import Photo, PhotoState, Upload
 from api.photos.storage import PhotoStore
 from api.ticks import sweep_photo_store
 from tests.cases import documents
-from tests.factories import Bank, login, make_bank
-from tests.live import instance_env
+from tests.factories import PASSWORD, Bank, login, make_bank
+from tests.live import free_port, instance_env, server_env, start_server
 from tests.photos.images import jpeg, sha256
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -295,3 +296,59 @@ def test_migrate_makes_the_bucket_once(s3_settings: Settings) -> None:
         get_settings.cache_clear()
     assert first.exit_code == 0 and f"bucket {bucket} created" in first.output, first.output
     assert again.exit_code == 0 and f"bucket {bucket} is there" in again.output, again.output
+
+
+@pytest.mark.real_clock
+def test_a_crash_while_finishing_from_a_bucket_loses_only_the_last_request(
+    session: Session, s3_settings: Settings
+) -> None:
+    """The request that brings the last byte writes no part: its bytes go from scratch into the photo, and the
+    offset commits with the photo. Killed before that commit, the server has kept the earlier parts and the
+    offset where they end; the phone sends the last chunk again, to any node, and the photo is kept once."""
+    bank = make_bank(session)
+    data = jpeg(1600, 1200, seed=305)
+    photo_id = str(uuid.uuid4())
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(server_env(s3_settings, FIELDVISIT_CRASH_AT="photo_finished_before_commit"), port)
+    try:
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}", **TUS}
+        created = httpx.post(
+            f"{base}/api/v1/uploads/",
+            content=data[:60_000],
+            headers={**auth, **DATA, "Upload-Length": str(len(data)),
+                     "Upload-Metadata": _metadata(bank, photo_id, data)},
+        )  # fmt: skip
+        assert created.headers["Upload-Offset"] == "60000", created.text
+        location = base + created.headers["Location"]
+        with pytest.raises(httpx.TransportError):
+            httpx.patch(location, content=data[60_000:], headers={**auth, **DATA, "Upload-Offset": "60000"})
+        assert server.wait(timeout=10) == 137
+    finally:
+        server.kill()
+        server.wait()
+    session.rollback()
+    assert session.scalar(select(Photo.id)) is None  # nothing was acknowledged
+
+    other = s3_settings.model_copy(update={"photo_dir": s3_settings.photo_dir.parent / "node-b"})
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    location = base + created.headers["Location"]
+    server = start_server(server_env(other), port)
+    try:
+        head = httpx.head(location, headers=auth)
+        assert head.status_code == 200 and head.headers["Upload-Offset"] == "60000"
+        rest = httpx.patch(
+            location, content=data[60_000:], headers={**auth, **DATA, "Upload-Offset": "60000"}
+        )
+        assert rest.status_code == 204 and rest.headers["Fieldvisit-Photo-Id"] == photo_id, rest.text
+        original = httpx.get(f"{base}/api/v1/photos/{photo_id}/original", headers=auth)
+        assert original.content == data
+    finally:
+        server.kill()
+        server.wait()
+    store = photo_service.photo_store(s3_settings)
+    assert list(store.objects.listing("uploads/")) == []
