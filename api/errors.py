@@ -131,6 +131,30 @@ class StorageFull(AppError):
         )
 
 
+class StorageUnavailable(AppError):
+    """The photo bucket does not answer, or refuses us (credentials, a missing bucket): an outage, not a bug."""
+
+    status = 503
+    code = "storage_unavailable"
+    title_zh = "照片存储暂时不可用，请稍后重试"
+    title_en = "Photo storage temporarily unavailable; try again shortly"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The photo storage cannot be reached right now; nothing from this request was kept.",
+            detail_zh="照片存储暂时无法访问，本次请求未保存任何内容。",
+            headers={"Retry-After": "10"},
+        )
+
+
+def storage_unavailable(exc: BaseException) -> bool:
+    """An error of the S3 client: the bucket is down, slow, or refuses us. (A key that is not there is turned
+    into FileNotFoundError where it is read, so what is left here is never the caller's fault.)"""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, BotoCoreError | ClientError)
+
+
 def full_disk(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
@@ -279,6 +303,9 @@ async def _database_or_storage_error(request: Request, exc: Exception) -> JSONRe
     if isinstance(exc, OSError) and full_disk(exc):
         logger.error("storage full on %s %s", request.method, request.url.path)
         return await _app_error(request, StorageFull())
+    if storage_unavailable(exc):
+        logger.warning("photo storage unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return await _app_error(request, StorageUnavailable())
     return await _unexpected(request, exc)
 
 
@@ -302,4 +329,8 @@ def install_error_handlers(app: FastAPI) -> None:
     # Handled here, not by the catch-all, so that an outage is an answer and not a server error.
     app.add_exception_handler(SQLAlchemyError, _database_or_storage_error)
     app.add_exception_handler(OSError, _database_or_storage_error)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    app.add_exception_handler(BotoCoreError, _database_or_storage_error)
+    app.add_exception_handler(ClientError, _database_or_storage_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -317,7 +317,10 @@ def _s3_client(
         aws_secret_access_key=secret or None,
         config=Config(
             s3={"addressing_style": "path" if path_style else "auto"},
-            retries={"max_attempts": 5, "mode": "standard"},
+            # A bucket that is down answers the phone 503 in a second or two, not after a long back-off.
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
             max_pool_connections=32,
         ),
     )

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from api.config import Settings
 from api.db import utcnow
-from api.errors import database_unavailable
+from api.errors import database_unavailable, storage_unavailable
 from api.kit.faults import crash_point
 from api.object_store import object_store
 from api.photos import inspection
@@ -90,14 +90,38 @@ def process_batch(make_session: sessionmaker[Session], settings: Settings, photo
         photos = _hold(session, photo_ids)
         if not photos:
             return 0
-        made = sum(_derive(store, photo) for photo in photos)
-        session.flush()
-        from api import flows  # flows chain several domains; imported late to keep this module light
+        held = [photo.id for photo in photos]
+        try:
+            made = sum(_derive(store, photo) for photo in photos)
+            session.flush()
+            from api import flows  # flows chain several domains; imported late to keep this module light
 
-        flows.photos_ready(session, settings=settings, photos=photos)
-        crash_point("photo_derivatives_before_commit")
-        session.commit()
+            flows.photos_ready(session, settings=settings, photos=photos)
+            crash_point("photo_derivatives_before_commit")
+            session.commit()
+        except BaseException:
+            session.rollback()
+            if not _locks_rows(session):
+                _release(make_session, held)
+            raise
         return made
+
+
+def _release(make_session: sessionmaker[Session], photo_ids: list[uuid.UUID]) -> None:
+    """Give back photos claimed by a batch that failed (an outage, a bug in the rules), so that the next round
+    takes them up at once, not after STALE_CLAIM (SQLite; on PostgreSQL the lock went with the rollback)."""
+    try:
+        with make_session() as session:
+            session.execute(
+                update(Photo)
+                .where(col(Photo.id).in_(photo_ids), col(Photo.state) == PhotoState.processing)
+                .values(state=PhotoState.received, claimed_at=None)
+            )
+            session.commit()
+    except Exception:
+        logger.warning(
+            "could not give back %d photos; they are taken up after %s", len(photo_ids), STALE_CLAIM
+        )
 
 
 def _derive(store: PhotoStore, photo: Photo) -> bool:
@@ -114,6 +138,8 @@ def _derive(store: PhotoStore, photo: Photo) -> bool:
             preview_sha = hashlib.sha256(derived.preview).hexdigest()
             store.write_derived(photo.sha256, "preview", derived.preview)
     except Exception as exc:  # a photo that passed validation but fails here is kept as evidence
+        if storage_unavailable(exc):
+            raise  # not the photo's fault: the round ends and the next one takes it up again
         logger.exception("processing photo %s failed", photo.id)
         photo.state = PhotoState.failed
         photo.processing_error = str(exc)[:500]
@@ -143,7 +169,7 @@ def process_pending(make_session: sessionmaker[Session], settings: Settings, *, 
         try:
             made += process_batch(make_session, settings, batch)
         except Exception as exc:
-            if database_unavailable(exc):
+            if database_unavailable(exc) or storage_unavailable(exc):
                 raise  # an outage ends the round (logged once by the caller); the next round tries again
             # One photo whose rules cannot be run (a bug, data the rules trip on) must not hold its batch back.
             logger.exception("a batch of photos failed; taking them one at a time")
@@ -151,7 +177,7 @@ def process_pending(make_session: sessionmaker[Session], settings: Settings, *, 
                 try:
                     made += process_batch(make_session, settings, [photo_id])
                 except Exception as single:
-                    if database_unavailable(single):
+                    if database_unavailable(single) or storage_unavailable(single):
                         raise
                     logger.exception("processing photo %s failed", photo_id)
     return made

@@ -27,10 +27,12 @@ from api.cases.documents import key_of as documents_key
 from api.cli import main
 from api.config import Settings, get_settings
 from api.db import make_sessionmaker
+from api.errors import storage_unavailable
 from api.exports import jobs
 from api.main import create_app
 from api.photos import service as photo_service
 from api.photos.exceptions import UploadOffsetMismatch
+from api.photos.jobs import process_pending
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.storage import PhotoStore
 from api.ticks import sweep_photo_store
@@ -352,3 +354,60 @@ def test_a_crash_while_finishing_from_a_bucket_loses_only_the_last_request(
         server.wait()
     store = photo_service.photo_store(s3_settings)
     assert list(store.objects.listing("uploads/")) == []
+
+
+def test_a_bucket_that_is_down_is_an_outage_not_a_verdict(
+    session: Session, s3_settings: Settings, app: FastAPI
+) -> None:
+    """The phone is answered 503 with Retry-After and nothing is kept; a photo whose derivatives cannot be
+    made because the bucket is down stays waiting (never marked failed) and is made once it is back."""
+    bank = make_bank(session)
+    down = s3_settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    data = jpeg(800, 600, seed=306)
+    photo_id = str(uuid.uuid4())
+    query = {"visit_id": str(bank.one.visit.id), "item_key": "photo_overview", "sha256": sha256(data)}
+    with _node(down) as node:
+        auth = login(node, bank.one.manager)
+        refused = node.put(
+            f"/api/v1/photos/{photo_id}",
+            params=query,
+            content=data,
+            headers={**auth, "Content-Type": "image/jpeg"},
+        )
+        assert refused.status_code == 503 and refused.json()["code"] == "storage_unavailable", refused.text
+        assert refused.headers["retry-after"] == "10"
+        created = node.post(
+            "/api/v1/uploads/",
+            headers={**auth, **TUS, "Upload-Length": str(len(data)),
+                     "Upload-Metadata": _metadata(bank, photo_id, data)},
+        )  # fmt: skip
+        assert created.status_code == 201  # nothing stored yet: the bucket is not needed
+        cut = node.patch(
+            created.headers["location"],
+            content=data[:30_000],
+            headers={**auth, **TUS, **DATA, "Upload-Offset": "0"},
+        )
+        assert cut.status_code == 503 and cut.json()["code"] == "storage_unavailable"
+        assert node.head(created.headers["location"], headers={**auth, **TUS}).headers["upload-offset"] == "0"
+    session.rollback()
+    assert session.scalar(select(Photo.id)) is None
+
+    # Received while the bucket was up, with its derivatives left to a worker (the node does not make them).
+    quiet = s3_settings.model_copy(update={"background_in_serve": False})
+    with _node(quiet) as node:
+        kept = node.put(
+            f"/api/v1/photos/{photo_id}",
+            params=query,
+            content=data,
+            headers={**login(node, bank.one.manager), "Content-Type": "image/jpeg"},
+        )
+        assert kept.status_code == 201, kept.text
+    make = make_sessionmaker(app.state.engine)
+    with pytest.raises(Exception) as outage:
+        process_pending(make, down)
+    assert storage_unavailable(outage.value)
+    session.rollback()
+    assert session.scalar(select(Photo.state).where(Photo.id == uuid.UUID(photo_id))) == PhotoState.received
+    assert process_pending(make, s3_settings) == 1
+    session.rollback()
+    assert session.scalar(select(Photo.state).where(Photo.id == uuid.UUID(photo_id))) == PhotoState.processed
