@@ -51,7 +51,8 @@ DESCRIPTIONS = {
     "415": "Unsupported content type",
     "422": "Validation failed: `errors` lists each field",
     "429": "Too many attempts; see Retry-After",
-    "503": "Database unavailable; nothing was stored; see Retry-After",
+    "503": "Database or photo storage unavailable (`database_unavailable`, `storage_unavailable`); nothing "
+    "was stored; see Retry-After",
     "507": "Storage full; nothing was stored; see Retry-After",
 }
 WRITES = {"post", "put", "patch", "delete"}
