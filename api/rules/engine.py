@@ -252,13 +252,21 @@ def _band_neighbours(band: int) -> list[int]:
 
 
 def similar_photos(
-    session: Session, *, hashes: list[int], max_distance: int, exclude_visit: uuid.UUID, limit: int = 20
+    session: Session,
+    *,
+    hashes: list[int],
+    max_distance: int,
+    exclude_visit: uuid.UUID,
+    limit: int = 20,
+    own: int | None = None,
 ) -> list[tuple[Photo, int]]:
     """Photos of other visits within `max_distance` bits of any of `hashes`, through the band index.
 
     Multi-index hashing: the 64 bits are four 16-bit bands, each indexed. Two hashes within 7 bits agree
     on at least one band up to one bit, so looking up every band and its 16 one-bit neighbours finds every
-    candidate; the exact distance is then checked here."""
+    candidate; the exact distance is then checked here. `own` is the hash of the one stored photo being
+    judged: the lookup finds it too, and when it is the only photo with that hash it is left out here, so
+    the everyday photo with no look-alike costs no second statement."""
     # For each band: which of our hashes each band value is within one bit of.
     near: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
     for value in hashes:
@@ -275,10 +283,14 @@ def similar_photos(
     )
     best: dict[int, int] = {}
     mask = 0xFFFFFFFFFFFFFFFF
+    # Every stored photo with exactly the hash `own` comes back once from band 0 (its band equals our own).
+    with_own_hash = 0
     # Thousands of rows at a million stored photos: fetched in one go, compared inline.
     for band_value, stored, band_no in session.connection().exec_driver_sql(sql).all():
         if stored is None or band_value is None:
             continue
+        if band_no == 0 and stored == own:
+            with_own_hash += 1
         wanted = near[band_no][band_value]
         if len(wanted) == 1:
             distance = ((stored ^ wanted[0]) & mask).bit_count()
@@ -286,6 +298,8 @@ def similar_photos(
             distance = min(((stored ^ w) & mask).bit_count() for w in wanted)
         if distance <= max_distance and distance < best.get(stored, 65):
             best[stored] = distance
+    if own is not None and with_own_hash == 1:
+        best.pop(own, None)  # only the photo being judged has it
     if not best:
         return []
     # The closest hashes first; a photo copied a hundred times must not load a hundred rows.
@@ -318,6 +332,7 @@ def photo_reuse(session: Session, *, photo: Photo, settings: Settings) -> Findin
             hashes=variants,
             max_distance=settings.rules.photo_phash_distance,
             exclude_visit=photo.visit_id,
+            own=photo.phash,
         )
         if not found:
             return True

@@ -54,3 +54,26 @@ def test_index_lookup_agrees_with_a_linear_scan(session: Session) -> None:
         assert found == expected
     # Photos of the visit itself never count as reuse.
     assert similar_photos(session, hashes=values[:1], max_distance=6, exclude_visit=other_visit.id) == []
+
+
+def test_the_photo_being_judged_is_left_out_but_its_twin_in_another_visit_is_found(session: Session) -> None:
+    """`own` drops the judged photo's own hash only when no other stored photo has it: a twin elsewhere
+    (the same picture sent again for another borrower) is still found at distance 0."""
+    bank = make_bank(session)
+    elsewhere = make_visit(session, collateral=bank.one.collateral, version=bank.version)
+    session.commit()
+    value = _signed(0x0123_4567_89AB_CDEF)
+    mine = hashed_photo_row(world=bank.one, visit_id=bank.one.visit.id, phash=value, sha256="a" * 64)
+    session.execute(insert(Photo), [mine])
+    session.commit()
+
+    def lookup() -> list[tuple[Photo, int]]:
+        return similar_photos(
+            session, hashes=[value], max_distance=6, exclude_visit=bank.one.visit.id, own=value
+        )
+
+    assert lookup() == []
+    twin = hashed_photo_row(world=bank.one, visit_id=elsewhere.id, phash=value, sha256="b" * 64)
+    session.execute(insert(Photo), [twin])
+    session.commit()
+    assert [(photo.id, distance) for photo, distance in lookup()] == [(twin["id"], 0)]
