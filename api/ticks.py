@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -54,7 +55,7 @@ def tick(make_session: sessionmaker[Session], settings: Settings) -> TickReport:
     if settings.change_retention_days:
         changes.prune(engine, keep=dt.timedelta(days=settings.change_retention_days))
     sealed = audit.seal(engine, settings=settings)
-    swept = sweep_photo_store(make_session, settings)
+    swept = _sweep_now_and_then(make_session, settings)
     processed, sent, exported = quick_round(make_session, settings, photos=500)
     export_jobs.expire(make_session, settings)
     opened = evaluate_daily(make_session, settings)
@@ -107,6 +108,23 @@ def quick_round(
     _made, sent = webhooks.run(make_session, settings)
     exported = export_jobs.run_pending(make_session, settings)
     return photo_jobs.process_pending(make_session, settings, limit=photos), sent, exported
+
+
+# The sweep lists every stored file (a folder walk, or LIST requests over the whole bucket: ~3,000 per million
+# photos) to find the few a crash left: inside a long-running process, once an hour is enough — nothing is
+# swept before it is an hour old anyway. `fieldvisit tick` (cron) sweeps each time it runs.
+SWEEP_EVERY_SECONDS = 3600.0
+_swept_at: dict[tuple[str, str, str], float] = {}
+
+
+def _sweep_now_and_then(make_session: sessionmaker[Session], settings: Settings) -> int:
+    where = (settings.database_url, str(settings.photo_dir), settings.s3_bucket + settings.s3_prefix)
+    now = time.monotonic()
+    last = _swept_at.get(where)
+    if last is not None and now - last < SWEEP_EVERY_SECONDS:
+        return 0
+    _swept_at[where] = now
+    return sweep_photo_store(make_session, settings)
 
 
 def sweep_photo_store(make_session: sessionmaker[Session], settings: Settings) -> int:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -228,3 +229,32 @@ def test_a_server_killed_mid_patch_resumes_near_where_it_was(session: Session, s
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_long_running_process_sweeps_once_an_hour(
+    session: Session, settings: Settings, app: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep lists every stored file: the tick inside `serve` or a worker does it once an hour, not every
+    five minutes (nothing younger than an hour is swept anyway)."""
+    from api import ticks
+    from api.db import make_sessionmaker
+
+    make_bank(session)
+    make = make_sessionmaker(app.state.engine)  # type: ignore[attr-defined]
+    store = photo_service.photo_store(settings)
+    store.prepare()
+    old = time.time() - 2 * 3600
+
+    def orphan(n: int) -> Path:
+        path = settings.photo_dir / store.original_key(f"cd{n:062d}")
+        path.write_bytes(b"left by a crash")
+        os.utime(path, (old, old))
+        return path
+
+    monkeypatch.setattr(ticks, "_swept_at", {})
+    first = orphan(1)
+    assert ticks.tick(make, settings).files_swept == 1 and not first.exists()
+    second = orphan(2)
+    assert ticks.tick(make, settings).files_swept == 0 and second.exists()
+    monkeypatch.setattr(ticks, "SWEEP_EVERY_SECONDS", 0.0)
+    assert ticks.tick(make, settings).files_swept == 1 and not second.exists()
