@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import logging
 import shutil
 import time
@@ -244,9 +245,9 @@ class PhotoStore:
         self.objects.delete(stale_parts)
         removed += len(stale_parts)
         for prefix in ("originals/", "derived/"):
-            candidates = [listed.key for listed in self.objects.listing(prefix) if listed.modified < cutoff]
-            for start in range(0, len(candidates), 500):
-                batch = candidates[start : start + 500]
+            # 500 keys at a time as the listing goes: a million photos are never held in memory at once.
+            aged = (listed.key for listed in self.objects.listing(prefix) if listed.modified < cutoff)
+            while batch := list(itertools.islice(aged, 500)):
                 kept = owned({_sha_of(key) for key in batch})
                 # A `.link` or `.tmp` name is a write that died half-way (local folder).
                 gone = [key for key in batch if key.endswith((".link", ".tmp")) or _sha_of(key) not in kept]
