@@ -201,14 +201,18 @@ class S3Objects:
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
-    def read_bytes(self, key: str) -> bytes:
+    def _get(self, key: str, **extra: str) -> dict[str, Any]:
+        """GET the object; a key that is not there is FileNotFoundError, as a missing file would be."""
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            answer: dict[str, Any] = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
         except self.client.exceptions.ClientError as exc:
             if self._missing(exc):
                 raise FileNotFoundError(key) from exc
             raise
-        data: bytes = answer["Body"].read()
+        return answer
+
+    def read_bytes(self, key: str) -> bytes:
+        data: bytes = self._get(key)["Body"].read()
         return data
 
     @contextlib.contextmanager
@@ -216,12 +220,7 @@ class S3Objects:
         scratch.mkdir(parents=True, exist_ok=True)
         path = scratch / f"{uuid.uuid4().hex}.fetched"
         try:
-            try:
-                answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            except self.client.exceptions.ClientError as exc:
-                if self._missing(exc):
-                    raise FileNotFoundError(key) from exc
-                raise
+            answer = self._get(key)
             with open(path, "wb") as out:
                 for chunk in answer["Body"].iter_chunks(STREAM_CHUNK):
                     out.write(chunk)
@@ -247,20 +246,17 @@ class S3Objects:
                  filename: str | None = None) -> Response:  # fmt: skip
         """Streamed through the API, so a download is scoped like the visit (no URL that works for anyone)."""
         asked = _single_range(range_header)
-        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        extra: dict[str, str] = {}
         if asked is not None:
             first, last = asked
-            request["Range"] = (
+            extra["Range"] = (
                 f"bytes={first}" if first < 0 else f"bytes={first}-{'' if last is None else last}"
             )
         try:
-            answer = self.client.get_object(**request)
+            answer = self._get(key, **extra)
         except self.client.exceptions.ClientError as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            if code == "InvalidRange":
+            if getattr(exc, "response", {}).get("Error", {}).get("Code", "") == "InvalidRange":
                 return Response(status_code=416, headers={**headers, "Content-Range": "bytes */*"})
-            if self._missing(exc):
-                raise FileNotFoundError(key) from exc
             raise
         out = {**headers, "Accept-Ranges": "bytes", "Content-Length": str(answer["ContentLength"])}
         if filename:

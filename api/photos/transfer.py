@@ -60,9 +60,7 @@ async def append(
             async for chunk in chunks:
                 if start + written + len(chunk) > length:
                     out.truncate(start)
-                    raise PhotoTooLarge(
-                        "The body runs past Upload-Length.", detail_zh="上传内容超过声明的 Upload-Length。"
-                    )
+                    raise _past_length()
                 out.write(chunk)
                 written += len(chunk)
                 if digest is not None:
@@ -102,9 +100,7 @@ async def receive_part(
         try:
             async for chunk in chunks:
                 if start + written + len(chunk) > length:
-                    raise PhotoTooLarge(
-                        "The body runs past Upload-Length.", detail_zh="上传内容超过声明的 Upload-Length。"
-                    )
+                    raise _past_length()
                 out.write(chunk)
                 written += len(chunk)
                 if digest is not None:
@@ -116,6 +112,10 @@ async def receive_part(
             raise ChunkChecksumMismatch()
         written = 0
     return Appended(start + written, disconnected)
+
+
+def _past_length() -> AppError:
+    return PhotoTooLarge("The body runs past Upload-Length.", detail_zh="上传内容超过声明的 Upload-Length。")
 
 
 def photo_too_large(max_bytes: int) -> AppError:

@@ -411,3 +411,33 @@ def test_a_bucket_that_is_down_is_an_outage_not_a_verdict(
     assert process_pending(make, s3_settings) == 1
     session.rollback()
     assert session.scalar(select(Photo.state).where(Photo.id == uuid.UUID(photo_id))) == PhotoState.processed
+
+
+@pytest.mark.parametrize("store", ["folder", "s3"])
+def test_a_body_past_upload_length_is_refused_and_nothing_moves(
+    session: Session, settings: Settings, store: str, request: pytest.FixtureRequest
+) -> None:
+    bank = make_bank(session)
+    node_settings = request.getfixturevalue("s3_settings") if store == "s3" else settings
+    data = jpeg(800, 600, seed=307)
+    with _node(node_settings) as node:
+        auth = {**login(node, bank.one.manager), **TUS}
+        created = node.post(
+            "/api/v1/uploads/",
+            content=data[:10_000],
+            headers={**auth, **DATA, "Upload-Length": str(len(data)),
+                     "Upload-Metadata": _metadata(bank, str(uuid.uuid4()), data)},
+        )  # fmt: skip
+        assert created.headers["upload-offset"] == "10000"
+        location = created.headers["location"]
+        too_long = node.patch(
+            location,
+            content=data[10_000:] + b"\x00" * 100,
+            headers={**auth, **DATA, "Upload-Offset": "10000"},
+        )
+        assert too_long.status_code == 413, too_long.text
+        assert node.head(location, headers=auth).headers["upload-offset"] == "10000"
+        rest = node.patch(location, content=data[10_000:], headers={**auth, **DATA, "Upload-Offset": "10000"})
+        assert rest.status_code == 204 and "fieldvisit-photo-id" in rest.headers
+        kept = photo_service.photo_store(node_settings).objects
+        assert kept.read_bytes(PhotoStore.original_key(sha256(data))) == data
