@@ -46,6 +46,7 @@ DESCRIPTIONS = {
     "403": "Signed in, but this role may not do this",
     "404": "No such record — or one outside your branch, which answers exactly the same",
     "409": "Conflicts with the record's current state",
+    "410": "tus: the bytes received for this upload are gone (`upload_lost`); create a new upload",
     "412": "tus: send `Tus-Resumable: 1.0.0`",
     "413": "Body too large",
     "415": "Unsupported content type",
@@ -113,6 +114,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
         codes += ["413", "415", "507"]
     if path.startswith("/api/v1/uploads"):
         codes.append("412")
+        if method in ("head", "patch"):
+            codes.append("410")
     if path == "/api/v1/exports/jobs/{job_id}/file":
         codes.append("401")  # a link whose signature does not match: no token, but not authentic
     return sorted(set(codes))

@@ -44,6 +44,18 @@ class UploadOffsetMismatch(Conflict):
     title_en = "Upload-Offset differs from the server's; ask with HEAD first"
 
 
+class UploadLost(AppError):
+    """The bytes kept for an upload are gone (removed from the bucket by hand, a bucket restored from an older
+    copy): it cannot be finished. The upload is forgotten, so the phone starts it again (tus: 404/410 on an
+    upload means "create a new one"); its outbox still holds the photo."""
+
+    status = 410
+    code = "upload_lost"
+    title_zh = "此上传已收到的内容丢失，请重新上传照片"
+    title_en = "The bytes received for this upload are gone; upload the photo again"
+    commit_anyway = True  # the upload is removed, and that must stick
+
+
 class UploadBusy(AppError):
     status = 423
     code = "upload_busy"

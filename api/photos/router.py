@@ -345,7 +345,12 @@ def _redo_finish(request: Request, settings: Settings, user: User, upload_id: uu
     with request.app.state.sessionmaker() as session:
         upload = service.get_upload_for(session, user=user, upload_id=upload_id)
         if upload.finished_photo_id is None and upload.offset == upload.length:
-            service.finish_upload(session, settings=settings, user=user, upload=upload)
+            try:
+                service.finish_upload(session, settings=settings, user=user, upload=upload)
+            except AppError as exc:
+                if exc.commit_anyway:  # a refused photo or lost bytes end the upload, and that must stick
+                    session.commit()
+                raise
         session.commit()
         return upload
 

@@ -37,12 +37,13 @@ from api.photos.exceptions import (
     PhotoIdConflict,
     PhotoNotReady,
     PhotoTooLarge,
+    UploadLost,
     UploadOffsetMismatch,
 )
 from api.photos.inspection import PhotoRejected
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoLinks, PhotoPublic, phash_hex
-from api.photos.storage import PhotoStore, after_commit, sha256_of, unlink_after_commit
+from api.photos.storage import PartsMissing, PhotoStore, after_commit, sha256_of, unlink_after_commit
 from api.portfolio.models import Borrower
 from api.visits import service as visit_service
 from api.visits.models import Visit
@@ -359,7 +360,13 @@ def finish_upload(
     store = photo_store(settings)
     # A bucket's parts are copied into one scratch file (private: removed whatever happens; the parts stay
     # until the photo commits, so a crash here is redone from them by the next request, on any node).
-    path, private = store.assembled(upload.id, upload.length, tail=tail, tail_start=tail_start)
+    try:
+        path, private = store.assembled(upload.id, upload.length, tail=tail, tail_start=tail_start)
+    except PartsMissing as exc:
+        store.discard_upload(upload.id)
+        session.delete(upload)
+        session.flush()
+        raise UploadLost(str(exc), detail_zh="已收到的分片不完整。") from exc
     claim = claim_of(upload)
     if visit is None:
         visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)

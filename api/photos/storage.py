@@ -198,7 +198,9 @@ class PhotoStore:
         covered = length if tail is None else tail_start
         chain = _chain(parts, covered)
         if chain is None:
-            raise FileNotFoundError(f"upload {upload_id}: its parts do not cover {covered} bytes")
+            if tail is not None:
+                tail.unlink(missing_ok=True)
+            raise PartsMissing(f"upload {upload_id}: its parts do not cover {covered} bytes")
         temp = self.temp_path()
         try:
             with open(temp, "wb") as out:
@@ -254,6 +256,10 @@ class PhotoStore:
                 self.objects.delete(gone)
                 removed += len(gone)
         return removed
+
+
+class PartsMissing(FileNotFoundError):
+    """A complete upload's parts are not all in the bucket."""
 
 
 def _sha_of(key: str) -> str:

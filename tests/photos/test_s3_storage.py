@@ -441,3 +441,27 @@ def test_a_body_past_upload_length_is_refused_and_nothing_moves(
         assert rest.status_code == 204 and "fieldvisit-photo-id" in rest.headers
         kept = photo_service.photo_store(node_settings).objects
         assert kept.read_bytes(PhotoStore.original_key(sha256(data))) == data
+
+
+def test_an_upload_whose_parts_are_gone_is_forgotten_so_the_phone_starts_again(
+    session: Session, s3_settings: Settings
+) -> None:
+    """Parts removed from the bucket behind our back (by hand, or a bucket restored from an older copy): the
+    last PATCH is answered 410 `upload_lost`, not a server error, and the upload is forgotten (HEAD 404), so a
+    tus client creates a new one from the photo in its outbox."""
+    bank = make_bank(session)
+    data = jpeg(1024, 768, seed=308)
+    photo_id = str(uuid.uuid4())
+    with _node(s3_settings) as node:
+        auth = {**login(node, bank.one.manager), **TUS}
+        meta = {"Upload-Length": str(len(data)), "Upload-Metadata": _metadata(bank, photo_id, data)}
+        created = node.post("/api/v1/uploads/", content=data[:40_000], headers={**auth, **DATA, **meta})
+        location = created.headers["location"]
+        store = photo_service.photo_store(s3_settings)
+        store.objects.delete([listed.key for listed in store.objects.listing("uploads/")])
+        lost = node.patch(location, content=data[40_000:], headers={**auth, **DATA, "Upload-Offset": "40000"})
+        assert lost.status_code == 410 and lost.json()["code"] == "upload_lost", lost.text
+        assert node.head(location, headers=auth).status_code == 404
+        again = node.post("/api/v1/uploads/", content=data, headers={**auth, **DATA, **meta})
+        assert again.status_code == 201 and again.headers["fieldvisit-photo-id"] == photo_id, again.text
+    assert _files(s3_settings.photo_dir) == []
