@@ -25,7 +25,7 @@ from api.photos import inspection, jobs, service, transfer
 from api.photos.exceptions import BadUploadRequest, PhotoNotReady, UploadOffsetMismatch
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoPublic
-from api.photos.storage import PhotoStore
+from api.photos.storage import PartsMissing, PhotoStore
 from api.visits.models import Visit
 
 router = APIRouter(prefix="/api/v1", tags=["photos"], route_class=CommitFirstRoute)
@@ -294,14 +294,19 @@ async def _receive(
                 service.record_progress, request.app.state.sessionmaker, upload_id=upload.id, offset=offset
             )
 
-        appended = await service.photo_store(settings).append(
-            upload.id,
-            request.stream(),
-            start=start,
-            length=upload.length,
-            chunk_sha256=chunk_digest,
-            progress=progress,
-        )
+        try:
+            appended = await service.photo_store(settings).append(
+                upload.id,
+                request.stream(),
+                start=start,
+                length=upload.length,
+                chunk_sha256=chunk_digest,
+                progress=progress,
+            )
+        except PartsMissing as exc:
+            await run_in_threadpool(
+                service.upload_lost, session, settings=settings, upload=upload, reason=exc
+            )
         try:
             await run_in_threadpool(
                 service.record_offset, session, upload=upload, start=start, offset=appended.offset

@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -363,10 +363,7 @@ def finish_upload(
     try:
         path, private = store.assembled(upload.id, upload.length, tail=tail, tail_start=tail_start)
     except PartsMissing as exc:
-        store.discard_upload(upload.id)
-        session.delete(upload)
-        session.flush()
-        raise UploadLost(str(exc), detail_zh="已收到的分片不完整。") from exc
+        upload_lost(session, settings=settings, upload=upload, reason=exc)
     claim = claim_of(upload)
     if visit is None:
         visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
@@ -396,6 +393,15 @@ def finish_upload(
     session.flush()
     crash_point("photo_finished_before_commit")
     return photo
+
+
+def upload_lost(session: Session, *, settings: Settings, upload: Upload, reason: PartsMissing) -> NoReturn:
+    """What was received of this upload is gone: forget it (UploadLost commits that), so that the phone
+    starts again."""
+    photo_store(settings).discard_upload(upload.id)
+    session.delete(upload)
+    session.flush()
+    raise UploadLost(str(reason), detail_zh="已收到的内容不完整。") from reason
 
 
 def finished_uploads_expired(session: Session) -> int:

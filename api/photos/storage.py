@@ -160,6 +160,8 @@ class PhotoStore:
         scratch file is handed back (`Appended.tail`) for the photo to be made from at once."""
         path = self.objects.local_path(self.upload_key(upload_id))
         if path is not None:
+            if not path.exists():
+                raise PartsMissing(f"upload {upload_id}: its partial file is gone")
             return await transfer.append(
                 path, chunks, start=start, length=length, chunk_sha256=chunk_sha256, progress=progress
             )
@@ -188,6 +190,12 @@ class PhotoStore:
         `tail` holds bytes [tail_start, length) when the request that brought them wrote no part."""
         path = self.objects.local_path(self.upload_key(upload_id))
         if path is not None:
+            try:
+                whole = path.stat().st_size >= length
+            except FileNotFoundError:
+                whole = False
+            if not whole:
+                raise PartsMissing(f"upload {upload_id}: its partial file does not hold {length} bytes")
             return path, False
         if tail is not None and tail_start == 0:
             return tail, True  # the whole photo came in one request: nothing to join

@@ -465,3 +465,19 @@ def test_an_upload_whose_parts_are_gone_is_forgotten_so_the_phone_starts_again(
         again = node.post("/api/v1/uploads/", content=data, headers={**auth, **DATA, **meta})
         assert again.status_code == 201 and again.headers["fieldvisit-photo-id"] == photo_id, again.text
     assert _files(s3_settings.photo_dir) == []
+
+
+def test_a_local_partial_file_that_is_gone_is_the_same_410(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    bank = make_bank(session)
+    data = jpeg(1024, 768, seed=309)
+    auth = {**login(client, bank.one.manager), **TUS}
+    meta = {"Upload-Length": str(len(data)), "Upload-Metadata": _metadata(bank, str(uuid.uuid4()), data)}
+    created = client.post("/api/v1/uploads/", content=data[:40_000], headers={**auth, **DATA, **meta})
+    location = created.headers["location"]
+    upload_id = uuid.UUID(location.rsplit("/", 1)[1])
+    (settings.photo_dir / PhotoStore.upload_key(upload_id)).unlink()
+    lost = client.patch(location, content=data[40_000:], headers={**auth, **DATA, "Upload-Offset": "40000"})
+    assert lost.status_code == 410 and lost.json()["code"] == "upload_lost", lost.text
+    assert client.head(location, headers=auth).status_code == 404

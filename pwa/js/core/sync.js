@@ -92,7 +92,10 @@ async function uploadPhoto(item) {
               () => false,
             )
           );
-        const transient = !status || status >= 500 || [408, 409, 423, 429].includes(status);
+        // The server lost what it had received of this upload (410 upload_lost) and forgot it: asked again,
+        // tus-js-client's HEAD hears 404 and it creates a new upload from the photo still on the phone.
+        const lost = status === 410 && asAppError(error).problem?.code === "upload_lost";
+        const transient = !status || status >= 500 || lost || [408, 409, 423, 429].includes(status);
         return (
           transient && attempt < options.retryDelays.length && (typeof navigator === "undefined" || navigator.onLine)
         );
