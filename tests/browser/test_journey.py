@@ -501,6 +501,52 @@ def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str,
     context.close()
 
 
+def test_an_upload_the_server_lost_starts_again(browser: Any, live: dict[str, Any]) -> None:
+    """The server loses what it had of the big photo's upload between two chunks (its partial file removed —
+    in a bucket, its parts): the next PATCH is answered 410 `upload_lost`, and the app, instead of marking the
+    photo refused, asks again; tus-js-client hears 404 and creates a new upload from the photo on the phone."""
+    context, page, _visit, site = _offline_at_a_visit(browser, live, lambda visits: visits[0])
+    big = _photo(17, site["wgs84_lat"], site["wgs84_lon"], size=(2000, 1500), noisy=True)
+    assert len(big) > 1024 * 1024  # more than the app's 1 MB chunk: a creation, then a PATCH
+    _fill_checklist(
+        page,
+        [
+            big,
+            _photo(18, site["wgs84_lat"], site["wgs84_lon"]),
+            _photo(19, site["wgs84_lat"], site["wgs84_lon"]),
+        ],
+    )
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile("#/outbox"))
+    lost: list[str] = []
+    answers: list[int] = []
+    creations: list[str] = []
+
+    def lose_once(route: Any) -> None:
+        request = route.request
+        if request.method == "POST" and len(request.post_data_buffer or b"") == 1024 * 1024:
+            creations.append(request.url)  # the big photo's creation, carrying its first chunk
+        if request.method == "PATCH" and request.headers.get("upload-offset") != "0" and not lost:
+            upload_id = uuid.UUID(request.url.rsplit("/", 1)[1])
+            (live["settings"].photo_dir / "uploads" / f"{upload_id.hex}.part").unlink()
+            lost.append(request.url)
+        route.continue_()
+
+    page.on(
+        "response",
+        lambda r: answers.append(r.status) if r.url in lost and r.request.method == "PATCH" else None,
+    )
+    page.route("**/api/v1/uploads/**", lose_once)
+    context.set_offline(False)
+    page.get_by_role("button", name="Sync now").click()
+    _wait_all_done(page, 4)
+    assert lost and 410 in answers, (lost, answers)
+    assert len(creations) == 2  # the first upload, and the new one after the loss
+    assert page.locator("[data-outbox=photo] [data-state=failed]").count() == 0
+    assert hashlib.sha256(big).hexdigest() in _server_hashes(live)
+    context.close()
+
+
 FORGET_PACKAGE_ETAG = """async () => {
   const mine = (await indexedDB.databases()).filter((d) => d.name.startsWith("fieldvisit-user-"));
   if (mine.length !== 1) throw new Error("expected one user's database");
