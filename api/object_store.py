@@ -1,6 +1,8 @@
-"""Where evidence files live: a local folder (the default) or an S3-compatible bucket.
+"""Where the files the service keeps live — photos, case attachments, export files: a local folder (the
+default) or an S3-compatible bucket.
 
-Both hold the same keys (`originals/ab/<sha256>`, `derived/ab/<sha256>.<kind>.jpg`, `uploads/<id>/…`),
+Both hold the same keys (`originals/ab/<sha256>`, `derived/ab/<sha256>.<kind>.jpg`, `uploads/<id>/…`,
+`case-files/ab/<sha256>`, `exports/<job>.<format>`),
 named by content and never rewritten with other bytes, so a copy made in any order is never wrong, only
 incomplete. A key is durable when `put_*` returns: the local folder fsyncs and renames into place (a reader
 never sees half a file), S3 answers a PUT only once it holds the whole object.
@@ -71,7 +73,8 @@ class ObjectStore(Protocol):
 
 
 class LocalObjects:
-    """Keys are paths under one folder (the photo folder), with a 256-way fan-out by the hash's first byte."""
+    """Keys are paths under one folder (the photo folder, or the state folder for attachments and exports);
+    files kept by content fan out 256 ways by their hash's first byte."""
 
     kind = "local"
 
