@@ -505,7 +505,20 @@ def test_an_upload_the_server_lost_starts_again(browser: Any, live: dict[str, An
     """The server loses what it had of the big photo's upload between two chunks (its partial file removed —
     in a bucket, its parts): the next PATCH is answered 410 `upload_lost`, and the app, instead of marking the
     photo refused, asks again; tus-js-client hears 404 and creates a new upload from the photo on the phone."""
-    context, page, _visit, site = _offline_at_a_visit(browser, live, lambda visits: visits[0])
+    # A visit of its own, scheduled now, so that the demo bank's visits are left to the tests after this one.
+    with _api(live, "manager2") as api:
+        scheduled = api.get("/api/v1/visits", params={"status": ["scheduled"]}).json()["items"]
+        model = api.get(f"/api/v1/visits/{scheduled[0]['id']}").json()
+    with _api(live, "admin") as admin:
+        created = admin.post(
+            "/api/v1/visits",
+            json={"subject_type": "collateral", "subject_id": model["collateral"]["id"],
+                  "due_on": dt.datetime.now(dt.UTC).date().isoformat()},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+    context, page, _visit, site = _offline_at_a_visit(
+        browser, live, lambda visits: next(v for v in visits if v["id"] == created.json()["id"])
+    )
     big = _photo(17, site["wgs84_lat"], site["wgs84_lon"], size=(2000, 1500), noisy=True)
     assert len(big) > 1024 * 1024  # more than the app's 1 MB chunk: a creation, then a PATCH
     _fill_checklist(
