@@ -325,6 +325,12 @@ def _s3_client(
     )
 
 
+def scratch_folder(settings: Settings) -> Path:
+    """This node's own temporary files (a request's body on its way in, a photo being decoded, an export being
+    written), whatever store keeps the files themselves."""
+    return settings.photo_dir / "tmp"
+
+
 def ensure_bucket(settings: Settings) -> bool:
     """Create the configured bucket when it is missing (True when it was made). A bank's own S3 may refuse;
     then the bucket is made by whoever runs the S3 service, and this only confirms it is there."""

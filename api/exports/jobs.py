@@ -32,7 +32,7 @@ from api.errors import NotFound, Unauthorized
 from api.exports import formats
 from api.exports.models import ExportJob, ExportState
 from api.exports.schemas import VisitFilterIn
-from api.object_store import object_store
+from api.object_store import object_store, scratch_folder
 
 logger = logging.getLogger("fieldvisit.exports")
 CLAIM_LAPSES = dt.timedelta(minutes=30)
@@ -136,7 +136,7 @@ def _make(make_session: sessionmaker[Session], settings: Settings, job_id: uuid.
         job = session.get_one(ExportJob, job_id)
         key, format, filters = key_of(job), job.format, job.filters
         user_id = job.requested_by_id
-    scratch = settings.photo_dir / "tmp"
+    scratch = scratch_folder(settings)
     scratch.mkdir(parents=True, exist_ok=True)
     partial = scratch / f"export-{uuid.uuid4().hex}.part"
     try:

@@ -24,7 +24,6 @@ from api.config import Settings
 from api.db import utcnow
 from api.errors import database_unavailable, storage_unavailable
 from api.kit.faults import crash_point
-from api.object_store import object_store
 from api.photos import inspection
 from api.photos.models import Photo, PhotoState
 from api.photos.storage import PhotoStore
@@ -85,7 +84,7 @@ def process_one(make_session: sessionmaker[Session], settings: Settings, photo_i
 def process_batch(make_session: sessionmaker[Session], settings: Settings, photo_ids: list[uuid.UUID]) -> int:
     """Make the derivatives of those of these photos that nobody else has, in one transaction; then their
     rules run again. Returns how many were made (a photo that fails is marked failed, kept as evidence)."""
-    store = PhotoStore(object_store(settings), settings.photo_dir / "tmp")
+    store = PhotoStore.of(settings)
     with make_session() as session:
         photos = _hold(session, photo_ids)
         if not photos:

@@ -28,7 +28,6 @@ from api.db import utcnow
 from api.errors import NotFound
 from api.kit.faults import crash_point
 from api.kit.races import inserted
-from api.object_store import object_store
 from api.photos import inspection, watermark
 from api.photos.exceptions import (
     ChecksumMismatch,
@@ -54,8 +53,7 @@ FINISHED_UPLOAD_KEPT = dt.timedelta(hours=24)
 
 
 def photo_store(settings: Settings) -> PhotoStore:
-    # Scratch files stay on the node, whatever holds the photos.
-    return PhotoStore(object_store(settings), settings.photo_dir / "tmp")
+    return PhotoStore.of(settings)
 
 
 def photo_limits(settings: Settings) -> inspection.Limits:
@@ -364,6 +362,9 @@ def finish_upload(
         path, private = store.assembled(upload.id, upload.length, tail=tail, tail_start=tail_start)
     except PartsMissing as exc:
         upload_lost(session, settings=settings, upload=upload, reason=exc)
+    # Part objects in a bucket, to remove once the photo is kept or refused (a local partial file is the
+    # received file itself, removed by accept_file; a photo that came in one request left no part).
+    parts = private and not (tail is not None and tail_start == 0)
     claim = claim_of(upload)
     if visit is None:
         visit = visit_service.get_visit_for_capture(session, user=user, visit_id=claim.visit_id)
@@ -381,12 +382,12 @@ def finish_upload(
             private_file=private,
         )
     except PhotoRejected:
-        if not (tail is not None and tail_start == 0):  # else no part was ever written
+        if parts:
             store.discard_upload(upload.id)
         session.delete(upload)
         session.flush()
         raise
-    if private and not (tail is not None and tail_start == 0):
+    if parts:
         after_commit(session, lambda: store.discard_upload(upload.id))
     upload.finished_photo_id = photo.id
     upload.finished_at = utcnow()

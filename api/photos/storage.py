@@ -28,7 +28,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 from starlette.concurrency import run_in_threadpool
 
-from api.object_store import ObjectStore
+from api.config import Settings
+from api.object_store import ObjectStore, object_store, scratch_folder
 from api.photos import transfer
 
 logger = logging.getLogger(__name__)
@@ -87,10 +88,9 @@ class PhotoStore:
         self.objects = objects
         self.tmp = scratch
 
-    @property
-    def uploads_in_place(self) -> bool:
-        """A local folder appends a partial upload to one file; a bucket keeps each request's bytes as a part."""
-        return self.objects.local_path("uploads/") is not None
+    @classmethod
+    def of(cls, settings: Settings) -> PhotoStore:
+        return cls(object_store(settings), scratch_folder(settings))
 
     def prepare(self) -> None:
         """Create the scratch folder (and, for a local folder, the 256-way fan-out once instead of per photo)."""
