@@ -29,6 +29,8 @@ from tests.photos.images import jpeg, sha256
 
 pytestmark = pytest.mark.real_clock
 TUS = {"Tus-Resumable": "1.0.0"}
+# A file's time older than any sweep's grace, whatever the clock says now (2020-01-01T00:00Z).
+LONG_AGO = 1_577_836_800.0
 
 
 def _serve(settings: Settings, port: int, **env: str) -> subprocess.Popen[bytes]:
@@ -164,7 +166,7 @@ def test_orphans_are_swept_and_owned_files_kept(session: Session, settings: Sett
     part.write_bytes(b"half")
     fresh = settings.photo_dir / store.original_key("ab" + "1" * 62)
     fresh.write_bytes(b"a request is still working on me")
-    old = time.time() - 2 * 3600
+    old = LONG_AGO
     for path in (orphan, part):
         os.utime(path, (old, old))
     from api.db import make_sessionmaker
@@ -243,7 +245,7 @@ def test_a_long_running_process_sweeps_once_an_hour(
     make = make_sessionmaker(app.state.engine)  # type: ignore[attr-defined]
     store = photo_service.photo_store(settings)
     store.prepare()
-    old = time.time() - 2 * 3600
+    old = LONG_AGO
 
     def orphan(n: int) -> Path:
         path = settings.photo_dir / store.original_key(f"cd{n:062d}")

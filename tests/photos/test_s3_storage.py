@@ -55,12 +55,14 @@ def _node(settings: Settings) -> Iterator[TestClient]:
         app.state.engine.dispose()
 
 
-def _metadata(bank: Bank, photo_id: str, data: bytes, *, claimed: str | None = None) -> str:
+def _creation(bank: Bank, photo_id: str, data: bytes, *, claimed: str | None = None) -> dict[str, str]:
+    """The tus creation headers for this photo of the bank's first visit (`claimed`: another SHA-256)."""
     values = {
         "photo_id": photo_id, "visit_id": str(bank.one.visit.id), "item_key": "photo_overview",
         "content_type": "image/jpeg", "sha256": claimed or sha256(data),
     }  # fmt: skip
-    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+    metadata = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+    return {"Upload-Length": str(len(data)), "Upload-Metadata": metadata}
 
 
 def _files(folder: Path) -> list[Path]:
@@ -80,9 +82,8 @@ def test_an_upload_begun_on_one_node_ends_on_the_other_and_both_serve_it(
         first = node_a.post(
             "/api/v1/uploads/",
             content=data[:60_000],
-            headers={**auth_a, **DATA, "Upload-Length": str(len(data)),
-                     "Upload-Metadata": _metadata(bank, photo_id, data)},
-        )  # fmt: skip
+            headers={**auth_a, **DATA, **_creation(bank, photo_id, data)},
+        )
         assert first.status_code == 201 and first.headers["upload-offset"] == "60000", first.text
         location = first.headers["location"]
         # Node A is gone; the phone asks node B where it was, and goes on there.
@@ -135,9 +136,8 @@ def test_a_refused_photo_leaves_nothing_in_the_bucket(session: Session, s3_setti
         created = node.post(
             "/api/v1/uploads/",
             content=data[:20_000],
-            headers={**auth, **DATA, "Upload-Length": str(len(data)),
-                     "Upload-Metadata": _metadata(bank, str(uuid.uuid4()), data, claimed="0" * 64)},
-        )  # fmt: skip
+            headers={**auth, **DATA, **_creation(bank, str(uuid.uuid4()), data, claimed="0" * 64)},
+        )
         assert created.status_code == 201
         store = photo_service.photo_store(s3_settings)
         assert len(list(store.objects.listing("uploads/"))) == 1  # the first part, kept for a resume
@@ -166,9 +166,8 @@ def test_two_requests_from_one_offset_cannot_move_it_back(
         auth = {**login(node, bank.one.manager), **TUS}
         created = node.post(
             "/api/v1/uploads/",
-            headers={**auth, "Upload-Length": str(len(data)),
-                     "Upload-Metadata": _metadata(bank, str(uuid.uuid4()), data)},
-        )  # fmt: skip
+            headers={**auth, **_creation(bank, str(uuid.uuid4()), data)},
+        )
         upload_id = uuid.UUID(created.headers["location"].rsplit("/", 1)[1])
     make = make_sessionmaker(app.state.engine)
     store = photo_service.photo_store(s3_settings)
@@ -321,9 +320,8 @@ def test_a_crash_while_finishing_from_a_bucket_loses_only_the_last_request(
         created = httpx.post(
             f"{base}/api/v1/uploads/",
             content=data[:60_000],
-            headers={**auth, **DATA, "Upload-Length": str(len(data)),
-                     "Upload-Metadata": _metadata(bank, photo_id, data)},
-        )  # fmt: skip
+            headers={**auth, **DATA, **_creation(bank, photo_id, data)},
+        )
         assert created.headers["Upload-Offset"] == "60000", created.text
         location = base + created.headers["Location"]
         with pytest.raises(httpx.TransportError):
@@ -378,9 +376,8 @@ def test_a_bucket_that_is_down_is_an_outage_not_a_verdict(
         assert refused.headers["retry-after"] == "10"
         created = node.post(
             "/api/v1/uploads/",
-            headers={**auth, **TUS, "Upload-Length": str(len(data)),
-                     "Upload-Metadata": _metadata(bank, photo_id, data)},
-        )  # fmt: skip
+            headers={**auth, **TUS, **_creation(bank, photo_id, data)},
+        )
         assert created.status_code == 201  # nothing stored yet: the bucket is not needed
         cut = node.patch(
             created.headers["location"],
@@ -425,9 +422,8 @@ def test_a_body_past_upload_length_is_refused_and_nothing_moves(
         created = node.post(
             "/api/v1/uploads/",
             content=data[:10_000],
-            headers={**auth, **DATA, "Upload-Length": str(len(data)),
-                     "Upload-Metadata": _metadata(bank, str(uuid.uuid4()), data)},
-        )  # fmt: skip
+            headers={**auth, **DATA, **_creation(bank, str(uuid.uuid4()), data)},
+        )
         assert created.headers["upload-offset"] == "10000"
         location = created.headers["location"]
         too_long = node.patch(
@@ -454,7 +450,7 @@ def test_an_upload_whose_parts_are_gone_is_forgotten_so_the_phone_starts_again(
     photo_id = str(uuid.uuid4())
     with _node(s3_settings) as node:
         auth = {**login(node, bank.one.manager), **TUS}
-        meta = {"Upload-Length": str(len(data)), "Upload-Metadata": _metadata(bank, photo_id, data)}
+        meta = _creation(bank, photo_id, data)
         created = node.post("/api/v1/uploads/", content=data[:40_000], headers={**auth, **DATA, **meta})
         location = created.headers["location"]
         store = photo_service.photo_store(s3_settings)
@@ -473,7 +469,7 @@ def test_a_local_partial_file_that_is_gone_is_the_same_410(
     bank = make_bank(session)
     data = jpeg(1024, 768, seed=309)
     auth = {**login(client, bank.one.manager), **TUS}
-    meta = {"Upload-Length": str(len(data)), "Upload-Metadata": _metadata(bank, str(uuid.uuid4()), data)}
+    meta = _creation(bank, str(uuid.uuid4()), data)
     created = client.post("/api/v1/uploads/", content=data[:40_000], headers={**auth, **DATA, **meta})
     location = created.headers["location"]
     upload_id = uuid.UUID(location.rsplit("/", 1)[1])
