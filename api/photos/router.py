@@ -22,7 +22,12 @@ from api.config import Settings
 from api.db import CommitFirstRoute, SessionDep
 from api.errors import AppError
 from api.photos import inspection, jobs, service, transfer
-from api.photos.exceptions import BadUploadRequest, PhotoNotReady, UploadOffsetMismatch
+from api.photos.exceptions import (
+    BadUploadRequest,
+    ChunkChecksumMismatch,
+    PhotoNotReady,
+    UploadOffsetMismatch,
+)
 from api.photos.models import Photo, PhotoState, Upload
 from api.photos.schemas import PhotoPublic
 from api.photos.storage import PartsMissing, PhotoStore
@@ -228,13 +233,21 @@ async def tus_create(
 
     tus `creation-with-upload`: with `Content-Type: application/offset+octet-stream` the body is the
     upload's first bytes, so a photo smaller than the client's chunk is one request; the answer's
-    `Upload-Offset` says how many were kept (and `Fieldvisit-Photo-Id` when that was all of them). The upload
-    is committed before its bytes are read, so a cut mid-body leaves an upload to resume with HEAD."""
+    `Upload-Offset` says how many were kept (and `Fieldvisit-Photo-Id` when that was all of them). When the
+    body is the whole photo (`Content-Length` equals `Upload-Length`) it is received before anything is
+    written, then the photo and its finished upload are written together: a body cut short leaves nothing,
+    and the client creates the upload again. With only the first bytes, the upload is committed before they
+    are read, so a cut mid-body leaves an upload to resume with HEAD."""
     _require_tus(tus_resumable)
     with_data = content_type == "application/offset+octet-stream"
     chunk_digest = _parse_checksum(upload_checksum) if with_data else None
+    claim, extra = _claim_of_metadata(upload_length=upload_length, upload_metadata=upload_metadata)
+    if with_data and upload_length > 0 and request.headers.get("content-length") == str(upload_length):
+        whole = await _create_whole(request, background, session, settings, user, claim, extra, chunk_digest)
+        if whole is not None:
+            return whole
     upload, visit = await run_in_threadpool(
-        _create_upload, session, settings, user, upload_length=upload_length, upload_metadata=upload_metadata
+        service.create_upload, session, settings=settings, user=user, claim=claim, extra=extra
     )
     # The upload exists before a byte is read: committed now, it survives a cut in the middle of the body.
     await run_in_threadpool(session.commit)
@@ -248,9 +261,59 @@ async def tus_create(
     return Response(status_code=201, headers=headers, background=background)
 
 
-def _create_upload(
-    session: Session, settings: Settings, user: User, *, upload_length: int, upload_metadata: str
-) -> tuple[Upload, Visit]:
+async def _create_whole(
+    request: Request,
+    background: BackgroundTasks,
+    session: Session,
+    settings: Settings,
+    user: User,
+    claim: service.PhotoClaim,
+    extra: dict[str, Any],
+    chunk_digest: bytes | None,
+) -> Response | None:
+    """The creation carries the whole photo (one under the app's chunk: the everyday case). The body is
+    received first, then the upload is written finished together with the photo: one transaction instead of
+    three (upload, offset, photo). A body cut short leaves nothing, and the phone, which never heard of an
+    upload, creates it again; nothing is lost, as it keeps the photo until it is acknowledged. None: take the
+    ordinary way (the photo is already here, or was kept meanwhile by another request)."""
+    visit, already = await run_in_threadpool(
+        service.check_new_photo, session, settings=settings, user=user, claim=claim
+    )
+    if already is not None:
+        return None
+    # Nothing is written yet: end the transaction so that no lock is held while the phone sends.
+    await run_in_threadpool(session.commit)
+    assert claim.size is not None
+    temp = service.photo_store(settings).temp_path()
+    try:
+        _size, digest = await transfer.receive_whole(temp, request.stream(), max_bytes=claim.size)
+    except ClientDisconnect as exc:
+        raise ClientGone() from exc
+    if chunk_digest is not None and bytes.fromhex(digest) != chunk_digest:
+        temp.unlink(missing_ok=True)
+        raise ChunkChecksumMismatch()
+    kept = await run_in_threadpool(
+        service.keep_whole_upload,
+        session,
+        settings=settings,
+        user=user,
+        visit=visit,
+        claim=claim,
+        extra=extra,
+        path=temp,
+        sha256=digest,
+    )
+    if kept is None:
+        return None
+    upload, photo = kept
+    _process_later(background, request, settings, photo)
+    headers = {"Location": f"/api/v1/uploads/{upload.id}", **_upload_headers(upload)}
+    return Response(status_code=201, headers=headers, background=background)
+
+
+def _claim_of_metadata(
+    *, upload_length: int, upload_metadata: str
+) -> tuple[service.PhotoClaim, dict[str, Any]]:
     meta = _parse_metadata(upload_metadata)
     claim = _claim(
         photo_id=meta.get("photo_id"),
@@ -269,7 +332,7 @@ def _create_upload(
         extra["device_fix"] = claim.device_fix
     if claim.device_taken_at:
         extra["device_taken_at"] = claim.device_taken_at.isoformat()
-    return service.create_upload(session, settings=settings, user=user, claim=claim, extra=extra)
+    return claim, extra
 
 
 async def _receive(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
@@ -128,13 +129,16 @@ def accept_file(
     known_sha256: str | None = None,
     known_new: bool = False,
     private_file: bool = True,
+    savepoint: bool = True,
 ) -> Photo:
     """Verify the received file at `path` and keep it. A refused file is removed at once; an accepted
     one when the transaction commits (a `private_file`, which no later request can resume, also when it
     rolls back).
 
     `known_sha256` is the hash computed while the bytes streamed in, when there was one; `known_new`
-    says the caller has just looked for this photo UUID (a race is still caught by the primary key)."""
+    says the caller has just looked for this photo UUID (a race is still caught by the primary key).
+    Without a `savepoint` (for a transaction that writes nothing before it) a photo kept meanwhile under this
+    UUID surfaces as IntegrityError at the next flush, and the caller rolls back and starts again."""
     store = photo_store(settings)
     unlink_after_commit(session, path, also_on_rollback=private_file)
     try:
@@ -184,7 +188,9 @@ def accept_file(
         device_taken_at=claim.device_taken_at,
         state=PhotoState.received,
     )
-    if not inserted(session, photo):
+    if not savepoint:
+        session.add(photo)
+    elif not inserted(session, photo):
         # The same photo arrived through another request a moment ago.
         winner = existing_photo(session, photo_id=claim.photo_id, sha256=actual)
         assert winner is not None
@@ -314,6 +320,57 @@ def create_upload(
     return upload, visit
 
 
+def keep_whole_upload(
+    session: Session,
+    *,
+    settings: Settings,
+    user: User,
+    visit: Visit,
+    claim: PhotoClaim,
+    extra: dict[str, Any],
+    path: Path,
+    sha256: str,
+) -> tuple[Upload, Photo] | None:
+    """A photo that came whole with its upload's creation (received to `path`, hashing to `sha256`): verify
+    and keep it, and write its upload already finished — one transaction, one flush, no savepoint (nothing
+    else is written in it). None when a photo was kept under this UUID meanwhile: the transaction is rolled
+    back, and the caller answers as it does for a photo already here."""
+    assert claim.size is not None
+    try:
+        photo = accept_file(
+            session,
+            settings=settings,
+            user=user,
+            visit=visit,
+            claim=claim,
+            path=path,
+            known_sha256=sha256,
+            known_new=True,
+            savepoint=False,
+        )
+        # Added once the photo is accepted: a refused photo ends the request with nothing written.
+        upload = Upload(
+            photo_id=claim.photo_id,
+            visit_id=visit.id,
+            item_key=claim.item_key,
+            declared_type=claim.declared_type,
+            sha256=claim.sha256,
+            length=claim.size,
+            offset=claim.size,
+            metadata_extra=extra,
+            created_by_id=user.id,
+            finished_photo_id=photo.id,
+            finished_at=utcnow(),
+        )
+        session.add(upload)
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return None
+    crash_point("photo_finished_before_commit")
+    return upload, photo
+
+
 def get_upload_for(session: Session, *, user: User, upload_id: uuid.UUID) -> Upload:
     upload = session.get(Upload, upload_id)
     if upload is None or upload.created_by_id != user.id:
@@ -406,9 +463,16 @@ def upload_lost(session: Session, *, settings: Settings, upload: Upload, reason:
 
 
 def finished_uploads_expired(session: Session) -> int:
-    """Forget finished uploads older than FINISHED_UPLOAD_KEPT (their bytes are already photos)."""
+    """Forget finished uploads older than FINISHED_UPLOAD_KEPT (their bytes are already photos), and
+    unfinished ones as old whose photo was kept through another upload (a phone whose creation was cut
+    sent the photo whole in a new one); the sweep then removes what they had received."""
     cutoff = utcnow() - FINISHED_UPLOAD_KEPT
-    stale = list(session.scalars(select(Upload).where(col(Upload.finished_at) < cutoff)))
+    superseded = (
+        col(Upload.finished_at).is_(None)
+        & (col(Upload.updated_at) < cutoff)
+        & col(Upload.photo_id).in_(select(Photo.id))
+    )
+    stale = list(session.scalars(select(Upload).where((col(Upload.finished_at) < cutoff) | superseded)))
     for upload in stale:
         session.delete(upload)
     session.flush()

@@ -14,8 +14,11 @@ import httpx2 as httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.config import Settings
+from api.photos.models import Photo, Upload
 from tests.factories import PASSWORD, make_bank
 from tests.photos.images import jpeg, sha256
 
@@ -139,3 +142,60 @@ def test_a_slow_photo_upload_locks_nobody_out(live_server: str, session: Session
             release.set()
             uploader.join()
     assert answers == [201]
+
+
+def test_a_creation_cut_while_it_carries_the_whole_photo_leaves_nothing(
+    live_server: str, session: Session, settings: Settings
+) -> None:
+    """The photo whole in its creation is received before anything is written: cut halfway, the server has
+    no upload and no photo (the phone never heard of an upload, and creates it again with the photo it
+    kept), and no scratch file."""
+    bank = make_bank(session)
+    data = jpeg(1600, 1200, seed=12)
+    photo_id = "0b6a6b1e-5a0c-4d7e-8f3e-000000000002"
+    scratch = settings.photo_dir / "tmp"
+    before = set(scratch.iterdir()) if scratch.exists() else set()
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        token = http.post(
+            "/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
+        )
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}", "Tus-Resumable": "1.0.0"}
+        meta = {
+            "photo_id": photo_id,
+            "visit_id": str(bank.one.visit.id),
+            "item_key": "photo_overview",
+            "content_type": "image/jpeg",
+            "sha256": sha256(data),
+        }
+        encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
+        host, port = live_server.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as raw:
+            head = (
+                f"POST /api/v1/uploads/ HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: {auth['Authorization']}\r\nTus-Resumable: 1.0.0\r\n"
+                f"Upload-Length: {len(data)}\r\nUpload-Metadata: {encoded}\r\n"
+                f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(data)}\r\n\r\n"
+            )
+            raw.sendall(head.encode() + data[: len(data) // 2])
+            time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and set(scratch.iterdir()) - before:
+            time.sleep(0.05)
+        assert not set(scratch.iterdir()) - before
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(Upload)) == 0
+        assert session.scalar(select(func.count()).select_from(Photo)) == 0
+
+        again = http.post(
+            "/api/v1/uploads/",
+            content=data,
+            headers={
+                **auth,
+                "Upload-Length": str(len(data)),
+                "Upload-Metadata": encoded,
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        assert again.status_code == 201 and again.headers["Fieldvisit-Photo-Id"] == photo_id, again.text
+        original = http.get(f"/api/v1/photos/{photo_id}/original", headers=auth)
+        assert hashlib.sha256(original.content).hexdigest() == sha256(data)
