@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import exists
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -40,9 +42,11 @@ def evaluate_submission(
     visit: Visit,
     submission: Submission,
     only_photo: uuid.UUID | None = None,
-) -> engine.Evaluation:
+    photos: Sequence[Photo] = (),
+) -> tuple[engine.Evaluation, list[Discrepancy]]:
     """Run the rules on the submission (or on one of its photos, just arrived); keep new findings and
-    open or extend their tasks."""
+    open or extend their tasks. Returns the evaluation and the discrepancies it added. `photos`: those of
+    its manifest just read (not read again)."""
     definition = checklist_service.pinned_definition(session, version_id=submission.template_version_id)
     evaluation = engine.evaluate(
         session,
@@ -51,14 +55,28 @@ def evaluate_submission(
         submission=submission,
         definition=definition,
         only_photo=only_photo,
+        photos=photos,
     )
+    added = []
     for finding in evaluation.findings:
         kept = rules_service.keep(session, visit=visit, submission_id=submission.id, finding=finding)
         if kept is not None:
             task = task_service.open_or_add(session, settings=settings, finding=kept, visit=visit)
             kept.task_id = task.id
+            added.append(kept)
     session.flush()
-    return evaluation
+    return evaluation, added
+
+
+@dataclass(frozen=True)
+class Accepted:
+    submission: Submission
+    # Its manifest and the findings kept, when this request stored it; None for a retry.
+    stored: tuple[list[ManifestPhoto], list[Discrepancy]] | None
+
+    @property
+    def new(self) -> bool:
+        return self.stored is not None
 
 
 def accept_submission(
@@ -69,17 +87,27 @@ def accept_submission(
     visit_id: uuid.UUID,
     submission_id: uuid.UUID,
     body: sync_schemas.SubmissionIn,
-) -> tuple[Submission, bool]:
-    """Store the submission (idempotently) and, the first time, run the rules. Returns it and whether
-    it was new."""
-    submission, new = sync_service.submit(
-        session, settings=settings, user=user, visit_id=visit_id, submission_id=submission_id, body=body
+) -> Accepted:
+    """Store the submission (idempotently) and, the first time, run the rules."""
+    try:
+        submission, stored = sync_service.submit(
+            session, settings=settings, user=user, visit_id=visit_id, submission_id=submission_id, body=body
+        )
+    except IntegrityError:
+        # Stored meanwhile by another request: this transaction had written nothing else.
+        session.rollback()
+        submission = sync_service.stored_meanwhile(
+            session, visit_id=visit_id, submission_id=submission_id, body=body
+        )
+        return Accepted(submission, None)
+    if stored is None:
+        return Accepted(submission, None)
+    visit = session.get(Visit, visit_id)
+    assert visit is not None
+    _evaluation, added = evaluate_submission(
+        session, settings=settings, visit=visit, submission=submission, photos=stored.photos
     )
-    if new:
-        visit = session.get(Visit, visit_id)
-        assert visit is not None
-        evaluate_submission(session, settings=settings, visit=visit, submission=submission)
-    return submission, new
+    return Accepted(submission, (stored.manifest, added))
 
 
 def photos_ready(session: Session, *, settings: Settings, photos: list[Photo]) -> None:
@@ -122,7 +150,9 @@ def review(
         items=items,
     )
     if decision == Decision.approve:
-        evaluation = evaluate_submission(session, settings=settings, visit=visit, submission=submission)
+        evaluation, _added = evaluate_submission(
+            session, settings=settings, visit=visit, submission=submission
+        )
         failed = {(f.rule_key, f.item_key) for f in evaluation.findings}
         passed = {pair for pair in evaluation.passed if pair not in failed}
         passed.add(("visit_overdue", ""))  # the visit happened

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 
 from api.checklists.conditions import shown_items, visible
@@ -561,9 +562,11 @@ def evaluate(
     submission: Submission,
     definition: Definition,
     only_photo: uuid.UUID | None = None,
+    photos: Sequence[Photo] = (),
 ) -> Evaluation:
     """Every rule on the submission; with `only_photo`, just the rules of that one photo (it has just
-    arrived, and the answers were judged when the submission came)."""
+    arrived, and the answers were judged when the submission came). `photos`: those of the manifest the
+    caller has just read (not read again)."""
     body = submission.body
     result = Evaluation()
     original = definition
@@ -579,7 +582,7 @@ def evaluate(
     definition = expand(definition, repeats)
     items = {item.key: item for item in definition.items()}
     if only_photo is not None:
-        _judge_photos(session, settings, visit, submission, items, site, [only_photo], result)
+        _judge_photos(session, settings, visit, submission, items, site, [only_photo], result, known=photos)
         return result
     location_item = next((i for i in items.values() if i.rule and i.rule.key == RuleKey.site_distance), None)
     fix = body.get("check_in")
@@ -644,8 +647,27 @@ def evaluate(
         take(outcome, "units_inspected", section_key)
 
     photo_ids = [uuid.UUID(p["id"]) for p in body.get("photos", [])]
-    _judge_photos(session, settings, visit, submission, items, site, photo_ids, result)
+    _judge_photos(session, settings, visit, submission, items, site, photo_ids, result, known=photos)
     return result
+
+
+def _photos(session: Session, photo_ids: list[uuid.UUID], known: Sequence[Photo]) -> list[Photo]:
+    """The manifest's photos that are here, in its order. Those the caller has just read (`known`: the
+    submission matched its manifest against them) or this transaction holds (a job, the photos it made
+    derivatives of) are not read again."""
+    held: dict[uuid.UUID, Photo] = {photo.id: photo for photo in known}
+    for photo_id in photo_ids:
+        if photo_id in held:
+            continue
+        photo = session.identity_map.get(identity_key(Photo, photo_id))
+        if isinstance(photo, Photo):
+            held[photo_id] = photo
+    others = [photo_id for photo_id in photo_ids if photo_id not in held]
+    if others:
+        held.update(
+            (photo.id, photo) for photo in session.scalars(select(Photo).where(col(Photo.id).in_(others)))
+        )
+    return [held[photo_id] for photo_id in photo_ids if photo_id in held]
 
 
 def _judge_photos(
@@ -657,9 +679,11 @@ def _judge_photos(
     site: Site | None,
     photo_ids: list[uuid.UUID],
     result: Evaluation,
+    *,
+    known: Sequence[Photo] = (),
 ) -> None:
     body = submission.body
-    photos = list(session.scalars(select(Photo).where(col(Photo.id).in_(photo_ids)))) if photo_ids else []
+    photos = _photos(session, photo_ids, known)
     started = body.get("device_started_at")
     visit_start = dt.datetime.fromisoformat(started) if started else submission.received_at
     photo_outcomes: dict[tuple[str, str], list[Finding | bool]] = {}

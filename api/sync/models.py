@@ -9,7 +9,8 @@ import uuid
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Enum, Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import relationship
+from sqlmodel import Field, Relationship, SQLModel
 
 from api.db import JSONDoc, UTCDateTime, new_id, utcnow
 
@@ -65,6 +66,9 @@ class ManifestPhoto(SQLModel, table=True):
     item_key: str = Field(max_length=64)
     arrived: bool = Field(default=False)
     mismatch: str | None = Field(default=None, max_length=200)
+    # Never loaded (the rows are read by query): declared so that one flush writes a new submission before
+    # its manifest — without it the unit of work orders the two tables by name, and the key is not there yet.
+    submission: Submission | None = Relationship(sa_relationship=relationship("Submission", lazy="raise"))
 
 
 class ChangeLog(SQLModel, table=True):

@@ -44,11 +44,11 @@ def put_submission(
     the first result; the same UUID with a different body answers 409. A submission for a visit that
     was reassigned, cancelled or approved while the phone was offline is stored and flagged `conflict`.
     The answer lists the discrepancies the rules found (photo rules run again as photos arrive)."""
-    submission, new = flows.accept_submission(
+    accepted = flows.accept_submission(
         session, settings=settings, user=user, visit_id=visit_id, submission_id=submission_id, body=body
     )
-    answer = service.out(session, submission)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=201 if new else 200)
+    answer = service.out(session, accepted.submission, stored=accepted.stored)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=201 if accepted.new else 200)
 
 
 @router.get(

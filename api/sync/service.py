@@ -8,8 +8,9 @@ import datetime as dt
 import hashlib
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -24,7 +25,7 @@ from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
 from api.kit.digests import json_sha256
-from api.kit.races import inserted
+from api.kit.races import RaceLost
 from api.kit.ranked import first_per
 from api.photos.models import Photo
 from api.rules.schemas import DiscrepancyPublic
@@ -33,6 +34,9 @@ from api.sync.exceptions import SubmissionIdConflict, SubmissionInvalid
 from api.sync.models import ManifestPhoto, Submission, SubmissionState
 from api.visits import service as visit_service
 from api.visits.models import AWAITING_MANAGER, Visit, VisitStatus
+
+if TYPE_CHECKING:
+    from api.rules.models import Discrepancy
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,15 @@ def _replaces_own_incomplete(session: Session, visit: Visit, user: User, replace
     )
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What `submit` wrote: the manifest, and the photos of it already here (read to tick them off, and
+    handed to the rules so that they are not read again)."""
+
+    manifest: list[ManifestPhoto]
+    photos: list[Photo]
+
+
 def _same_or_conflict(existing: Submission, visit_id: uuid.UUID, digest: str) -> Submission:
     if existing.visit_id != visit_id or existing.body_sha256 != digest:
         raise SubmissionIdConflict(
@@ -261,14 +274,14 @@ def submit(
     visit_id: uuid.UUID,
     submission_id: uuid.UUID,
     body: schemas.SubmissionIn,
-) -> tuple[Submission, bool]:
+) -> tuple[Submission, Stored | None]:
     """Store a submission. A retry gets the first result; the same UUID with another body is a 409.
-    Returns the submission and whether this call stored it."""
+    Returns the submission and, when this call stored it, what it wrote (None for one stored before)."""
     visit = visit_service.get_visit_for_capture(session, user=user, visit_id=visit_id)
     digest = body_digest(body)
     existing = session.get(Submission, submission_id)
     if existing is not None:
-        return _same_or_conflict(existing, visit_id, digest), False
+        return _same_or_conflict(existing, visit_id, digest), None
     version = session.get(TemplateVersion, visit.template_version_id)
     assert version is not None
     definition = checklist_service.pinned_definition(session, version_id=version.id)
@@ -287,7 +300,7 @@ def submit(
         )
         for entry in body.photos
     ]
-    _match_arrived_photos(session, visit_id=visit.id, rows=manifest)
+    arrived = _match_arrived_photos(session, visit_id=visit.id, rows=manifest)
     complete = all(row.arrived for row in manifest)
     status_after = VisitStatus.submitted if visit.status in AWAITING_MANAGER else visit.status
     submission = Submission(
@@ -304,24 +317,34 @@ def submit(
         conflict_reasons=reasons,
         visit_status_after=status_after.value,
     )
-    if not inserted(session, submission):
-        # An identical request (another process, a retry) stored it first: answer with that one.
-        winner = session.get(Submission, submission_id, populate_existing=True)
-        assert winner is not None
-        return _same_or_conflict(winner, visit_id, digest), False
+    # No savepoint: the submission is the request's first write, so when another request (a retry, another
+    # process) stores this UUID meanwhile, the primary key refuses this flush and the caller rolls the whole
+    # transaction back (`stored_meanwhile`). One flush writes the submission, its manifest, the visit's
+    # transition and their audit and feed rows.
+    session.add(submission)
     session.add_all(manifest)
     if status_after != visit.status:
         visit_service.transition(visit, status_after)
         visit.submitted_at = utcnow()
-    # One flush for the manifest and the visit's transition.
     session.flush()
-    return submission, True
+    return submission, Stored(manifest, arrived)
 
 
-def _match_arrived_photos(session: Session, *, visit_id: uuid.UUID, rows: list[ManifestPhoto]) -> None:
-    """Tick off the photos already here (the rows are not in the session yet)."""
+def stored_meanwhile(
+    session: Session, *, visit_id: uuid.UUID, submission_id: uuid.UUID, body: schemas.SubmissionIn
+) -> Submission:
+    """The answer once `submit` lost the race for its UUID (its transaction rolled back): the submission the
+    other request stored — or 409 when it had another body, or when none is to be found after all."""
+    winner = session.get(Submission, submission_id)
+    if winner is None:
+        raise RaceLost()
+    return _same_or_conflict(winner, visit_id, body_digest(body))
+
+
+def _match_arrived_photos(session: Session, *, visit_id: uuid.UUID, rows: list[ManifestPhoto]) -> list[Photo]:
+    """Tick off the photos already here (the rows are not in the session yet); returns those photos."""
     if not rows:
-        return
+        return []
     photos = {
         photo.id: photo
         for photo in session.scalars(select(Photo).where(col(Photo.id).in_([row.photo_id for row in rows])))
@@ -330,6 +353,7 @@ def _match_arrived_photos(session: Session, *, visit_id: uuid.UUID, rows: list[M
         photo = photos.get(row.photo_id)
         if photo is not None:
             _mark(row, photo, visit_id)
+    return list(photos.values())
 
 
 def _mark(row: ManifestPhoto, photo: Photo, visit_id: uuid.UUID) -> None:
@@ -366,16 +390,28 @@ def photo_arrived(session: Session, *, photo: Photo) -> list[Submission]:
     return touched
 
 
-def out(session: Session, submission: Submission) -> schemas.SubmissionOut:
+def out(
+    session: Session,
+    submission: Submission,
+    *,
+    stored: tuple[list[ManifestPhoto], list[Discrepancy]] | None = None,
+) -> schemas.SubmissionOut:
+    """The submission as the phone is answered. `stored`: its manifest and findings when this request has
+    just written them (they are not read back)."""
     from api.rules import service as rules_service
     from api.rules.schemas import DiscrepancyPublic
 
-    findings = rules_service.of_submission(session, submission_id=submission.id)
-    rows = session.scalars(
-        select(ManifestPhoto).where(
-            ManifestPhoto.submission_id == submission.id, col(ManifestPhoto.arrived).is_(False)
+    if stored is None:
+        findings = rules_service.of_submission(session, submission_id=submission.id)
+        rows: Iterable[ManifestPhoto] = session.scalars(
+            select(ManifestPhoto)
+            .where(ManifestPhoto.submission_id == submission.id, col(ManifestPhoto.arrived).is_(False))
+            .order_by(col(ManifestPhoto.photo_id))
         )
-    )
+    else:
+        manifest, findings = stored
+        rows = sorted((row for row in manifest if not row.arrived), key=lambda row: str(row.photo_id))
+        findings = sorted(findings, key=lambda finding: (finding.created_at, str(finding.id)))
     return schemas.SubmissionOut(
         id=submission.id,
         visit_id=submission.visit_id,
