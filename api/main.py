@@ -34,6 +34,7 @@ from api.kit import offload
 from api.logs import RequestIds
 from api.maps.router import router as maps_router
 from api.monitoring.router import router as monitoring_router
+from api.photos import jobs
 from api.photos.router import router as photos_router
 from api.photos.service import photo_store
 from api.portfolio.router import router as portfolio_router
@@ -168,6 +169,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessionmaker = make_sessionmaker(
         app.state.engine.execution_options(**{READ_ONLY_OPTION: True})
     )
+    # Derivatives made right after a photo's answer, in batches under load (background_in_serve).
+    app.state.derivatives_soon = jobs.SoonAfter(app.state.sessionmaker, settings)
     install_error_handlers(app)
     openapi.install(app)
     for router in (

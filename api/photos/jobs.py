@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 import uuid
 
 from sqlalchemy import or_, update
@@ -153,6 +154,49 @@ def _derive(store: PhotoStore, photo: Photo) -> bool:
     return True
 
 
+class SoonAfter:
+    """Photos whose derivatives this process makes right after their answer. The first one starts a round
+    (a background task); those acknowledged meanwhile wait for the round's next batch, so that under load
+    one transaction makes the derivatives of several photos, and when it is quiet each is made at once.
+    Only a shortcut: a photo left here when the process dies is still `received`, and the job poll (this
+    node's or a worker's) takes it up."""
+
+    def __init__(self, make_session: sessionmaker[Session], settings: Settings) -> None:
+        self._make_session = make_session
+        self._settings = settings
+        self._waiting: list[uuid.UUID] = []
+        self._lock = threading.Lock()
+        self._running = False
+
+    def add(self, photo_id: uuid.UUID) -> bool:
+        """Queue the photo; True when no round is running, and the caller must start one (`run`)."""
+        with self._lock:
+            self._waiting.append(photo_id)
+            if self._running:
+                return False
+            self._running = True
+            return True
+
+    def run(self) -> None:
+        """Work through the queue a batch at a time until it is empty."""
+        try:
+            while True:
+                with self._lock:
+                    batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+                    if not batch:
+                        self._running = False  # under the lock: a photo added after this starts a round
+                        return
+                try:
+                    process_ids(self._make_session, self._settings, batch)
+                except Exception:
+                    # An outage: the photos stay `received`, and the job poll takes them up when it is over.
+                    logger.warning("derivatives of %d photos left to the job poll", len(batch), exc_info=True)
+        except BaseException:
+            with self._lock:
+                self._running = False  # the next photo starts a round, which takes these up too
+            raise
+
+
 def process_pending(make_session: sessionmaker[Session], settings: Settings, *, limit: int = 100) -> int:
     """Work through photos waiting for derivatives — those left to the workers, or whose process died before
     or while making them — a batch at a time."""
@@ -162,6 +206,11 @@ def process_pending(make_session: sessionmaker[Session], settings: Settings, *, 
                 select(col(Photo.id)).where(_claimable(session)).order_by(col(Photo.received_at)).limit(limit)
             )
         )
+    return process_ids(make_session, settings, waiting)
+
+
+def process_ids(make_session: sessionmaker[Session], settings: Settings, waiting: list[uuid.UUID]) -> int:
+    """Make these photos' derivatives a batch at a time (those nobody else has); an outage ends it."""
     made = 0
     for start in range(0, len(waiting), BATCH):
         batch = waiting[start : start + BATCH]

@@ -192,7 +192,9 @@ def _process_later(background: BackgroundTasks, request: Request, settings: Any,
     # Right after the answer, in this process; where `fieldvisit worker`s do the background work, they take
     # the photo up at their next poll instead, so that API nodes only ingest.
     if photo.state == PhotoState.received and settings.background_in_serve:
-        background.add_task(jobs.process_one, request.app.state.sessionmaker, settings, photo.id)
+        soon: jobs.SoonAfter = request.app.state.derivatives_soon
+        if soon.add(photo.id):
+            background.add_task(soon.run)
 
 
 @router.options("/uploads/", include_in_schema=False)

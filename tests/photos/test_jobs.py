@@ -167,3 +167,44 @@ def test_photos_are_made_a_batch_at_a_time_and_one_that_fails_does_not_hold_back
     assert "No such file" in (session.get_one(Photo, ids[2]).processing_error or "")
     # One batch: each table written once for the six (a photo at a time took about forty statements).
     assert len(statements) <= 12, statements
+
+
+def test_photos_acknowledged_while_a_round_runs_are_made_together_in_its_next_batch(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings
+) -> None:
+    """Right after its answer a photo starts a round of derivatives in its process; the photos acknowledged
+    while that round works wait for it and are made together, in one transaction."""
+    ids = _unprocessed_photos(app, client, session, 5)
+    soon = jobs.SoonAfter(app.state.sessionmaker, settings)
+    holds: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith(("SELECT photo.id", "UPDATE photo")) and (
+            "FOR NO KEY" in statement or "RETURNING" in statement
+        ):
+            holds.append(statement)
+
+    assert soon.add(ids[0]) is True  # this one starts the round …
+    assert [soon.add(photo_id) for photo_id in ids[1:]] == [False] * 4  # … these wait for it
+    event.listen(app.state.engine, "before_cursor_execute", note)
+    try:
+        soon.run()
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", note)
+    assert {_state(session, photo_id) for photo_id in ids} == {PhotoState.processed}
+    assert len(holds) == 1  # one batch held and made the five
+    assert soon.add(uuid.uuid4()) is True  # the round is over: the next photo starts another
+
+
+def test_a_round_cut_by_an_outage_leaves_its_photos_to_the_poll_and_the_next_photo_starts_anew(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings
+) -> None:
+    ids = _unprocessed_photos(app, client, session, 2)
+    # The photos' storage does not answer (an S3 endpoint where nothing listens).
+    gone = settings.model_copy(update={"s3_bucket": "gone", "s3_endpoint_url": "http://127.0.0.1:1"})
+    soon = jobs.SoonAfter(app.state.sessionmaker, gone)
+    assert soon.add(ids[0]) is True
+    assert soon.add(ids[1]) is False
+    soon.run()  # logged, not raised: the photos are left to the poll
+    assert {_state(session, photo_id) for photo_id in ids} == {PhotoState.received}
+    assert soon.add(ids[0]) is True  # the round ended: the next photo starts one
