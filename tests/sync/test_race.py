@@ -6,13 +6,19 @@ import threading
 import uuid
 from typing import Any
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from api import flows
+from api.auth.models import User
 from api.config import Settings
 from api.main import create_app
+from api.sync.exceptions import SubmissionIdConflict
 from api.sync.models import Submission
+from api.sync.schemas import SubmissionIn
 from tests.factories import login, make_bank
 from tests.sync.helpers import capture_photos, submission_body
 
@@ -61,3 +67,49 @@ def test_identical_submissions_racing_on_two_processes_store_one(
             app.state.engine.dispose()
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Submission)) == rounds
+
+
+def test_a_submission_stored_between_the_check_and_the_write_is_the_answer(
+    app: FastAPI, session: Session, settings: Settings, db_kind: str
+) -> None:
+    """The write path has no savepoint: the submission is its request's first write, so when another
+    request stores the same UUID after this one looked for it, the key refuses this one's flush, its whole
+    transaction is rolled back, and it answers with the stored one — or 409 for another body."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the other request would wait for this one")
+    bank = make_bank(session)
+    photos = capture_photos()
+    body = SubmissionIn.model_validate(submission_body(photos))
+    other_body = SubmissionIn.model_validate(submission_body(photos, notes="另一份内容"))
+    for sent_first, expect_conflict in ((body, False), (other_body, True)):
+        submission_id = uuid.uuid4()
+
+        def store_first(
+            *_args: object, sent: SubmissionIn = sent_first, sid: uuid.UUID = submission_id
+        ) -> None:
+            with app.state.sessionmaker() as other:
+                flows.accept_submission(
+                    other, settings=settings, user=other.get_one(User, bank.one.manager.id),
+                    visit_id=bank.one.visit.id, submission_id=sid, body=sent,
+                )  # fmt: skip
+                other.commit()
+
+        with app.state.sessionmaker() as request:
+            user = request.get_one(User, bank.one.manager.id)
+            # The other request stores it just before this one's only flush.
+            event.listen(request, "before_flush", store_first, once=True)
+            if expect_conflict:
+                with pytest.raises(SubmissionIdConflict):
+                    flows.accept_submission(
+                        request, settings=settings, user=user, visit_id=bank.one.visit.id,
+                        submission_id=submission_id, body=body,
+                    )  # fmt: skip
+                continue
+            accepted = flows.accept_submission(
+                request, settings=settings, user=user, visit_id=bank.one.visit.id,
+                submission_id=submission_id, body=body,
+            )  # fmt: skip
+            assert accepted.new is False and accepted.submission.id == submission_id
+            request.commit()
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Submission)) == 2
