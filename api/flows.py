@@ -21,8 +21,9 @@ from api.checklists import service as checklist_service
 from api.checklists.schemas import Severity
 from api.config import Settings
 from api.kit.clock import today_in
+from api.kit.races import take_turns
 from api.monitoring import service as monitoring
-from api.photos.models import Photo
+from api.photos.models import PHOTO_TURNS, Photo
 from api.review import service as review_service
 from api.review.models import Decision, VisitReview
 from api.rules import engine
@@ -112,6 +113,9 @@ def accept_submission(
 
 def photos_ready(session: Session, *, settings: Settings, photos: list[Photo]) -> None:
     """Photos' derivatives exist (or failed): judge each in every submission that lists it."""
+    # A submission being stored meanwhile either commits first (and is found here) or waits for this
+    # transaction, and then reads the photos with their derivatives (and judges them itself).
+    take_turns(session, namespace=PHOTO_TURNS, ids=[photo.id for photo in photos])
     listed = session.execute(
         select(ManifestPhoto.submission_id, ManifestPhoto.photo_id)
         .where(col(ManifestPhoto.photo_id).in_([photo.id for photo in photos]))

@@ -3,10 +3,15 @@
 Two requests (a phone's retry, another process, the scheduler twice) may insert the same row at once. The
 database decides — a primary or unique key, never an in-process lock — and the loser must not lose its whole
 transaction with it: the insert runs in a savepoint, and the caller is told it lost, to answer with the row that
-won."""
+won. Two transactions that each insert one side of a pair and look for the other take turns instead
+(`take_turns`)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
@@ -36,3 +41,23 @@ def inserted(session: Session, row: SQLModel) -> bool:
         savepoint.rollback()
         return False
     return True
+
+
+def take_turns(session: Session, *, namespace: int, ids: Iterable[uuid.UUID]) -> None:
+    """Hold, until this transaction ends, PostgreSQL advisory locks on these ids in `namespace`.
+
+    For two transactions that each write one side of a pair and read the other — a photo kept while the
+    submission listing it is stored: each looks for the other's row, and under READ COMMITTED neither sees
+    the other's uncommitted insert, so the photo would never be ticked off. Taking the lock before looking
+    makes the second wait for the first's commit, and then see it. Locks are taken in one order (sorted), so
+    two takers cannot deadlock. Two ids sharing a 32-bit key only wait for each other. SQLite has one writer
+    at a time: nothing to do there."""
+    keys = sorted({int.from_bytes(each.bytes[:4], "big", signed=True) for each in ids})
+    if not keys or session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(:namespace, k) FROM (SELECT unnest(:keys) AS k ORDER BY 1) AS wanted"
+        ),
+        {"namespace": namespace, "keys": keys},
+    )

@@ -20,6 +20,11 @@ class PhotoState(enum.StrEnum):
     failed = "failed"
 
 
+# The advisory-lock namespace (kit.races.take_turns) of a photo and the manifests that list it: a photo kept,
+# a submission stored and a photo's derivatives judged each look for the other side under it.
+PHOTO_TURNS = 0x46565048  # "FVPH"
+
+
 class Photo(SQLModel, table=True):
     """One photo, identified by the UUID the device gave it. The original bytes are evidence."""
 

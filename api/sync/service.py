@@ -25,9 +25,9 @@ from api.config import Settings
 from api.db import utcnow
 from api.errors import NotFound
 from api.kit.digests import json_sha256
-from api.kit.races import RaceLost
+from api.kit.races import RaceLost, take_turns
 from api.kit.ranked import first_per
-from api.photos.models import Photo
+from api.photos.models import PHOTO_TURNS, Photo
 from api.rules.schemas import DiscrepancyPublic
 from api.sync import schemas
 from api.sync.exceptions import SubmissionIdConflict, SubmissionInvalid
@@ -300,6 +300,8 @@ def submit(
         )
         for entry in body.photos
     ]
+    # With a photo of it being kept, or judged once its derivatives exist: one waits for the other's commit.
+    take_turns(session, namespace=PHOTO_TURNS, ids=[row.photo_id for row in manifest])
     arrived = _match_arrived_photos(session, visit_id=visit.id, rows=manifest)
     complete = all(row.arrived for row in manifest)
     status_after = VisitStatus.submitted if visit.status in AWAITING_MANAGER else visit.status
@@ -376,6 +378,7 @@ def _recompute_state(session: Session, *, submission: Submission, rows: list[Man
 
 def photo_arrived(session: Session, *, photo: Photo) -> list[Submission]:
     """A photo was kept: tick it off every manifest that waits for it. Returns the submissions touched."""
+    take_turns(session, namespace=PHOTO_TURNS, ids=[photo.id])  # with a submission being stored
     rows = list(session.scalars(select(ManifestPhoto).where(ManifestPhoto.photo_id == photo.id)))
     touched = []
     for row in rows:

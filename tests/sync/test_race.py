@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +17,11 @@ from api import flows
 from api.auth.models import User
 from api.config import Settings
 from api.main import create_app
+from api.photos import service as photo_service
 from api.sync.exceptions import SubmissionIdConflict
-from api.sync.models import Submission
+from api.sync.models import ManifestPhoto, Submission
 from api.sync.schemas import SubmissionIn
+from api.visits.models import Visit
 from tests.factories import login, make_bank
 from tests.sync.helpers import capture_photos, submission_body
 
@@ -83,10 +86,22 @@ def test_a_submission_stored_between_the_check_and_the_write_is_the_answer(
     other_body = SubmissionIn.model_validate(submission_body(photos, notes="另一份内容"))
     for sent_first, expect_conflict in ((body, False), (other_body, True)):
         submission_id = uuid.uuid4()
+        fired: list[bool] = []
 
         def store_first(
-            *_args: object, sent: SubmissionIn = sent_first, sid: uuid.UUID = submission_id
+            _conn: object,
+            _cursor: object,
+            statement: str,
+            *_args: object,
+            sent: SubmissionIn = sent_first,
+            sid: uuid.UUID = submission_id,
+            fired: list[bool] = fired,
         ) -> None:
+            # The other request stores it after this one looked for it, just before this one writes it
+            # (its first step towards the write: taking its turn with the photos, kit.races.take_turns).
+            if fired or "pg_advisory_xact_lock" not in statement:
+                return
+            fired.append(True)
             with app.state.sessionmaker() as other:
                 flows.accept_submission(
                     other, settings=settings, user=other.get_one(User, bank.one.manager.id),
@@ -94,22 +109,81 @@ def test_a_submission_stored_between_the_check_and_the_write_is_the_answer(
                 )  # fmt: skip
                 other.commit()
 
-        with app.state.sessionmaker() as request:
-            user = request.get_one(User, bank.one.manager.id)
-            # The other request stores it just before this one's only flush.
-            event.listen(request, "before_flush", store_first, once=True)
-            if expect_conflict:
-                with pytest.raises(SubmissionIdConflict):
-                    flows.accept_submission(
-                        request, settings=settings, user=user, visit_id=bank.one.visit.id,
-                        submission_id=submission_id, body=body,
-                    )  # fmt: skip
-                continue
-            accepted = flows.accept_submission(
-                request, settings=settings, user=user, visit_id=bank.one.visit.id,
-                submission_id=submission_id, body=body,
-            )  # fmt: skip
-            assert accepted.new is False and accepted.submission.id == submission_id
-            request.commit()
+        event.listen(app.state.engine, "before_cursor_execute", store_first)
+        try:
+            with app.state.sessionmaker() as request:
+                user = request.get_one(User, bank.one.manager.id)
+                if expect_conflict:
+                    with pytest.raises(SubmissionIdConflict):
+                        flows.accept_submission(
+                            request, settings=settings, user=user, visit_id=bank.one.visit.id,
+                            submission_id=submission_id, body=body,
+                        )  # fmt: skip
+                    continue
+                accepted = flows.accept_submission(
+                    request, settings=settings, user=user, visit_id=bank.one.visit.id,
+                    submission_id=submission_id, body=body,
+                )  # fmt: skip
+                assert accepted.new is False and accepted.submission.id == submission_id
+                request.commit()
+        finally:
+            event.remove(app.state.engine, "before_cursor_execute", store_first)
+        assert fired
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Submission)) == 2
+
+
+@pytest.mark.parametrize("first", ["photo", "submission"])
+def test_a_photo_kept_while_its_submission_is_stored_is_ticked_off_whichever_commits_first(
+    app: FastAPI, session: Session, settings: Settings, db_kind: str, tmp_path: Path, first: str
+) -> None:
+    """Each side looks for the other before it commits; under READ COMMITTED neither would see the other's
+    insert, and the submission would wait for a photo that is there. The second to look waits for the
+    first's commit (kit.races.take_turns), and then sees it."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the two cannot overlap there")
+    bank = make_bank(session)
+    photos = capture_photos()
+    body = SubmissionIn.model_validate(submission_body(photos))
+    submission_id = uuid.uuid4()
+    photo = photos[0]
+    received = tmp_path / "received.jpg"
+    received.write_bytes(photo.data)
+    claim = photo_service.PhotoClaim(
+        photo_id=uuid.UUID(photo.id), visit_id=bank.one.visit.id, item_key=photo.item_key,
+        declared_type="image/jpeg", sha256=photo.sha256, size=len(photo.data),
+    )  # fmt: skip
+
+    def keep_photo(db: Session) -> None:
+        visit, user = db.get_one(Visit, bank.one.visit.id), db.get_one(User, bank.one.manager.id)
+        photo_service.accept_file(db, settings=settings, user=user, visit=visit, claim=claim, path=received)
+
+    def store_submission(db: Session) -> None:
+        flows.accept_submission(
+            db, settings=settings, user=db.get_one(User, bank.one.manager.id), visit_id=bank.one.visit.id,
+            submission_id=submission_id, body=body,
+        )  # fmt: skip
+
+    sides = {"photo": keep_photo, "submission": store_submission}
+    second = sides["submission" if first == "photo" else "photo"]
+    with app.state.sessionmaker() as one, app.state.sessionmaker() as other:
+        sides[first](one)  # done, not committed yet
+
+        def then() -> None:
+            second(other)
+            other.commit()
+
+        thread = threading.Thread(target=then)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive(), "the second side did not wait for the first"
+        one.commit()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    session.rollback()
+    row = session.scalar(
+        select(ManifestPhoto).where(
+            ManifestPhoto.submission_id == submission_id, ManifestPhoto.photo_id == uuid.UUID(photo.id)
+        )
+    )
+    assert row is not None and row.arrived is True
