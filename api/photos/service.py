@@ -299,20 +299,7 @@ def create_upload(
     )
     if upload is not None:
         return upload, visit
-    assert claim.size is not None
-    upload = Upload(
-        photo_id=claim.photo_id,
-        visit_id=visit.id,
-        item_key=claim.item_key,
-        declared_type=claim.declared_type,
-        sha256=claim.sha256,
-        length=already.size if already is not None else claim.size,
-        offset=already.size if already is not None else 0,
-        metadata_extra=extra,
-        created_by_id=user.id,
-        finished_photo_id=already.id if already is not None else None,
-        finished_at=utcnow() if already is not None else None,
-    )
+    upload = _upload_of(claim, visit=visit, user=user, extra=extra, finished=already)
     session.add(upload)
     session.flush()
     if already is None:
@@ -335,7 +322,6 @@ def keep_whole_upload(
     and keep it, and write its upload already finished — one transaction, one flush, no savepoint (nothing
     else is written in it). None when a photo was kept under this UUID meanwhile: the transaction is rolled
     back, and the caller answers as it does for a photo already here."""
-    assert claim.size is not None
     try:
         photo = accept_file(
             session,
@@ -349,19 +335,7 @@ def keep_whole_upload(
             savepoint=False,
         )
         # Added once the photo is accepted: a refused photo ends the request with nothing written.
-        upload = Upload(
-            photo_id=claim.photo_id,
-            visit_id=visit.id,
-            item_key=claim.item_key,
-            declared_type=claim.declared_type,
-            sha256=claim.sha256,
-            length=claim.size,
-            offset=claim.size,
-            metadata_extra=extra,
-            created_by_id=user.id,
-            finished_photo_id=photo.id,
-            finished_at=utcnow(),
-        )
+        upload = _upload_of(claim, visit=visit, user=user, extra=extra, finished=photo)
         session.add(upload)
         session.flush()
     except IntegrityError:
@@ -369,6 +343,26 @@ def keep_whole_upload(
         return None
     crash_point("photo_finished_before_commit")
     return upload, photo
+
+
+def _upload_of(
+    claim: PhotoClaim, *, visit: Visit, user: User, extra: dict[str, Any], finished: Photo | None
+) -> Upload:
+    """A new upload for the claim: waiting for its bytes, or already `finished` by a photo that is kept."""
+    assert claim.size is not None
+    return Upload(
+        photo_id=claim.photo_id,
+        visit_id=visit.id,
+        item_key=claim.item_key,
+        declared_type=claim.declared_type,
+        sha256=claim.sha256,
+        length=finished.size if finished is not None else claim.size,
+        offset=finished.size if finished is not None else 0,
+        metadata_extra=extra,
+        created_by_id=user.id,
+        finished_photo_id=finished.id if finished is not None else None,
+        finished_at=utcnow() if finished is not None else None,
+    )
 
 
 def get_upload_for(session: Session, *, user: User, upload_id: uuid.UUID) -> Upload:

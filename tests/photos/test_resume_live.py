@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.config import Settings
 from api.photos.models import Photo, Upload
-from tests.factories import PASSWORD, make_bank
+from tests.factories import PASSWORD, Bank, make_bank
 from tests.photos.images import jpeg, sha256
 
 
@@ -44,23 +44,25 @@ def live_server(app: FastAPI, session: Session) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def _signed_in(http: httpx.Client, bank: Bank, photo_id: str, data: bytes) -> tuple[dict[str, str], str]:
+    """The manager's tus headers, and the photo's `Upload-Metadata`."""
+    token = http.post(
+        "/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
+    )
+    auth = {"Authorization": f"Bearer {token.json()['access_token']}", "Tus-Resumable": "1.0.0"}
+    meta = {
+        "photo_id": photo_id, "visit_id": str(bank.one.visit.id), "item_key": "photo_overview",
+        "content_type": "image/jpeg", "sha256": sha256(data),
+    }  # fmt: skip
+    return auth, ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
+
+
 def test_a_patch_cut_halfway_keeps_what_arrived_and_resumes(live_server: str, session: Session) -> None:
     bank = make_bank(session)
     data = jpeg(2400, 1800, seed=11)  # a few hundred KB
     photo_id = "0b6a6b1e-5a0c-4d7e-8f3e-000000000001"
     with httpx.Client(base_url=live_server, timeout=10) as http:
-        token = http.post(
-            "/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
-        )
-        auth = {"Authorization": f"Bearer {token.json()['access_token']}", "Tus-Resumable": "1.0.0"}
-        meta = {
-            "photo_id": photo_id,
-            "visit_id": str(bank.one.visit.id),
-            "item_key": "photo_overview",
-            "content_type": "image/jpeg",
-            "sha256": sha256(data),
-        }
-        encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
+        auth, encoded = _signed_in(http, bank, photo_id, data)
         created = http.post(
             "/api/v1/uploads/", headers={**auth, "Upload-Length": str(len(data)), "Upload-Metadata": encoded}
         )
@@ -156,18 +158,7 @@ def test_a_creation_cut_while_it_carries_the_whole_photo_leaves_nothing(
     scratch = settings.photo_dir / "tmp"
     before = set(scratch.iterdir()) if scratch.exists() else set()
     with httpx.Client(base_url=live_server, timeout=10) as http:
-        token = http.post(
-            "/api/v1/auth/token", data={"username": bank.one.manager.username, "password": PASSWORD}
-        )
-        auth = {"Authorization": f"Bearer {token.json()['access_token']}", "Tus-Resumable": "1.0.0"}
-        meta = {
-            "photo_id": photo_id,
-            "visit_id": str(bank.one.visit.id),
-            "item_key": "photo_overview",
-            "content_type": "image/jpeg",
-            "sha256": sha256(data),
-        }
-        encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
+        auth, encoded = _signed_in(http, bank, photo_id, data)
         host, port = live_server.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as raw:
             head = (
