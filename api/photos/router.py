@@ -248,6 +248,9 @@ async def tus_create(
         whole = await _create_whole(request, background, session, settings, user, claim, extra, chunk_digest)
         if whole is not None:
             return whole
+        # The body may have been read already (another request kept the photo meanwhile): the upload made
+        # below is then finished, or, should the photo be gone after all, answered at offset 0 for a PATCH.
+        with_data = False
     upload, visit = await run_in_threadpool(
         service.create_upload, session, settings=settings, user=user, claim=claim, extra=extra
     )
