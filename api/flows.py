@@ -115,10 +115,11 @@ def photos_ready(session: Session, *, settings: Settings, photos: list[Photo]) -
     """Photos' derivatives exist (or failed): judge each in every submission that lists it."""
     # A submission being stored meanwhile either commits first (and is found here) or waits for this
     # transaction, and then reads the photos with their derivatives (and judges them itself).
-    take_turns(session, namespace=PHOTO_TURNS, ids=[photo.id for photo in photos])
+    ids = [photo.id for photo in photos]
+    take_turns(session, namespace=PHOTO_TURNS, ids=ids)
     listed = session.execute(
         select(ManifestPhoto.submission_id, ManifestPhoto.photo_id)
-        .where(col(ManifestPhoto.photo_id).in_([photo.id for photo in photos]))
+        .where(col(ManifestPhoto.photo_id).in_(ids))
         .order_by(col(ManifestPhoto.submission_id), col(ManifestPhoto.photo_id))
     ).all()
     for submission_id, photo_id in listed:
@@ -126,8 +127,9 @@ def photos_ready(session: Session, *, settings: Settings, photos: list[Photo]) -
         visit = session.get(Visit, submission.visit_id) if submission else None
         if submission is not None and visit is not None:
             evaluate_submission(
-                session, settings=settings, visit=visit, submission=submission, only_photo=photo_id
-            )
+                session, settings=settings, visit=visit, submission=submission, only_photo=photo_id,
+                photos=photos,
+            )  # fmt: skip
 
 
 def review(

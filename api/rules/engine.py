@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 
 from api.checklists.conditions import shown_items, visible
@@ -653,15 +652,9 @@ def evaluate(
 
 def _photos(session: Session, photo_ids: list[uuid.UUID], known: Sequence[Photo]) -> list[Photo]:
     """The manifest's photos that are here, in its order. Those the caller has just read (`known`: the
-    submission matched its manifest against them) or this transaction holds (a job, the photos it made
-    derivatives of) are not read again."""
+    submission matched its manifest against them; a job, the photos it made derivatives of) are not read
+    again."""
     held: dict[uuid.UUID, Photo] = {photo.id: photo for photo in known}
-    for photo_id in photo_ids:
-        if photo_id in held:
-            continue
-        photo = session.identity_map.get(identity_key(Photo, photo_id))
-        if isinstance(photo, Photo):
-            held[photo_id] = photo
     others = [photo_id for photo_id in photo_ids if photo_id not in held]
     if others:
         held.update(
