@@ -8,6 +8,7 @@ import binascii
 import datetime as dt
 import math
 import uuid
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
@@ -289,11 +290,7 @@ async def _create_whole(
     # Nothing is written yet: end the transaction so that no lock is held while the phone sends.
     await run_in_threadpool(session.commit)
     assert claim.size is not None
-    temp = service.photo_store(settings).temp_path()
-    try:
-        _size, digest = await transfer.receive_whole(temp, request.stream(), max_bytes=claim.size)
-    except ClientDisconnect as exc:
-        raise ClientGone() from exc
+    temp, digest = await _received_whole(request, settings, max_bytes=claim.size)
     if chunk_digest is not None and bytes.fromhex(digest) != chunk_digest:
         temp.unlink(missing_ok=True)
         raise ChunkChecksumMismatch()
@@ -314,6 +311,16 @@ async def _create_whole(
     _process_later(background, request, settings, photo)
     headers = {"Location": f"/api/v1/uploads/{upload.id}", **_upload_headers(upload)}
     return Response(status_code=201, headers=headers, background=background)
+
+
+async def _received_whole(request: Request, settings: Settings, *, max_bytes: int) -> tuple[Path, str]:
+    """The request's body in a scratch file, and its SHA-256 (a client gone mid-body: nothing kept)."""
+    temp = service.photo_store(settings).temp_path()
+    try:
+        _size, digest = await transfer.receive_whole(temp, request.stream(), max_bytes=max_bytes)
+    except ClientDisconnect as exc:
+        raise ClientGone() from exc
+    return temp, digest
 
 
 def _claim_of_metadata(
@@ -561,13 +568,7 @@ async def put_photo(
     # Nothing is written yet: end the transaction so that no lock is held while the phone sends (on
     # SQLite a write transaction locks the whole database, and a slow upload would lock everyone out).
     await run_in_threadpool(session.commit)
-    temp = service.photo_store(settings).temp_path()
-    try:
-        _size, digest = await transfer.receive_whole(
-            temp, request.stream(), max_bytes=settings.max_photo_bytes
-        )
-    except ClientDisconnect as exc:
-        raise ClientGone() from exc
+    temp, digest = await _received_whole(request, settings, max_bytes=settings.max_photo_bytes)
     photo = await run_in_threadpool(
         service.accept_file,
         session,
