@@ -77,11 +77,6 @@ def _hold(session: Session, photo_ids: list[uuid.UUID]) -> list[Photo]:
     return photos
 
 
-def process_one(make_session: sessionmaker[Session], settings: Settings, photo_id: uuid.UUID) -> bool:
-    """Process one photo if nobody else has it. True when this call made its derivatives."""
-    return process_batch(make_session, settings, [photo_id]) == 1
-
-
 def process_batch(make_session: sessionmaker[Session], settings: Settings, photo_ids: list[uuid.UUID]) -> int:
     """Make the derivatives of those of these photos that nobody else has, in one transaction; then their
     rules run again. Returns how many were made (a photo that fails is marked failed, kept as evidence)."""

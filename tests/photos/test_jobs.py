@@ -74,7 +74,7 @@ def test_a_photo_another_process_holds_is_left_to_it_and_taken_up_when_that_proc
         ).scalar_one()
         assert held == photo_id
         try:
-            assert jobs.process_one(make_session, settings, photo_id) is False
+            assert jobs.process_batch(make_session, settings, [photo_id]) == 0
             assert quick_round(make_session, settings)[0] == 0
             assert _state(session, photo_id) == PhotoState.received
         finally:
@@ -87,13 +87,13 @@ def test_a_photo_another_process_holds_is_left_to_it_and_taken_up_when_that_proc
                 .where(col(Photo.id) == photo_id)
                 .values(state=PhotoState.processing, claimed_at=utcnow() - dt.timedelta(minutes=1))
             )
-        assert jobs.process_one(make_session, settings, photo_id) is False
+        assert jobs.process_batch(make_session, settings, [photo_id]) == 0
         assert quick_round(make_session, settings)[0] == 0
         with time_machine.travel(utcnow() + jobs.STALE_CLAIM, tick=True):
             assert quick_round(make_session, settings)[0] == 1
     assert _state(session, photo_id) == PhotoState.processed
     # Done once: asking again does nothing.
-    assert jobs.process_one(make_session, settings, photo_id) is False
+    assert jobs.process_batch(make_session, settings, [photo_id]) == 0
 
 
 def test_a_photo_left_without_derivatives_is_made_by_the_poll_not_the_next_tick(
