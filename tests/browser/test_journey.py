@@ -161,6 +161,24 @@ def _fill_checklist(page: Any, photos: list[bytes]) -> None:
     page.get_by_label("Notes").fill("厂房外观完好，生产正常。")
 
 
+def _submit_with_a_big_photo(page: Any, site: dict[str, Any], *, seed: int) -> bytes:
+    """Fill the checklist with a first photo over the app's 1 MB chunk (a tus creation, then a PATCH) and two
+    small ones, and submit it to the outbox. Returns the big photo."""
+    big = _photo(seed, site["wgs84_lat"], site["wgs84_lon"], size=(2000, 1500), noisy=True)
+    assert len(big) > 1024 * 1024  # more than the app's 1 MB chunk
+    _fill_checklist(
+        page,
+        [
+            big,
+            _photo(seed + 1, site["wgs84_lat"], site["wgs84_lon"]),
+            _photo(seed + 2, site["wgs84_lat"], site["wgs84_lon"]),
+        ],
+    )
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile("#/outbox"))
+    return big
+
+
 def _wait_all_done(page: Any, count: int) -> None:
     page.wait_for_function(f"document.querySelectorAll('[data-state=done]').length >= {count}", timeout=30000)
 
@@ -430,18 +448,7 @@ def _offline_at_a_visit(
 
 def test_an_upload_cut_by_a_failing_server_resumes(browser: Any, live: dict[str, Any]) -> None:
     context, page, _visit, site = _offline_at_a_visit(browser, live, lambda visits: visits[0])
-    big = _photo(7, site["wgs84_lat"], site["wgs84_lon"], size=(2000, 1500), noisy=True)
-    assert len(big) > 1024 * 1024  # more than the app's 1 MB chunk
-    _fill_checklist(
-        page,
-        [
-            big,
-            _photo(8, site["wgs84_lat"], site["wgs84_lon"]),
-            _photo(9, site["wgs84_lat"], site["wgs84_lon"]),
-        ],
-    )
-    page.get_by_role("button", name="Submit").click()
-    page.wait_for_url(re.compile("#/outbox"))
+    big = _submit_with_a_big_photo(page, site, seed=7)
 
     # The server falls over in the middle of the big photo: its first chunk arrives with the creation
     # (tus creation-with-upload), then every PATCH from that offset gets 503s.
@@ -519,18 +526,7 @@ def test_an_upload_the_server_lost_starts_again(browser: Any, live: dict[str, An
     context, page, _visit, site = _offline_at_a_visit(
         browser, live, lambda visits: next(v for v in visits if v["id"] == created.json()["id"])
     )
-    big = _photo(17, site["wgs84_lat"], site["wgs84_lon"], size=(2000, 1500), noisy=True)
-    assert len(big) > 1024 * 1024  # more than the app's 1 MB chunk: a creation, then a PATCH
-    _fill_checklist(
-        page,
-        [
-            big,
-            _photo(18, site["wgs84_lat"], site["wgs84_lon"]),
-            _photo(19, site["wgs84_lat"], site["wgs84_lon"]),
-        ],
-    )
-    page.get_by_role("button", name="Submit").click()
-    page.wait_for_url(re.compile("#/outbox"))
+    big = _submit_with_a_big_photo(page, site, seed=17)
     lost: list[str] = []
     answers: list[int] = []
     creations: list[str] = []

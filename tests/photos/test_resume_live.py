@@ -57,6 +57,18 @@ def _signed_in(http: httpx.Client, bank: Bank, photo_id: str, data: bytes) -> tu
     return auth, ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
 
 
+def _send_half_and_vanish(live_server: str, request_line: str, headers: dict[str, str], data: bytes) -> None:
+    """Send the request's headers (announcing all of `data`) and half its body on a raw socket, then vanish
+    like a phone in a lift."""
+    host, port = live_server.removeprefix("http://").split(":")
+    lines = [f"{request_line} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += ["Content-Type: application/offset+octet-stream", f"Content-Length: {len(data)}"]
+    with socket.create_connection((host, int(port))) as raw:
+        raw.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + data[: len(data) // 2])
+        time.sleep(0.3)
+
+
 def test_a_patch_cut_halfway_keeps_what_arrived_and_resumes(live_server: str, session: Session) -> None:
     bank = make_bank(session)
     data = jpeg(2400, 1800, seed=11)  # a few hundred KB
@@ -68,18 +80,8 @@ def test_a_patch_cut_halfway_keeps_what_arrived_and_resumes(live_server: str, se
         )
         location = created.headers["Location"]
 
-        # Send the headers and half the body on a raw socket, then vanish like a phone in a lift.
         half = len(data) // 2
-        host, port = live_server.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port))) as raw:
-            head = (
-                f"PATCH {location} HTTP/1.1\r\nHost: {host}\r\n"
-                f"Authorization: {auth['Authorization']}\r\nTus-Resumable: 1.0.0\r\n"
-                f"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n"
-            )
-            raw.sendall(head.encode() + data[:half])
-            time.sleep(0.3)
+        _send_half_and_vanish(live_server, f"PATCH {location}", {**auth, "Upload-Offset": "0"}, data)
         offset = 0
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -159,16 +161,12 @@ def test_a_creation_cut_while_it_carries_the_whole_photo_leaves_nothing(
     before = set(scratch.iterdir()) if scratch.exists() else set()
     with httpx.Client(base_url=live_server, timeout=10) as http:
         auth, encoded = _signed_in(http, bank, photo_id, data)
-        host, port = live_server.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port))) as raw:
-            head = (
-                f"POST /api/v1/uploads/ HTTP/1.1\r\nHost: {host}\r\n"
-                f"Authorization: {auth['Authorization']}\r\nTus-Resumable: 1.0.0\r\n"
-                f"Upload-Length: {len(data)}\r\nUpload-Metadata: {encoded}\r\n"
-                f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(data)}\r\n\r\n"
-            )
-            raw.sendall(head.encode() + data[: len(data) // 2])
-            time.sleep(0.3)
+        _send_half_and_vanish(
+            live_server,
+            "POST /api/v1/uploads/",
+            {**auth, "Upload-Length": str(len(data)), "Upload-Metadata": encoded},
+            data,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and set(scratch.iterdir()) - before:
             time.sleep(0.05)
