@@ -7,18 +7,26 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import subprocess
+import sys
 import uuid
 
+import pytest
 import time_machine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from api.config import Settings
 from api.exports import jobs
+from api.exports.models import ExportJob, ExportState
 from api.integrations.models import Scope
+from api.kit.races import held_while_alive
 from api.object_store import object_store
 from tests.factories import login, make_bank, make_service_account, make_visit, service_login
+from tests.live import server_env
 
 JOBS = "/api/v1/exports/jobs"
 
@@ -91,3 +99,72 @@ def test_a_job_whose_asker_was_deactivated_fails_and_says_why(
     failed = client.get(f"{JOBS}/{made['id']}", headers=admin).json()
     assert failed["state"] == "failed" and "no longer active" in failed["error"]
     assert failed["download_url"] is None
+
+
+# A worker that claims one export job and dies after writing the file, before marking it done, on the test's
+# clock (the claim's time must be comparable with the test's).
+_DIES_MID_JOB = """
+import sys, time_machine
+with time_machine.travel(sys.argv[1], tick=True):
+    from api.config import Settings
+    from api.db import make_engine, make_sessionmaker
+    from api.exports import jobs
+    settings = Settings()
+    jobs.run_pending(make_sessionmaker(make_engine(settings.database_url), settings=settings), settings)
+"""
+
+
+def test_a_killed_workers_job_is_taken_over_at_once_on_postgresql_after_its_lapse_on_sqlite(
+    app: FastAPI,
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    db_kind: str,
+    product_clock: dt.datetime,
+) -> None:
+    bank = make_bank(session)
+    session.commit()
+    reviewer = login(client, bank.one.reviewer)
+    job_id = client.post(JOBS, json={"format": "csv"}, headers=reviewer).json()["id"]
+    worker = subprocess.run(
+        [sys.executable, "-c", _DIES_MID_JOB, product_clock.isoformat()],
+        env=server_env(settings, FIELDVISIT_CRASH_AT="export_file_before_done"),
+        capture_output=True,
+        timeout=60,
+    )
+    assert worker.returncode == 137, worker.stderr.decode()[-2000:]
+    assert client.get(f"{JOBS}/{job_id}", headers=reviewer).json()["state"] == "running"
+
+    if db_kind == "postgresql":
+        # Its lock went with its connection: nobody alive holds the job, and the next poll takes it.
+        assert jobs.run_pending(app.state.sessionmaker, settings) == 1
+    else:
+        # One process on SQLite: a running claim is taken over once it has lapsed.
+        assert jobs.run_pending(app.state.sessionmaker, settings) == 0
+        with time_machine.travel(product_clock + jobs.CLAIM_LAPSES + dt.timedelta(minutes=1), tick=False):
+            assert jobs.run_pending(app.state.sessionmaker, settings) == 1
+    done = client.get(f"{JOBS}/{job_id}", headers=reviewer).json()
+    assert done["state"] == "done", done
+    file = client.get(done["download_url"].removeprefix("http://testserver"))
+    assert hashlib.sha256(file.content).hexdigest() == done["sha256"]
+
+
+def test_a_job_held_by_a_live_worker_is_left_to_it(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings, db_kind: str
+) -> None:
+    if db_kind != "postgresql":
+        pytest.skip("SQLite serves one process: there is no other live worker to ask")
+    bank = make_bank(session)
+    session.commit()
+    reviewer = login(client, bank.one.reviewer)
+    job_id = uuid.UUID(client.post(JOBS, json={"format": "csv"}, headers=reviewer).json()["id"])
+    session.execute(update(ExportJob).where(col(ExportJob.id) == job_id).values(state=ExportState.running))
+    session.commit()
+    # Another worker, alive and at it: it holds the claim's lock on its connection.
+    with held_while_alive(app.state.engine, namespace=jobs.EXPORT_TURNS, key=job_id) as other_has_it:
+        assert other_has_it
+        assert jobs.run_pending(app.state.sessionmaker, settings) == 0
+        assert client.get(f"{JOBS}/{job_id}", headers=reviewer).json()["state"] == "running"
+    # It has let go (here: it ended without finishing): the next poll takes the job over.
+    assert jobs.run_pending(app.state.sessionmaker, settings) == 1
+    assert client.get(f"{JOBS}/{job_id}", headers=reviewer).json()["state"] == "done"

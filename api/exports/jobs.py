@@ -4,7 +4,9 @@ For exports too large to wait for on one request (hundreds of thousands of rows,
 timeout). The job runs the very same encoder as the streamed download (formats.encode), as the user who
 asked, with their scope as it is when the job runs. It is picked up by `fieldvisit tick` and by the loop in
 `serve` (FIELDVISIT_JOB_POLL_SECONDS), claimed with a conditional UPDATE so two processes never make one
-file twice; a claim older than CLAIM_LAPSES (a killed process) is taken over.
+file twice. On PostgreSQL the claim is also held for as long as its process lives (kit.races.held_while_alive):
+a job whose process was killed is taken over by the next poll, within seconds. On SQLite (one process) a
+claim older than CLAIM_LAPSES is taken over.
 
 The link: `…/exports/jobs/{id}/file?expires=<unix>&signature=<HMAC-SHA256>` — no token needed, so it can be
 handed to a downloader; it works until `expires` (FIELDVISIT_EXPORT_LINK_HOURS), after which `tick` removes
@@ -32,10 +34,14 @@ from api.errors import NotFound, Unauthorized
 from api.exports import formats
 from api.exports.models import ExportJob, ExportState
 from api.exports.schemas import VisitFilterIn
+from api.kit.faults import crash_point
+from api.kit.races import held_while_alive
 from api.object_store import object_store, scratch_folder
 
 logger = logging.getLogger("fieldvisit.exports")
-CLAIM_LAPSES = dt.timedelta(minutes=30)
+CLAIM_LAPSES = dt.timedelta(minutes=30)  # SQLite only
+# The advisory-lock namespace of an export job's claim (kit.races.held_while_alive).
+EXPORT_TURNS = 0x46564558  # "FVEX"
 
 
 def key_of(job: ExportJob) -> str:
@@ -94,32 +100,45 @@ class LinkExpired(NotFound):
     title_en = "The download link has expired; export again"
 
 
-def _claimable(now: dt.datetime) -> ColumnElement[bool]:
-    """Waiting, or running under a claim that has lapsed (its process was killed)."""
+def _claimable(now: dt.datetime, *, alive_checked: bool) -> ColumnElement[bool]:
+    """Waiting, or running under a claim that nobody alive holds: on PostgreSQL any running job (the
+    advisory lock tells whether its process lives), on SQLite one whose claim has lapsed."""
+    running = col(ExportJob.state) == ExportState.running
     return or_(
         col(ExportJob.state) == ExportState.pending,
-        (col(ExportJob.state) == ExportState.running) & (col(ExportJob.claimed_at) < now - CLAIM_LAPSES),
+        running if alive_checked else running & (col(ExportJob.claimed_at) < now - CLAIM_LAPSES),
     )
 
 
 def run_pending(make_session: sessionmaker[Session], settings: Settings, *, limit: int = 5) -> int:
     """Make the files of waiting jobs, oldest first; returns how many were made (or failed)."""
+    engine = make_session.kw["bind"]
+    alive_checked = engine.dialect.name == "postgresql"
     done = 0
+    busy: list[uuid.UUID] = []  # held by live processes: not this round's
     for _ in range(limit):
         with make_session() as session:
-            now = utcnow()
             waiting = session.scalar(
-                select(col(ExportJob.id)).where(_claimable(now)).order_by(col(ExportJob.created_at)).limit(1)
+                select(col(ExportJob.id))
+                .where(_claimable(utcnow(), alive_checked=alive_checked), col(ExportJob.id).not_in(busy))
+                .order_by(col(ExportJob.created_at))
+                .limit(1)
             )
-            if waiting is None:
-                return done
-            # The same condition again, in the UPDATE: of two processes that picked this job, one claims it.
-            claimed = session.execute(
-                update(ExportJob)
-                .where(col(ExportJob.id) == waiting, _claimable(now))
-                .values(state=ExportState.running, claimed_at=now)
-            )
-            session.commit()
+        if waiting is None:
+            return done
+        with held_while_alive(engine, namespace=EXPORT_TURNS, key=waiting) as ours:
+            if not ours:
+                busy.append(waiting)
+                continue
+            with make_session() as session:
+                # The same condition again, in the UPDATE: of two processes that picked this job, one claims
+                # it (on PostgreSQL the lock already decided; a job finished meanwhile is no longer claimable).
+                claimed = session.execute(
+                    update(ExportJob)
+                    .where(col(ExportJob.id) == waiting, _claimable(utcnow(), alive_checked=alive_checked))
+                    .values(state=ExportState.running, claimed_at=utcnow())
+                )
+                session.commit()
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue
             _make(make_session, settings, waiting)
@@ -160,6 +179,7 @@ def _make(make_session: sessionmaker[Session], settings: Settings, job_id: uuid.
                     digest.update(chunk)
                     size += len(chunk)
         object_store(settings, area="state").put_file(key, partial)
+        crash_point("export_file_before_done")
     except Exception as exc:  # a failed job says why and never blocks the next
         logger.exception("export job %s failed", job_id)
         with make_session() as session:

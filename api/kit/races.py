@@ -4,14 +4,17 @@ Two requests (a phone's retry, another process, the scheduler twice) may insert 
 database decides — a primary or unique key, never an in-process lock — and the loser must not lose its whole
 transaction with it: the insert runs in a savepoint, and the caller is told it lost, to answer with the row that
 won. Two transactions that each insert one side of a pair and look for the other take turns instead
-(`take_turns`)."""
+(`take_turns`). A long job claimed by one process is held for as long as that process lives
+(`held_while_alive`)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
@@ -61,3 +64,36 @@ def take_turns(session: Session, *, namespace: int, ids: Iterable[uuid.UUID]) ->
         ),
         {"namespace": namespace, "keys": keys},
     )
+
+
+@contextmanager
+def held_while_alive(engine: Engine, *, namespace: int, key: uuid.UUID) -> Iterator[bool]:
+    """Hold a claim on `key` for as long as the block runs, and as long as this process lives: True if it
+    is ours, False if a live process holds it.
+
+    A claim committed as a row (state and time) outlives the process that made it: when that process is
+    killed, the row still says "running" and another can only take it over once the claim has lapsed. On
+    PostgreSQL the claim is also a session-level advisory lock on a connection of its own, which the server
+    frees when that connection ends — with the block, or with the process, however it dies. So a job whose
+    row says running and whose lock is free belongs to nobody alive and is taken over at once. The lock is
+    taken outside any transaction (nothing stays "idle in transaction" while the work runs). SQLite serves
+    one process: always True there, and the row's lapse stays the rule."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    wanted = {"namespace": namespace, "key": int.from_bytes(key.bytes[:4], "big", signed=True)}
+    with engine.connect() as holder:
+        got = bool(holder.execute(text("SELECT pg_try_advisory_lock(:namespace, :key)"), wanted).scalar())
+        holder.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                try:
+                    holder.execute(text("SELECT pg_advisory_unlock(:namespace, :key)"), wanted)
+                    holder.commit()
+                except Exception:
+                    # The unlock could not be sent (an outage): the connection must not go back to the
+                    # pool still holding the lock. Closing it for good frees the lock on the server.
+                    holder.invalidate()
+                    raise
