@@ -7,8 +7,8 @@ refuses it, so a new endpoint is closed to systems until it says otherwise."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -71,7 +71,8 @@ def caller(
 Caller = Annotated[User, Depends(caller)]
 
 
-def current_user(user: Caller) -> User:
+async def current_user(user: Caller) -> User:
+    # Async: a pure check, run without a hop to the threadpool (api/db.py, get_session).
     if user.role == Role.service:
         raise Forbidden(
             "Service accounts read through the endpoints their scopes name; this one is for people.",
@@ -88,10 +89,10 @@ def granted(session: Session, scope: Scope) -> bool:
     return scope.value in session.info.get(SCOPES, frozenset())
 
 
-def reader(scope: Scope) -> Callable[[User, Session], User]:
+def reader(scope: Scope) -> Callable[[User, Session], Coroutine[Any, Any, User]]:
     """People pass (their role and scope functions decide what they see); a system needs `scope`."""
 
-    def check(user: Caller, session: SessionDep) -> User:
+    async def check(user: Caller, session: SessionDep) -> User:  # a pure check: no threadpool hop
         if user.role == Role.service and not granted(session, scope):
             raise Forbidden(
                 f"This needs the scope {scope.value}.", detail_zh=f"此操作需要权限范围 {scope.value}。"
@@ -109,8 +110,8 @@ ExportsReader = Annotated[User, Depends(reader(Scope.exports_read))]
 CasesReader = Annotated[User, Depends(reader(Scope.cases_read))]
 
 
-def require_roles(*roles: Role) -> Callable[[User], User]:
-    def check(user: CurrentUser) -> User:
+def require_roles(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
+    async def check(user: CurrentUser) -> User:  # a pure check: no threadpool hop
         if user.role not in roles:
             raise Forbidden(
                 f"This needs the role {' or '.join(r.value for r in roles)}.",

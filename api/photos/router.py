@@ -282,29 +282,39 @@ async def _create_whole(
     three (upload, offset, photo). A body cut short leaves nothing, and the phone, which never heard of an
     upload, creates it again; nothing is lost, as it keeps the photo until it is acknowledged. None: take the
     ordinary way (the photo is already here, or was kept meanwhile by another request)."""
-    visit, already = await run_in_threadpool(
-        service.check_new_photo, session, settings=settings, user=user, claim=claim
-    )
+
+    def checked() -> tuple[Visit, Photo | None]:
+        found = service.check_new_photo(session, settings=settings, user=user, claim=claim)
+        # Nothing is written yet: end the transaction so that no lock is held while the phone sends.
+        session.commit()
+        return found
+
+    # Each step is one hop to the threadpool (a GIL hand-over under load), its commit included.
+    visit, already = await run_in_threadpool(checked)
     if already is not None:
         return None
-    # Nothing is written yet: end the transaction so that no lock is held while the phone sends.
-    await run_in_threadpool(session.commit)
     assert claim.size is not None
     temp, digest = await _received_whole(request, settings, max_bytes=claim.size)
     if chunk_digest is not None and bytes.fromhex(digest) != chunk_digest:
         temp.unlink(missing_ok=True)
         raise ChunkChecksumMismatch()
-    kept = await run_in_threadpool(
-        service.keep_whole_upload,
-        session,
-        settings=settings,
-        user=user,
-        visit=visit,
-        claim=claim,
-        extra=extra,
-        path=temp,
-        sha256=digest,
-    )
+
+    def kept_and_committed() -> tuple[Upload, Photo] | None:
+        kept = service.keep_whole_upload(
+            session,
+            settings=settings,
+            user=user,
+            visit=visit,
+            claim=claim,
+            extra=extra,
+            path=temp,
+            sha256=digest,
+        )
+        if kept is not None:
+            session.commit()  # before the answer, as every request's (api/db.py, CommitFirstRoute)
+        return kept
+
+    kept = await run_in_threadpool(kept_and_committed)
     if kept is None:
         return None
     upload, photo = kept
