@@ -117,19 +117,18 @@ def photos_ready(session: Session, *, settings: Settings, photos: list[Photo]) -
     # transaction, and then reads the photos with their derivatives (and judges them itself).
     ids = [photo.id for photo in photos]
     take_turns(session, namespace=PHOTO_TURNS, ids=ids)
+    # Each listing with its submission and visit, in one statement (not one lookup each).
     listed = session.execute(
-        select(ManifestPhoto.submission_id, ManifestPhoto.photo_id)
+        select(col(ManifestPhoto.photo_id), Submission, Visit)
+        .join(Submission, col(Submission.id) == col(ManifestPhoto.submission_id))
+        .join(Visit, col(Visit.id) == col(Submission.visit_id))
         .where(col(ManifestPhoto.photo_id).in_(ids))
         .order_by(col(ManifestPhoto.submission_id), col(ManifestPhoto.photo_id))
     ).all()
-    for submission_id, photo_id in listed:
-        submission = session.get(Submission, submission_id)
-        visit = session.get(Visit, submission.visit_id) if submission else None
-        if submission is not None and visit is not None:
-            evaluate_submission(
-                session, settings=settings, visit=visit, submission=submission, only_photo=photo_id,
-                photos=photos,
-            )  # fmt: skip
+    for photo_id, submission, visit in listed:
+        evaluate_submission(
+            session, settings=settings, visit=visit, submission=submission, only_photo=photo_id, photos=photos
+        )
 
 
 def review(

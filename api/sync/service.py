@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlmodel import col, select
 
 from api.auth.models import User
@@ -379,18 +379,28 @@ def _recompute_state(session: Session, *, submission: Submission, rows: list[Man
 def photo_arrived(session: Session, *, photo: Photo) -> list[Submission]:
     """A photo was kept: tick it off every manifest that waits for it. Returns the submissions touched."""
     take_turns(session, namespace=PHOTO_TURNS, ids=[photo.id])  # with a submission being stored
-    rows = list(session.scalars(select(ManifestPhoto).where(ManifestPhoto.photo_id == photo.id)))
-    touched = []
-    for row in rows:
-        submission = session.get(Submission, row.submission_id)
-        assert submission is not None
-        _mark(row, photo, submission.visit_id)
-        siblings = list(
-            session.scalars(select(ManifestPhoto).where(ManifestPhoto.submission_id == submission.id))
+    # Every manifest that lists the photo, whole, with its submission: one statement (the everyday photo
+    # arrives before its submission and finds none).
+    listing = aliased(ManifestPhoto)
+    found = session.execute(
+        select(ManifestPhoto, Submission)
+        .join(Submission, col(Submission.id) == col(ManifestPhoto.submission_id))
+        .where(
+            col(ManifestPhoto.submission_id).in_(
+                select(col(listing.submission_id)).where(col(listing.photo_id) == photo.id)
+            )
         )
-        _recompute_state(session, submission=submission, rows=siblings)
-        touched.append(submission)
-    return touched
+        .order_by(col(ManifestPhoto.submission_id), col(ManifestPhoto.photo_id))
+    ).all()
+    manifests: dict[uuid.UUID, tuple[Submission, list[ManifestPhoto]]] = {}
+    for row, submission in found:
+        manifests.setdefault(submission.id, (submission, []))[1].append(row)
+    for submission, rows in manifests.values():
+        for row in rows:
+            if row.photo_id == photo.id:
+                _mark(row, photo, submission.visit_id)
+        _recompute_state(session, submission=submission, rows=rows)
+    return [submission for submission, _rows in manifests.values()]
 
 
 def out(
