@@ -55,7 +55,7 @@ def take_turns(session: Session, *, namespace: int, ids: Iterable[uuid.UUID]) ->
     makes the second wait for the first's commit, and then see it. Locks are taken in one order (sorted), so
     two takers cannot deadlock. Two ids sharing a 32-bit key only wait for each other. SQLite has one writer
     at a time: nothing to do there."""
-    keys = sorted({int.from_bytes(each.bytes[:4], "big", signed=True) for each in ids})
+    keys = sorted({_lock_key(each) for each in ids})
     if not keys or session.get_bind().dialect.name != "postgresql":
         return
     session.execute(
@@ -81,7 +81,7 @@ def held_while_alive(engine: Engine, *, namespace: int, key: uuid.UUID) -> Itera
     if engine.dialect.name != "postgresql":
         yield True
         return
-    wanted = {"namespace": namespace, "key": int.from_bytes(key.bytes[:4], "big", signed=True)}
+    wanted = {"namespace": namespace, "key": _lock_key(key)}
     with engine.connect() as holder:
         got = bool(holder.execute(text("SELECT pg_try_advisory_lock(:namespace, :key)"), wanted).scalar())
         holder.commit()
@@ -97,3 +97,9 @@ def held_while_alive(engine: Engine, *, namespace: int, key: uuid.UUID) -> Itera
                     # pool still holding the lock. Closing it for good frees the lock on the server.
                     holder.invalidate()
                     raise
+
+
+def _lock_key(each: uuid.UUID) -> int:
+    """The id's advisory-lock key within a namespace: its first 32 bits (PostgreSQL's two-key form takes two
+    int4). Two ids sharing them only wait for each other."""
+    return int.from_bytes(each.bytes[:4], "big", signed=True)

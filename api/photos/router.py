@@ -282,15 +282,8 @@ async def _create_whole(
     three (upload, offset, photo). A body cut short leaves nothing, and the phone, which never heard of an
     upload, creates it again; nothing is lost, as it keeps the photo until it is acknowledged. None: take the
     ordinary way (the photo is already here, or was kept meanwhile by another request)."""
-
-    def checked() -> tuple[Visit, Photo | None]:
-        found = service.check_new_photo(session, settings=settings, user=user, claim=claim)
-        # Nothing is written yet: end the transaction so that no lock is held while the phone sends.
-        session.commit()
-        return found
-
     # Each step is one hop to the threadpool (a GIL hand-over under load), its commit included.
-    visit, already = await run_in_threadpool(checked)
+    visit, already = await _checked_before_the_body(session, settings=settings, user=user, claim=claim)
     if already is not None:
         return None
     assert claim.size is not None
@@ -321,6 +314,21 @@ async def _create_whole(
     _process_later(background, request, settings, photo)
     headers = {"Location": f"/api/v1/uploads/{upload.id}", **_upload_headers(upload)}
     return Response(status_code=201, headers=headers, background=background)
+
+
+async def _checked_before_the_body(
+    session: Session, *, settings: Settings, user: User, claim: service.PhotoClaim
+) -> tuple[Visit, Photo | None]:
+    """`service.check_new_photo`, then the transaction ended — in one hop to the threadpool. Nothing is written
+    yet: no lock may be held while the phone sends (on SQLite a write transaction locks the whole database,
+    and a slow upload would lock everyone out)."""
+
+    def checked() -> tuple[Visit, Photo | None]:
+        found = service.check_new_photo(session, settings=settings, user=user, claim=claim)
+        session.commit()
+        return found
+
+    return await run_in_threadpool(checked)
 
 
 async def _received_whole(request: Request, settings: Settings, *, max_bytes: int) -> tuple[Path, str]:
@@ -570,14 +578,9 @@ async def put_photo(
         fix_accuracy=None if fix_accuracy is None else str(fix_accuracy),
         taken_at=taken_at,
     )
-    visit, already = await run_in_threadpool(
-        service.check_new_photo, session, settings=settings, user=user, claim=claim
-    )
+    visit, already = await _checked_before_the_body(session, settings=settings, user=user, claim=claim)
     if already is not None:
         return _photo_answer(already, 200)
-    # Nothing is written yet: end the transaction so that no lock is held while the phone sends (on
-    # SQLite a write transaction locks the whole database, and a slow upload would lock everyone out).
-    await run_in_threadpool(session.commit)
     temp, digest = await _received_whole(request, settings, max_bytes=settings.max_photo_bytes)
     photo = await run_in_threadpool(
         service.accept_file,
