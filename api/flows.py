@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import exists
+from sqlalchemy import bindparam, exists
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -111,20 +111,24 @@ def accept_submission(
     return Accepted(submission, (stored.manifest, added))
 
 
+# Each listing of some photos with its submission and visit, in one statement (not one lookup each); built
+# once, as it runs for every round of derivatives.
+_LISTINGS = (
+    select(col(ManifestPhoto.photo_id), Submission, Visit)
+    .join(Submission, col(Submission.id) == col(ManifestPhoto.submission_id))
+    .join(Visit, col(Visit.id) == col(Submission.visit_id))
+    .where(col(ManifestPhoto.photo_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(ManifestPhoto.submission_id), col(ManifestPhoto.photo_id))
+)
+
+
 def photos_ready(session: Session, *, settings: Settings, photos: list[Photo]) -> None:
     """Photos' derivatives exist (or failed): judge each in every submission that lists it."""
     # A submission being stored meanwhile either commits first (and is found here) or waits for this
     # transaction, and then reads the photos with their derivatives (and judges them itself).
     ids = [photo.id for photo in photos]
     take_turns(session, namespace=PHOTO_TURNS, ids=ids)
-    # Each listing with its submission and visit, in one statement (not one lookup each).
-    listed = session.execute(
-        select(col(ManifestPhoto.photo_id), Submission, Visit)
-        .join(Submission, col(Submission.id) == col(ManifestPhoto.submission_id))
-        .join(Visit, col(Visit.id) == col(Submission.visit_id))
-        .where(col(ManifestPhoto.photo_id).in_(ids))
-        .order_by(col(ManifestPhoto.submission_id), col(ManifestPhoto.photo_id))
-    ).all()
+    listed = session.execute(_LISTINGS, {"ids": ids}).all()
     for photo_id, submission, visit in listed:
         evaluate_submission(
             session, settings=settings, visit=visit, submission=submission, only_photo=photo_id, photos=photos

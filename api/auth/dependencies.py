@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -36,6 +37,15 @@ async def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
+# The user and whether the token's session was revoked, in one statement: this runs on every request, so it is
+# built once (building a statement and its cache key costs more than running this one).
+_USER_AND_REVOCATION = (
+    select(User, col(RevokedSession.family_id))
+    .outerjoin(RevokedSession, col(RevokedSession.family_id) == bindparam("session_id"))
+    .where(col(User.id) == bindparam("user_id"))
+)
+
+
 def caller(
     session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
@@ -50,12 +60,7 @@ def caller(
         session_id = uuid.UUID(str(claims["sid"]))
     except ValueError as exc:
         raise TokenInvalid() from exc
-    # The user and whether the token's session was revoked, in one statement: this runs on every request.
-    found = session.execute(
-        select(User, col(RevokedSession.family_id))
-        .outerjoin(RevokedSession, col(RevokedSession.family_id) == session_id)
-        .where(col(User.id) == user_id)
-    ).first()
+    found = session.execute(_USER_AND_REVOCATION, {"user_id": user_id, "session_id": session_id}).first()
     if found is None or found[1] is not None or not found[0].is_active:
         raise TokenInvalid()
     user: User = found[0]

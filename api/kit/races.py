@@ -46,6 +46,12 @@ def inserted(session: Session, row: SQLModel) -> bool:
     return True
 
 
+# Built once: text() parses its string for parameters on every construction.
+_TAKE_TURNS = text(
+    "SELECT pg_advisory_xact_lock(:namespace, k) FROM (SELECT unnest(:keys) AS k ORDER BY 1) AS wanted"
+)
+
+
 def take_turns(session: Session, *, namespace: int, ids: Iterable[uuid.UUID]) -> None:
     """Hold, until this transaction ends, PostgreSQL advisory locks on these ids in `namespace`.
 
@@ -58,12 +64,7 @@ def take_turns(session: Session, *, namespace: int, ids: Iterable[uuid.UUID]) ->
     keys = sorted({_lock_key(each) for each in ids})
     if not keys or session.get_bind().dialect.name != "postgresql":
         return
-    session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(:namespace, k) FROM (SELECT unnest(:keys) AS k ORDER BY 1) AS wanted"
-        ),
-        {"namespace": namespace, "keys": keys},
-    )
+    session.execute(_TAKE_TURNS, {"namespace": namespace, "keys": keys})
 
 
 @contextmanager

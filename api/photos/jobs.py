@@ -16,7 +16,7 @@ import logging
 import threading
 import uuid
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
@@ -37,10 +37,13 @@ def _locks_rows(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+# On PostgreSQL a photo being worked on is locked, not marked: every unprocessed one is a candidate.
+_UNPROCESSED = col(Photo.state).in_([PhotoState.received, PhotoState.processing])
+
+
 def _claimable(session: Session) -> ColumnElement[bool]:
     if _locks_rows(session):
-        # A photo being worked on is locked, not marked: every unprocessed one is a candidate.
-        return col(Photo.state).in_([PhotoState.received, PhotoState.processing])
+        return _UNPROCESSED
     return or_(
         col(Photo.state) == PhotoState.received,
         (col(Photo.state) == PhotoState.processing) & (col(Photo.claimed_at) < utcnow() - STALE_CLAIM),
@@ -51,18 +54,20 @@ def _claimable(session: Session) -> ColumnElement[bool]:
 BATCH = 16
 
 
+# FOR NO KEY UPDATE: a submission naming a photo meanwhile (a foreign key's KEY SHARE) is not held up. Built
+# once, as it runs for every round (building a statement and its cache key costs more than running it).
+_HOLD_LOCKED = (
+    select(Photo)
+    .where(col(Photo.id).in_(bindparam("ids", expanding=True)), _UNPROCESSED)
+    .order_by(col(Photo.received_at))
+    .with_for_update(skip_locked=True, key_share=True)
+)
+
+
 def _hold(session: Session, photo_ids: list[uuid.UUID]) -> list[Photo]:
     """Those of the photos nobody else has, held for this process until the session commits."""
     if _locks_rows(session):
-        # FOR NO KEY UPDATE: a submission naming a photo meanwhile (a foreign key's KEY SHARE) is not held up.
-        return list(
-            session.scalars(
-                select(Photo)
-                .where(col(Photo.id).in_(photo_ids), _claimable(session))
-                .order_by(col(Photo.received_at))
-                .with_for_update(skip_locked=True, key_share=True)
-            )
-        )
+        return list(session.scalars(_HOLD_LOCKED, {"ids": photo_ids}))
     # The claimed rows come back whole, so finishing them needs no second read.
     photos = list(
         session.scalars(

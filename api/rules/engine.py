@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -251,6 +252,24 @@ def _band_neighbours(band: int) -> list[int]:
     return [band] + [band ^ (1 << bit) for bit in range(BAND_BITS)]
 
 
+# The statements run for every photo, built once (building one and its cache key costs more than running it).
+_LOOK_ALIKES = (
+    select(Photo)
+    .where(
+        col(Photo.phash).in_(bindparam("hashes", expanding=True)),
+        col(Photo.visit_id) != bindparam("visit_id"),
+    )
+    .order_by(col(Photo.received_at))
+    .limit(bindparam("most"))
+)
+_SAME_BYTES_ELSEWHERE = (
+    select(Photo)
+    .where(col(Photo.sha256) == bindparam("sha256"), col(Photo.visit_id) != bindparam("visit_id"))
+    .order_by(col(Photo.received_at))
+    .limit(1)
+)
+
+
 def similar_photos(
     session: Session,
     *,
@@ -304,23 +323,13 @@ def similar_photos(
         return []
     # The closest hashes first; a photo copied a hundred times must not load a hundred rows.
     closest = sorted(best, key=best.__getitem__)[:limit]
-    rows = session.scalars(
-        select(Photo)
-        .where(col(Photo.phash).in_(closest), col(Photo.visit_id) != exclude_visit)
-        .order_by(col(Photo.received_at))
-        .limit(limit * 4)
-    )
+    rows = session.scalars(_LOOK_ALIKES, {"hashes": closest, "visit_id": exclude_visit, "most": limit * 4})
     matches = sorted(((photo, best[int(photo.phash or 0)]) for photo in rows), key=lambda pair: pair[1])
     return matches[:limit]
 
 
 def photo_reuse(session: Session, *, photo: Photo, settings: Settings) -> Finding | bool | None:
-    same = session.scalar(
-        select(Photo)
-        .where(Photo.sha256 == photo.sha256, Photo.visit_id != photo.visit_id)
-        .order_by(col(Photo.received_at))
-        .limit(1)
-    )
+    same = session.scalar(_SAME_BYTES_ELSEWHERE, {"sha256": photo.sha256, "visit_id": photo.visit_id})
     match: tuple[Photo, int] | None = (same, 0) if same is not None else None
     kind = "sha256"
     if match is None:
