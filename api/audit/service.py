@@ -34,7 +34,7 @@ from sqlmodel import col, select
 from api.audit import checkpoint as head
 from api.audit.models import AuditEvent
 from api.config import Settings
-from api.db import python_default, utcnow
+from api.db import python_default, utcnow, write_beside
 
 GENESIS = "0" * 64
 AUDIT_LOCK_KEY = 0x46564155  # "FVAU"
@@ -148,6 +148,27 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
+    """An explicit event (a sign-in, a revocation), written with the session's next flush."""
+    row = AuditEvent(
+        **_event_columns(
+            session, action=action, entity_type=entity_type, entity_id=entity_id, actor_id=actor_id,
+            before=before, after=after,
+        )
+    )  # fmt: skip
+    session.add(row)
+    return row
+
+
+def _event_columns(
+    session: Session,
+    *,
+    action: str,
+    entity_type: str,
+    entity_id: Any,
+    actor_id: uuid.UUID | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     event_id, recorded_at = uuid.uuid4(), utcnow()
     actor_id = actor_id if actor_id is not None else session.info.get("actor_id")
     stated = _stated_columns(
@@ -155,12 +176,11 @@ def record(
         entity_type=entity_type, entity_id=str(entity_id),
     )  # fmt: skip
     content = canonical({**stated, "before": before, "after": after})
-    row = AuditEvent(
-        id=event_id, recorded_at=recorded_at, actor_id=actor_id, action=action, entity_type=entity_type,
-        entity_id=str(entity_id), content=content, content_sha256=content_sha256(content),
-    )  # fmt: skip
-    session.add(row)
-    return row
+    return {
+        "id": event_id, "recorded_at": recorded_at, "actor_id": actor_id, "action": action,
+        "entity_type": entity_type, "entity_id": str(entity_id), "content": content,
+        "content_sha256": content_sha256(content),
+    }  # fmt: skip
 
 
 _SCALAR_FORMS: dict[type, Any] = {
@@ -258,17 +278,22 @@ def _apply_defaults(obj: Any) -> None:
 
 @event.listens_for(Session, "before_flush")
 def _audit_changes(session: Session, _context: Any, _instances: Any) -> None:
+    """One event per created, changed or deleted audited row, written in core SQL beside the flush (see
+    `write_beside`), in the flush's own transaction."""
+    events: list[dict[str, Any]] = []
     for obj in list(session.new):
         table = getattr(obj, "__tablename__", None)
         if table in AUDITED:
             _apply_defaults(obj)
             values = _columns(obj)
-            record(
-                session,
-                action="created",
-                entity_type=table,
-                entity_id=values.get("id") or _key(obj),
-                after=values,
+            events.append(
+                _event_columns(
+                    session,
+                    action="created",
+                    entity_type=table,
+                    entity_id=values.get("id") or _key(obj),
+                    after=values,
+                )
             )
     for obj in list(session.dirty):
         table = getattr(obj, "__tablename__", None)
@@ -291,13 +316,25 @@ def _audit_changes(session: Session, _context: Any, _instances: Any) -> None:
                     "[secret]" if attr.key in SECRET_FIELDS else (history.added[0] if history.added else None)
                 )
         if after:
-            record(
-                session, action="updated", entity_type=table, entity_id=_key(obj), before=before, after=after
+            events.append(
+                _event_columns(
+                    session,
+                    action="updated",
+                    entity_type=table,
+                    entity_id=_key(obj),
+                    before=before,
+                    after=after,
+                )
             )
     for obj in list(session.deleted):
         table = getattr(obj, "__tablename__", None)
         if table in AUDITED:
-            record(session, action="deleted", entity_type=table, entity_id=_key(obj), before=_columns(obj))
+            events.append(
+                _event_columns(
+                    session, action="deleted", entity_type=table, entity_id=_key(obj), before=_columns(obj)
+                )
+            )
+    write_beside(session, AuditEvent, events)
 
 
 def _key(obj: Any) -> str:

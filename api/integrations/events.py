@@ -18,7 +18,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, SessionTransaction
 
 from api.cases.models import Case, CaseState
-from api.db import utcnow
+from api.db import utcnow, write_beside
 from api.integrations.models import EventType, WebhookEvent
 from api.monitoring.models import Signal
 from api.photos.models import Photo, PhotoState
@@ -104,7 +104,8 @@ def _write_events(session: Session) -> None:
             for (kind, _id), obj in pending.items()
             if still_holds(EventType(kind), obj)
         ]
-    session.add_all(rows)
+    # In core SQL beside the commit's flush (api/db.py, write_beside): nothing reads them back here.
+    write_beside(session, WebhookEvent, [row.model_dump() for row in rows])
 
 
 def still_holds(kind: EventType, obj: Any) -> bool:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from api.auth.models import BRANCH_READERS, Role, User
-from api.db import new_id, utcnow
+from api.db import new_id, utcnow, write_beside
 from api.errors import AppError
 from api.integrations import accounts
 from api.sync.models import ChangeLog
@@ -54,6 +54,8 @@ def _op(obj: Any, op: str) -> tuple[str, Any]:
 
 @event.listens_for(Session, "before_flush")
 def _record_changes(session: Session, _context: Any, _instances: Any) -> None:
+    # Written in core SQL beside the flush, in its transaction (api/db.py, write_beside).
+    changes: list[dict[str, Any]] = []
     touched = [(o, "created") for o in session.new] + [(o, "updated") for o in session.dirty]
     for obj, op in touched + [(o, "deleted") for o in session.deleted]:
         entity = getattr(type(obj), "__change_entity__", None)
@@ -67,17 +69,18 @@ def _record_changes(session: Session, _context: Any, _instances: Any) -> None:
         if former_owner is not None and former_owner != manager_id:
             # A tombstone for the one it left: their feed says it is gone from their scope.
             rows.append(("removed", former_owner))
-        for row_op, owner in rows:
-            session.add(
-                ChangeLog(
-                    entity_type=entity,
-                    entity_id=obj.id,
-                    op=row_op,
-                    branch_id=branch_id,
-                    manager_id=owner,
-                    visit_id=visit_id,
-                )
-            )
+        changes.extend(
+            {
+                "entity_type": entity,
+                "entity_id": obj.id,
+                "op": row_op,
+                "branch_id": branch_id,
+                "manager_id": owner,
+                "visit_id": visit_id,
+            }
+            for row_op, owner in rows
+        )
+    write_beside(session, ChangeLog, changes)
 
 
 def publish(engine: Engine) -> int:
