@@ -91,7 +91,7 @@ def with_defaults(
     """A new row's values with the table's Python-side defaults filled in, for rows inserted in bulk. With
     `now`, every column stamped by `utcnow` gets that one instant: the rows of one bulk insert are one act."""
     row = dict(values)
-    for key, column, stamped in _defaulted_columns(model.__table__):
+    for key, column, stamped in defaulted_columns(model.__table__):
         if key not in row:
             row[key] = now if stamped and now is not None else python_default(column)[1]
     return row
@@ -115,8 +115,9 @@ _INSERTS: dict[type[Any], Any] = {}
 
 
 @functools.cache
-def _defaulted_columns(table: Any) -> tuple[tuple[str, Any, bool], ...]:
-    # Found once per table: an import fills the defaults of 50,000 rows.
+def defaulted_columns(table: Any) -> tuple[tuple[str, Any, bool], ...]:
+    """The table's columns with a Python-side default: (key, column, stamped by `utcnow`). Found once per
+    table: an import fills the defaults of 50,000 rows, the audit trail those of every created row."""
     return tuple(
         (c.key, c, getattr(c.default.arg, "__wrapped__", None) is utcnow)
         for c in table.columns

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import functools
 import hashlib
 import json
 import math
@@ -34,7 +35,7 @@ from sqlmodel import col, select
 from api.audit import checkpoint as head
 from api.audit.models import AuditEvent
 from api.config import Settings
-from api.db import python_default, utcnow, write_beside
+from api.db import defaulted_columns, python_default, utcnow, write_beside
 
 GENESIS = "0" * 64
 AUDIT_LOCK_KEY = 0x46564155  # "FVAU"
@@ -257,23 +258,21 @@ def created_events(
     return events
 
 
+@functools.cache
+def _column_keys(mapper: Any) -> tuple[str, ...]:
+    # Found once per table: this runs for every audited row of every flush.
+    return tuple(attr.key for attr in mapper.column_attrs)
+
+
 def _columns(obj: Any) -> dict[str, Any]:
-    state = inspect(obj)
-    return {
-        attr.key: attr.value
-        for attr in state.attrs
-        if attr.key not in SECRET_FIELDS and attr.key in state.mapper.columns.keys()  # noqa: SIM118
-    }
+    return {key: getattr(obj, key) for key in _column_keys(inspect(obj).mapper) if key not in SECRET_FIELDS}
 
 
 def _apply_defaults(obj: Any) -> None:
     """Fill Python-side column defaults now, so a created row's event shows its real id and times."""
-    for column_attr in inspect(obj).mapper.column_attrs:
-        if getattr(obj, column_attr.key) is not None:
-            continue
-        has_default, value = python_default(column_attr.columns[0])
-        if has_default:
-            setattr(obj, column_attr.key, value)
+    for key, column, _stamped in defaulted_columns(obj.__table__):
+        if getattr(obj, key) is None:
+            setattr(obj, key, python_default(column)[1])
 
 
 @event.listens_for(Session, "before_flush")
@@ -302,19 +301,15 @@ def _audit_changes(session: Session, _context: Any, _instances: Any) -> None:
         state = inspect(obj)
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
-        for attr in state.attrs:
-            if attr.key in NOISE_FIELDS or attr.key not in state.mapper.columns.keys():  # noqa: SIM118
+        # Only an attribute that was set has a committed value kept aside: the others cannot have changed.
+        for key in _column_keys(state.mapper):
+            if key in NOISE_FIELDS or key not in state.committed_state:
                 continue
-            history = attr.history
+            history = state.attrs[key].history
             if history.has_changes():
-                before[attr.key] = (
-                    "[secret]"
-                    if attr.key in SECRET_FIELDS
-                    else (history.deleted[0] if history.deleted else None)
-                )
-                after[attr.key] = (
-                    "[secret]" if attr.key in SECRET_FIELDS else (history.added[0] if history.added else None)
-                )
+                secret = key in SECRET_FIELDS
+                before[key] = "[secret]" if secret else (history.deleted[0] if history.deleted else None)
+                after[key] = "[secret]" if secret else (history.added[0] if history.added else None)
         if after:
             events.append(
                 _event_columns(

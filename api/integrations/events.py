@@ -105,7 +105,7 @@ def _write_events(session: Session) -> None:
             if still_holds(EventType(kind), obj)
         ]
     # In core SQL beside the commit's flush (api/db.py, write_beside): nothing reads them back here.
-    write_beside(session, WebhookEvent, [row.model_dump() for row in rows])
+    write_beside(session, WebhookEvent, rows)
 
 
 def still_holds(kind: EventType, obj: Any) -> bool:
@@ -133,8 +133,9 @@ def _forget_events(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(PENDING, None)
 
 
-def render(session: Session, kind: EventType, obj: Any) -> WebhookEvent:
-    """The event row: the resource as the API shows it, a link to it, and what bounds who receives it."""
+def render(session: Session, kind: EventType, obj: Any) -> dict[str, Any]:
+    """The event row's columns: the resource as the API shows it, a link to it, and what bounds who receives
+    it."""
     from api.cases import service as case_service
     from api.kit.clock import today_in
     from api.monitoring import service as monitoring_service
@@ -171,18 +172,18 @@ def render(session: Session, kind: EventType, obj: Any) -> WebhookEvent:
         data = photo_service.public(obj).model_dump(mode="json")
         link, visit_id = f"/api/v1/photos/{obj.id}", obj.visit_id
     now = utcnow()
-    return WebhookEvent(
-        event_type=kind.value,
-        entity_id=obj.id,
-        visit_id=visit_id,
-        branch_id=obj.branch_id,
-        payload={
+    return {
+        "event_type": kind.value,
+        "entity_id": obj.id,
+        "visit_id": visit_id,
+        "branch_id": obj.branch_id,
+        "payload": {
             "type": kind.value,
             "timestamp": _stamp(now),
             "data": {**data, "links": {"self": base + link}},
         },
-        created_at=now,
-    )
+        "created_at": now,
+    }
 
 
 def _stamp(moment: dt.datetime) -> str:
