@@ -50,8 +50,9 @@ def make_photos(folder: Path, count: int) -> list[Path]:
 
 def ours(path: Path) -> None:
     from api.photos.inspection import Limits, derive, inspect
+    from api.photos.storage import sha256_of
 
-    hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256_of(path)  # as the server hashes a received file: in chunks
     inspect(path, declared_type="image/jpeg", limits=Limits(210_000_000, 100_000_000))
     derive(path)
 
@@ -60,8 +61,9 @@ def naive(path: Path) -> None:
     from PIL import Image, ImageOps
 
     from api.photos.inspection import perceptual_hash
+    from api.photos.storage import sha256_of
 
-    hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256_of(path)  # as the server hashes a received file: in chunks
     with Image.open(path) as image:
         image.load()
         image.getexif()
@@ -78,7 +80,9 @@ def naive(path: Path) -> None:
 def vips(path: Path) -> None:
     import pyvips  # type: ignore[import-not-found]
 
-    hashlib.sha256(path.read_bytes()).hexdigest()
+    from api.photos.storage import sha256_of
+
+    sha256_of(path)  # as the server hashes a received file: in chunks
     preview = pyvips.Image.thumbnail(str(path), 1600)  # shrink-on-load, autorotate
     thumbnail = pyvips.Image.thumbnail(str(path), 320)
     preview.jpegsave_buffer(Q=85)
