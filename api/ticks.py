@@ -136,7 +136,7 @@ def sweep_photo_store(make_session: sessionmaker[Session], settings: Settings) -
     from api.photos.models import Photo, Upload
 
     with make_session() as session:
-        photo_service.finished_uploads_expired(session)
+        photo_service.expired_uploads_forgotten(session)
         session.commit()
         live = {
             row.hex

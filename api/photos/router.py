@@ -8,6 +8,7 @@ import binascii
 import datetime as dt
 import math
 import uuid
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -206,7 +207,7 @@ def tus_options(settings: SettingsDep) -> Response:
         headers={
             **TUS_HEADERS,
             "Tus-Version": TUS_VERSION,
-            "Tus-Extension": "creation,creation-with-upload,checksum",
+            "Tus-Extension": "creation,creation-with-upload,checksum,expiration,termination",
             "Tus-Checksum-Algorithm": "sha256",
             "Tus-Max-Size": str(settings.max_photo_bytes),
         },
@@ -414,6 +415,8 @@ async def _receive(
             # scratch (`tail`) are not kept: their offset commits with the photo, or not at all.
             await run_in_threadpool(session.commit)
     headers = {**TUS_HEADERS, "Upload-Offset": str(appended.offset)}
+    if appended.offset < upload.length or appended.disconnected:
+        headers |= _expiry_header(upload)
     if appended.offset == upload.length and not appended.disconnected:
         photo = await run_in_threadpool(
             service.finish_upload,
@@ -434,7 +437,15 @@ def _upload_headers(upload: Upload) -> dict[str, str]:
     headers = {**TUS_HEADERS, "Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)}
     if upload.finished_photo_id is not None:
         headers["Fieldvisit-Photo-Id"] = str(upload.finished_photo_id)
-    return headers
+    return headers | _expiry_header(upload)
+
+
+def _expiry_header(upload: Upload) -> dict[str, str]:
+    """tus `expiration`: when an unfinished upload is forgotten unless more of it arrives."""
+    expires = service.upload_expires(upload)
+    if expires is None:
+        return {}
+    return {"Upload-Expires": format_datetime(expires.astimezone(dt.UTC), usegmt=True)}
 
 
 def _redo_finish(request: Request, settings: Settings, user: User, upload_id: uuid.UUID) -> Upload:
@@ -463,7 +474,8 @@ def tus_head(
     tus_resumable: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A finished upload keeps answering with its full offset for 24 hours (a phone that lost the last
-    answer learns here that everything arrived)."""
+    answer learns here that everything arrived). An unfinished one answers `Upload-Expires`: receiving
+    nothing for 7 days, it is forgotten (404 here), and the client sends the photo again in a new upload."""
     _require_tus(tus_resumable)
     upload = service.get_upload_for(session, user=user, upload_id=upload_id)
     if upload.finished_photo_id is None and upload.offset == upload.length:

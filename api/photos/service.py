@@ -51,6 +51,10 @@ from api.visits.models import Visit
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # How long a finished tus upload still answers HEAD with its full offset (see Upload).
 FINISHED_UPLOAD_KEPT = dt.timedelta(hours=24)
+# How long an unfinished upload waits for its next byte (tus `expiration`: answered as `Upload-Expires`).
+# Then it is forgotten and the sweep removes what it had received: nothing is lost, as the phone keeps the
+# photo until it is acknowledged; its client hears 404 on HEAD and sends the photo again in a new upload.
+UNFINISHED_UPLOAD_KEPT = dt.timedelta(days=7)
 
 
 def photo_store(settings: Settings) -> PhotoStore:
@@ -456,21 +460,30 @@ def upload_lost(session: Session, *, settings: Settings, upload: Upload, reason:
     raise UploadLost(str(reason), detail_zh="已收到的内容不完整。") from reason
 
 
-def finished_uploads_expired(session: Session) -> int:
-    """Forget finished uploads older than FINISHED_UPLOAD_KEPT (their bytes are already photos), and
-    unfinished ones as old whose photo was kept through another upload (a phone whose creation was cut
-    sent the photo whole in a new one); the sweep then removes what they had received."""
-    cutoff = utcnow() - FINISHED_UPLOAD_KEPT
-    superseded = (
-        col(Upload.finished_at).is_(None)
-        & (col(Upload.updated_at) < cutoff)
-        & col(Upload.photo_id).in_(select(Photo.id))
+def expired_uploads_forgotten(session: Session) -> int:
+    """Forget finished uploads older than FINISHED_UPLOAD_KEPT (their bytes are already photos); unfinished
+    ones as old whose photo was kept through another upload (a phone whose creation was cut sent the photo
+    whole in a new one); and unfinished ones that received nothing for UNFINISHED_UPLOAD_KEPT (abandoned, or
+    their phone long offline). The sweep then removes what they had received."""
+    now = utcnow()
+    cutoff = now - FINISHED_UPLOAD_KEPT
+    unfinished = col(Upload.finished_at).is_(None)
+    superseded = unfinished & (col(Upload.updated_at) < cutoff) & col(Upload.photo_id).in_(select(Photo.id))
+    abandoned = unfinished & (col(Upload.updated_at) < now - UNFINISHED_UPLOAD_KEPT)
+    stale = list(
+        session.scalars(select(Upload).where((col(Upload.finished_at) < cutoff) | superseded | abandoned))
     )
-    stale = list(session.scalars(select(Upload).where((col(Upload.finished_at) < cutoff) | superseded)))
     for upload in stale:
         session.delete(upload)
     session.flush()
     return len(stale)
+
+
+def upload_expires(upload: Upload) -> dt.datetime | None:
+    """When an unfinished upload is forgotten unless more of it arrives; None once it is finished."""
+    if upload.finished_photo_id is not None:
+        return None
+    return upload.updated_at + UNFINISHED_UPLOAD_KEPT
 
 
 def discard_upload(session: Session, *, settings: Settings, upload: Upload) -> None:
@@ -494,10 +507,11 @@ def record_offset(session: Session, *, upload: Upload, start: int, offset: int) 
     """Move the upload on from `start` to `offset`. Conditional, for requests on two nodes at once (only a
     bucket allows it; a local partial file is locked by one request): the first to commit moves it, and a
     second that would move it back finds it moved and is answered 409, as tus says."""
+    now = utcnow()
     moved = session.execute(
         update(Upload)
         .where(col(Upload.id) == upload.id, col(Upload.offset) >= start, col(Upload.offset) <= offset)
-        .values(offset=offset, updated_at=utcnow())
+        .values(offset=offset, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount == 0:  # type: ignore[attr-defined]
@@ -506,3 +520,4 @@ def record_offset(session: Session, *, upload: Upload, start: int, offset: int) 
             detail_zh="另一请求已推进此上传，请先用 HEAD 查询当前偏移量。",
         )
     set_committed_value(upload, "offset", offset)
+    set_committed_value(upload, "updated_at", now)

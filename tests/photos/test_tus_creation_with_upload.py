@@ -219,8 +219,69 @@ def test_an_upload_superseded_by_a_whole_creation_is_forgotten_after_a_day(
     assert whole.status_code == 201 and whole.headers["fieldvisit-photo-id"] == photo_id
     later = utcnow() + photo_service.FINISHED_UPLOAD_KEPT + dt.timedelta(minutes=1)
     with time_machine.travel(later), app.state.sessionmaker() as work:
-        assert photo_service.finished_uploads_expired(work) == 2  # the superseded one, the finished one
+        assert photo_service.expired_uploads_forgotten(work) == 2  # the superseded one, the finished one
         work.commit()
     session.rollback()
     left = session.scalars(select(Upload.photo_id)).all()
     assert left == [uuid.UUID(waiting_id)]
+
+
+def test_an_abandoned_upload_expires_and_its_bytes_are_swept(
+    client: TestClient, session: Session, app: FastAPI, settings: Settings
+) -> None:
+    """tus `expiration`: every answer about an unfinished upload says when it is forgotten (`Upload-Expires`),
+    a byte received moves that on, and once it has passed the upload answers 404 — its client then sends the
+    photo again in a new upload — and the sweep removes what it had received."""
+    from email.utils import parsedate_to_datetime
+
+    from api.ticks import sweep_photo_store
+
+    bank = make_bank(session)
+    data = jpeg(1600, 1200, seed=99)
+    photo_id = str(uuid.uuid4())
+    meta = {"Upload-Length": str(len(data)), "Upload-Metadata": _metadata(bank, photo_id, data)}
+    assert "expiration" in client.options("/api/v1/uploads/").headers["tus-extension"].split(",")
+    created_at = utcnow()
+    cut = client.post(
+        "/api/v1/uploads/",
+        content=data[:40_000],
+        headers={**login(client, bank.one.manager), **TUS, **DATA, **meta},
+    )
+    assert cut.status_code == 201 and cut.headers["upload-offset"] == "40000"
+    expires = parsedate_to_datetime(cut.headers["upload-expires"])
+    assert abs(expires - (created_at + photo_service.UNFINISHED_UPLOAD_KEPT)) < dt.timedelta(seconds=2)
+    location = cut.headers["location"]
+    part = settings.photo_dir / f"uploads/{location.rsplit('/', 1)[1].replace('-', '')}.part"
+    assert part.exists()
+
+    six_days = created_at + dt.timedelta(days=6)
+    with time_machine.travel(six_days, tick=False):
+        with app.state.sessionmaker() as work:
+            assert photo_service.expired_uploads_forgotten(work) == 0
+            work.commit()
+        headers = {**login(client, bank.one.manager), **TUS}
+        asked = client.head(location, headers=headers)
+        assert asked.status_code == 200 and asked.headers["upload-expires"] == cut.headers["upload-expires"]
+        more = client.patch(
+            location, content=data[40_000:80_000], headers={**headers, **DATA, "Upload-Offset": "40000"}
+        )
+        assert more.status_code == 204 and more.headers["upload-offset"] == "80000"
+        moved_on = parsedate_to_datetime(more.headers["upload-expires"])
+        assert abs(moved_on - (six_days + photo_service.UNFINISHED_UPLOAD_KEPT)) < dt.timedelta(seconds=2)
+
+    # A week after its last byte, not after its creation.
+    almost = six_days + photo_service.UNFINISHED_UPLOAD_KEPT - dt.timedelta(minutes=1)
+    with time_machine.travel(almost), app.state.sessionmaker() as work:
+        assert photo_service.expired_uploads_forgotten(work) == 0
+    with time_machine.travel(six_days + photo_service.UNFINISHED_UPLOAD_KEPT + dt.timedelta(minutes=1)):
+        with app.state.sessionmaker() as work:
+            assert photo_service.expired_uploads_forgotten(work) == 1
+            work.commit()
+        headers = {**login(client, bank.one.manager), **TUS}
+        assert client.head(location, headers=headers).status_code == 404
+        assert sweep_photo_store(app.state.sessionmaker, settings) >= 1
+        assert not part.exists()
+        # The phone sends the photo again, whole, in a new upload.
+        again = _whole_creation(client, headers, bank, photo_id, data)
+        assert again.status_code == 201 and again.headers["fieldvisit-photo-id"] == photo_id
+        assert "upload-expires" not in again.headers  # finished: nothing to expire

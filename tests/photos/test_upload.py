@@ -83,7 +83,13 @@ def test_tus_options_advertises_the_protocol(client: TestClient) -> None:
     answer = client.options("/api/v1/uploads/")
     assert answer.status_code == 204
     assert answer.headers["Tus-Version"] == "1.0.0"
-    assert set(answer.headers["Tus-Extension"].split(",")) == {"creation", "creation-with-upload", "checksum"}
+    assert set(answer.headers["Tus-Extension"].split(",")) == {
+        "creation",
+        "creation-with-upload",
+        "checksum",
+        "expiration",
+        "termination",
+    }
     assert answer.headers["Tus-Checksum-Algorithm"] == "sha256"
 
 
