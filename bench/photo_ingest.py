@@ -99,7 +99,7 @@ def worker(name: str, paths: list[str]) -> None:
     function = {"ours": ours, "naive": naive, "pyvips": vips}[name]
     import PIL.Image  # noqa: F401  - imports are not the pipeline's memory
 
-    import api.photos.inspection  # noqa: F401
+    import api.photos.inspection
     import api.photos.storage  # noqa: F401
 
     # ru_maxrss is inherited from the parent across fork and exec here: use the kernel's own
