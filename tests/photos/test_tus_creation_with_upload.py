@@ -20,6 +20,7 @@ from api.config import Settings
 from api.db import utcnow
 from api.photos import service as photo_service
 from api.photos.models import Photo, Upload
+from api.photos.storage import PhotoStore
 from api.visits.models import Visit
 from tests.factories import Bank, login, make_bank
 from tests.photos.images import jpeg, sha256
@@ -251,7 +252,7 @@ def test_an_abandoned_upload_expires_and_its_bytes_are_swept(
     expires = parsedate_to_datetime(cut.headers["upload-expires"])
     assert abs(expires - (created_at + photo_service.UNFINISHED_UPLOAD_KEPT)) < dt.timedelta(seconds=2)
     location = cut.headers["location"]
-    part = settings.photo_dir / f"uploads/{location.rsplit('/', 1)[1].replace('-', '')}.part"
+    part = settings.photo_dir / PhotoStore.upload_key(uuid.UUID(location.rsplit("/", 1)[1]))
     assert part.exists()
 
     six_days = created_at + dt.timedelta(days=6)
