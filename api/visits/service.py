@@ -88,9 +88,19 @@ def get_visit_for(session: Session, *, user: User, visit_id: uuid.UUID) -> Visit
 def get_visit_for_capture(session: Session, *, user: User, visit_id: uuid.UUID) -> Visit:
     """The visit a manager captures for: theirs now, or theirs before a reassignment they may not have
     heard of while offline (that capture is kept and flagged, never dropped)."""
+    require_capturer(user)
+    return captured_by(session, user=user, visit=session.get(Visit, visit_id))
+
+
+def require_capturer(user: User) -> None:
+    """Only managers capture: refused before anything is read."""
     if user.role != Role.manager:
         raise Forbidden("Only managers capture visits.", detail_zh="只有客户经理可以提交现场检查。")
-    visit = session.get(Visit, visit_id)
+
+
+def captured_by(session: Session, *, user: User, visit: Visit | None) -> Visit:
+    """`visit` (read by the caller, often in one statement with what it needs beside it) if `user` may capture
+    for it — see `get_visit_for_capture`; otherwise 404, like a visit that does not exist."""
     if visit is not None and (
         visit.manager_id == user.id or session.get(VisitAssignment, (visit.id, user.id)) is not None
     ):
