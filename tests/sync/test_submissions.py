@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from api.checklists.models import TemplateVersion, VersionStatus
 from api.sync.models import Submission
-from api.visits.models import Visit
-from tests.factories import login, make_bank
+from api.visits.models import Visit, VisitStatus
+from tests.factories import login, make_bank, make_visit
 from tests.sync.helpers import capture_photos, put_photo, submission_body
 
 pytestmark = pytest.mark.calendar
@@ -108,6 +108,38 @@ def test_the_same_uuid_with_another_body_is_a_conflict(client: TestClient, sessi
     assert answer.json()["code"] == "submission_id_conflict"
     kept = client.get(f"/api/v1/submissions/{submission_id}", headers=headers).json()
     assert kept["body"]["notes"] == "现场检查正常。"
+
+
+def test_a_visit_not_theirs_is_404_and_a_uuid_used_on_another_visit_is_409(
+    client: TestClient, session: Session
+) -> None:
+    """What `submit` reads in one statement — the visit, its version, any submission under the UUID — answers
+    each case as a lookup of its own would: nothing is written for a visit that is not there, not the
+    manager's, or of another branch, and a UUID already stored for another visit is a conflict, never a
+    second submission."""
+    bank = make_bank(session)
+    mine = login(client, bank.one.manager)
+    body = submission_body(capture_photos())
+    for visit_id, headers in (
+        (uuid.uuid4(), mine),
+        (bank.one.visit.id, login(client, bank.one.other_manager)),
+        (bank.two.visit.id, mine),
+    ):
+        answer = client.put(_url(visit_id, str(uuid.uuid4())), json=body, headers=headers)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["code"] == "not_found"
+    assert _count(session) == 0
+
+    second = make_visit(session, collateral=bank.one.collateral, version=bank.version)
+    session.commit()
+    submission_id = str(uuid.uuid4())
+    assert client.put(_url(bank.one.visit.id, submission_id), json=body, headers=mine).status_code == 201
+    again = client.put(_url(second.id, submission_id), json=body, headers=mine)
+    assert again.status_code == 409
+    assert again.json()["code"] == "submission_id_conflict"
+    assert _count(session) == 1
+    session.refresh(second)
+    assert second.status == VisitStatus.scheduled
 
 
 def test_each_bad_answer_is_named(client: TestClient, session: Session) -> None:
