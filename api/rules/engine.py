@@ -25,7 +25,7 @@ from api.checklists.schemas import Definition, Item, ItemRule, ItemType, RuleKey
 from api.config import Settings
 from api.kit.geo import haversine_m, to_wgs84
 from api.photos.inspection import phash_bands
-from api.photos.models import Photo
+from api.photos.models import PHOTOS_BY_ID, Photo
 from api.portfolio import service as portfolio_service
 from api.portfolio.models import Borrower, Collateral, Project, SubjectType
 from api.sync.models import Submission
@@ -666,9 +666,7 @@ def _photos(session: Session, photo_ids: list[uuid.UUID], known: Sequence[Photo]
     held: dict[uuid.UUID, Photo] = {photo.id: photo for photo in known}
     others = [photo_id for photo_id in photo_ids if photo_id not in held]
     if others:
-        held.update(
-            (photo.id, photo) for photo in session.scalars(select(Photo).where(col(Photo.id).in_(others)))
-        )
+        held.update((photo.id, photo) for photo in session.scalars(PHOTOS_BY_ID, {"ids": others}))
     return [held[photo_id] for photo_id in photo_ids if photo_id in held]
 
 

@@ -28,7 +28,7 @@ from api.errors import NotFound
 from api.kit.digests import json_sha256
 from api.kit.races import RaceLost, take_turns
 from api.kit.ranked import first_per
-from api.photos.models import PHOTO_TURNS, Photo
+from api.photos.models import PHOTO_TURNS, PHOTOS_BY_ID, Photo
 from api.rules.schemas import DiscrepancyPublic
 from api.sync import schemas
 from api.sync.exceptions import SubmissionIdConflict, SubmissionInvalid
@@ -356,15 +356,12 @@ def stored_meanwhile(
     return _same_or_conflict(winner, visit_id, body_digest(body))
 
 
-_PHOTOS_BY_ID = select(Photo).where(col(Photo.id).in_(bindparam("ids", expanding=True)))
-
-
 def _match_arrived_photos(session: Session, *, visit_id: uuid.UUID, rows: list[ManifestPhoto]) -> list[Photo]:
     """Tick off the photos already here (the rows are not in the session yet); returns those photos."""
     if not rows:
         return []
     photos = {
-        photo.id: photo for photo in session.scalars(_PHOTOS_BY_ID, {"ids": [row.photo_id for row in rows]})
+        photo.id: photo for photo in session.scalars(PHOTOS_BY_ID, {"ids": [row.photo_id for row in rows]})
     }
     for row in rows:
         photo = photos.get(row.photo_id)
