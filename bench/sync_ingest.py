@@ -11,7 +11,9 @@ of the server's process tree and of every PostgreSQL process, read from /proc be
 (derivatives included: the run waits for the last one). With `--background workers` the server only ingests
 and `fieldvisit worker` processes make the derivatives; their CPU is counted with the server's. With
 `--storage folder,s3` each way runs with the photos in a local folder and in an S3 bucket (SeaweedFS started
-on loopback, as the tests do; its CPU is counted as the storage's).
+on loopback, as the tests do; its CPU is counted as the storage's). It also prints what PostgreSQL counted
+for the bench's database per inspection — transactions, table lookups (index and sequential scans) and rows
+written — which, unlike CPU time, the shared machine's noise does not move.
 
     python bench/sync_ingest.py [--ways tus-app,tus-chunked] [--inspections 1000] [--concurrency 8]
         [--background serve|workers] [--job-workers 1] [--storage folder|s3|folder,s3]
@@ -316,11 +318,43 @@ def storage_cpu_seconds() -> float:
     return total
 
 
+# Counted by PostgreSQL for the bench's database: what the server asked of it, which machine noise does not move
+# (the CPU figures do, by ±20 % between runs of the same code on these shared machines). A backend reports its
+# counts when its transaction ends, at most once a second, and when it exits: the second snapshot is taken once
+# the server has stopped, so both cover whole transactions.
+_DATABASE_COUNTS = sa.text(
+    "SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database"
+    " WHERE datname = :name"
+)
+_LOOKUPS = sa.text(
+    "SELECT coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0) FROM pg_stat_user_tables"
+)
+
+
+def database_counts(url: str) -> tuple[int, int, int]:
+    """Transactions, rows written (inserted, updated, deleted), and table lookups (index and sequential scans)
+    in the bench's database so far."""
+    base = sa.engine.make_url(url)
+    admin = sa.create_engine(base.set(database="postgres"))
+    with admin.connect() as conn:
+        transactions, written = conn.execute(_DATABASE_COUNTS, {"name": base.database}).one()
+    admin.dispose()
+    # The lookups are per table, readable only from the database itself; this connection's own statement is
+    # not counted yet (a backend reports when its transaction ends).
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        lookups = conn.execute(_LOOKUPS).scalar_one()
+    engine.dispose()
+    return int(transactions), int(written), int(lookups)
+
+
 def run_way(args: argparse.Namespace, way: str, endpoint: str | None = None) -> dict[str, float]:
     fresh_database(args.database_url)
     upgrade(args.database_url)
     total = args.inspections + args.warmup
     username, visits = seed(args.database_url, total)
+    time.sleep(1.5)  # the seeding connections' counts reported
+    counts_before = database_counts(args.database_url)
     photos = [photo_for(n) for n in range(total)]
     photo_dir = Path(tempfile.mkdtemp(prefix="fieldvisit-bench-"))
     with socket.socket() as probe:
@@ -387,6 +421,13 @@ def run_way(args: argparse.Namespace, way: str, endpoint: str | None = None) -> 
         for process in (server, *helpers):
             process.terminate()
             process.wait(timeout=20)
+    time.sleep(1.5)  # the server's backends have exited and reported their counts
+    # Over the server's whole life — warm-up, the load, the derivatives, and this bench's polling for them (a
+    # statement every 50 ms once the load is over) — per inspection sent.
+    counted = [
+        after - before
+        for after, before in zip(database_counts(args.database_url), counts_before, strict=True)
+    ]
     n = args.inspections
     return {
         "rate": n / elapsed,
@@ -397,6 +438,9 @@ def run_way(args: argparse.Namespace, way: str, endpoint: str | None = None) -> 
         "storage_ms": storage_cpu / n * 1000,
         "last_derivative_s": last_derivative,
         "processed": done,
+        "transactions": counted[0] / total,
+        "rows_written": counted[1] / total,
+        "lookups": counted[2] / total,
     }
 
 
@@ -449,6 +493,10 @@ def main() -> None:
                 f"{name:19s} {r['rate']:7.0f} {r['median']:6.1f}ms {r['p95']:6.1f}ms {r['server_ms']:6.1f}ms "
                 f"{r['pg_ms']:7.1f}ms {r['storage_ms']:5.1f}ms {r['total_ms']:5.1f}ms  "
                 f"{r['last_derivative_s']:.1f} s after the load ({r['processed']:.0f} processed)"
+            )
+            print(
+                f"{'':19s} per inspection, counted by PostgreSQL: {r['transactions']:.1f} transactions, "
+                f"{r['lookups']:.1f} table lookups, {r['rows_written']:.1f} rows written"
             )
     if len(results) == 2:
         (first, a), (second, b) = results.items()
