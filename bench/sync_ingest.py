@@ -321,29 +321,21 @@ def storage_cpu_seconds() -> float:
 # Counted by PostgreSQL for the bench's database: what the server asked of it, which machine noise does not move
 # (the CPU figures do, by ±20 % between runs of the same code on these shared machines). A backend reports its
 # counts when its transaction ends, at most once a second, and when it exits: the second snapshot is taken once
-# the server has stopped, so both cover whole transactions.
+# the server has stopped, so both cover whole transactions. Read from the bench's database itself (the per-table
+# lookups are visible only there); the reading adds one transaction and no lookup.
 _DATABASE_COUNTS = sa.text(
-    "SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database"
-    " WHERE datname = :name"
-)
-_LOOKUPS = sa.text(
-    "SELECT coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0) FROM pg_stat_user_tables"
+    "SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted,"
+    " (SELECT coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0) FROM pg_stat_user_tables)"
+    " FROM pg_stat_database WHERE datname = current_database()"
 )
 
 
 def database_counts(url: str) -> tuple[int, int, int]:
     """Transactions, rows written (inserted, updated, deleted), and table lookups (index and sequential scans)
     in the bench's database so far."""
-    base = sa.engine.make_url(url)
-    admin = sa.create_engine(base.set(database="postgres"))
-    with admin.connect() as conn:
-        transactions, written = conn.execute(_DATABASE_COUNTS, {"name": base.database}).one()
-    admin.dispose()
-    # The lookups are per table, readable only from the database itself; this connection's own statement is
-    # not counted yet (a backend reports when its transaction ends).
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        lookups = conn.execute(_LOOKUPS).scalar_one()
+        transactions, written, lookups = conn.execute(_DATABASE_COUNTS).one()
     engine.dispose()
     return int(transactions), int(written), int(lookups)
 
